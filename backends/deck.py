@@ -1,0 +1,216 @@
+"""The engine the CLI and the app share: configuration, journal and backends together.
+
+Every state change goes to the journal before it is returned to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import posixpath
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .batch import BatchSystem, PollResult, TransferReport, tag_of
+from .config import Config, load_config
+from .errors import BatchdeckError, ConfigError
+from .journal import Journal
+from .model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from .registry import backend_class
+from .transport import ProgressCallback
+
+
+@dataclass
+class ClusterStatus:
+    """What the Clusters pane shows of one cluster."""
+
+    name: str
+    state: str = "idle"  # idle | connecting | connected | error
+    error: str = ""
+    last_refresh: float | None = None
+    other_jobs: list[SchedulerJob] = field(default_factory=list)
+
+
+class Deck:
+    def __init__(self, config: Config | None = None, journal: Journal | None = None) -> None:
+        self.config = config if config is not None else load_config()
+        self.journal = journal if journal is not None else Journal()
+        self._backends: dict[str, BatchSystem] = {}
+        self.status: dict[str, ClusterStatus] = {name: ClusterStatus(name) for name in self.config.names}
+        for name, error in self.config.broken.items():
+            self.status[name].state = "error"
+            self.status[name].error = str(error)
+        # Serialises polls per cluster: a refresh never overlaps the previous one.
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @classmethod
+    def open(cls, config_path: str | os.PathLike[str] | None = None) -> Deck:
+        return cls(load_config(config_path))
+
+    # ------------------------------------------------------------------ clusters
+
+    @property
+    def cluster_names(self) -> list[str]:
+        return self.config.names
+
+    def backend(self, cluster: str) -> BatchSystem:
+        if cluster not in self._backends:
+            conf = self.config.cluster(cluster)
+            cls = backend_class(conf.type)
+            try:
+                self._backends[cluster] = cls(cluster, **conf.backend_kwargs())
+            except BatchdeckError:
+                raise
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(str(exc), path=str(self.config.path or ""), cluster=cluster) from None
+        return self._backends[cluster]
+
+    def _lock(self, cluster: str) -> asyncio.Lock:
+        return self._locks.setdefault(cluster, asyncio.Lock())
+
+    async def close(self) -> None:
+        for backend in self._backends.values():
+            try:
+                await backend.close()
+            except BatchdeckError:
+                pass
+        self.journal.close()
+
+    # ------------------------------------------------------------------ jobs
+
+    def jobs(self, cluster: str | None = None) -> list[JobRecord]:
+        return self.journal.jobs(cluster)
+
+    def job(self, job_id: str) -> JobRecord:
+        return self.journal.find(job_id)
+
+    def new_job(self, cluster: str, spec: JobSpec) -> JobRecord:
+        self.config.cluster(cluster)
+        return JobRecord(id=self.journal.new_id(), cluster=cluster, spec=spec)
+
+    async def submit(self, cluster: str, spec: JobSpec) -> JobRecord:
+        """Record the job, submit it, record the outcome. Returns the run record."""
+        job = self.new_job(cluster, spec)
+        backend = self.backend(cluster)
+        await backend.connect()
+        backend.validate_spec(spec)
+        job.reason = "submitting"
+        self.journal.save(job)
+        try:
+            await backend.submit_job(job, on_prepared=self.journal.save)
+        except BaseException as exc:
+            if job.jobid is None:
+                # Not submitted: keep the record so the user sees what failed.
+                job.reason = f"submission failed: {exc}"
+                if job.state == RunState.NEW:
+                    job.transition(RunState.TERMINATED, job.reason)
+                self.journal.save(job)
+            raise
+        job.reason = ""
+        self.journal.save(job)
+        return job
+
+    async def reconcile(self, cluster: str) -> list[JobRecord]:
+        """Find jobs that were being submitted when batchdeck stopped, by their tag."""
+        pending = [j for j in self.jobs(cluster) if j.state == RunState.NEW and j.reason == "submitting"]
+        if not pending:
+            return []
+        listed = await self.backend(cluster).list_jobs()
+        by_tag = {tag_of(info.name): info for info in listed if tag_of(info.name)}
+        found = []
+        for job in pending:
+            info = by_tag.get(job.id)
+            if info is not None:
+                job.jobid = info.jobid
+                job.reason = ""
+                job.transition(RunState.SUBMITTED, "found again by its tag")
+                self.backend(cluster).apply_status(job, info)
+                self.journal.save(job)
+                found.append(job)
+        return found
+
+    async def poll(self, cluster: str) -> PollResult:
+        """One refresh of a cluster: one status query for all its jobs."""
+        status = self.status.setdefault(cluster, ClusterStatus(cluster))
+        async with self._lock(cluster):
+            jobs = [j for j in self.jobs(cluster) if j.state.is_active]
+            try:
+                if status.state != "connected":
+                    status.state = "connecting"
+                backend = self.backend(cluster)
+                await self.reconcile(cluster)
+                result = await backend.update_job_states(jobs)
+            except BatchdeckError as exc:
+                status.state = "error"
+                status.error = str(exc)
+                for job in jobs:
+                    if not job.stale:
+                        job.stale = True
+                        self.journal.save(job)
+                raise
+            for job in result.changed:
+                self.journal.save(job)
+            for job in jobs:
+                if job.stale:
+                    job.stale = False
+                    self.journal.save(job)
+            status.state = "connected"
+            status.error = ""
+            status.other_jobs = result.all_jobs
+            status.last_refresh = time.time()
+            return result
+
+    async def refresh_job(self, job_id: str) -> JobRecord:
+        job = self.job(job_id)
+        if job.state.is_active:
+            await self.poll(job.cluster)
+            job = self.job(job_id)
+        return job
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        job = self.job(job_id)
+        await self.backend(job.cluster).cancel_job(job)
+        self.journal.save(job)
+        return job
+
+    async def peek(
+        self, job_id: str, stderr: bool = False, offset: int = 0, size: int | None = None
+    ) -> tuple[bytes, int]:
+        job = self.job(job_id)
+        name = job.spec.stderr if stderr else job.spec.stdout
+        return await self.backend(job.cluster).peek_bytes(job, name, offset, size)
+
+    async def get_results(
+        self,
+        job_id: str,
+        download_dir: str | os.PathLike[str],
+        overwrite: bool = False,
+        changed_only: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> TransferReport:
+        job = self.job(job_id)
+        Path(download_dir).mkdir(parents=True, exist_ok=True)
+        report = await self.backend(job.cluster).get_results(job, download_dir, overwrite, changed_only, progress)
+        self.journal.save(job)
+        return report
+
+    async def free(self, job_id: str) -> JobRecord:
+        job = self.job(job_id)
+        await self.backend(job.cluster).free(job)
+        job.sandbox = None
+        job.reason = "sandbox freed"
+        self.journal.save(job)
+        return job
+
+    async def queues(self, cluster: str) -> list[QueueInfo]:
+        return await self.backend(cluster).list_queues()
+
+    async def list_jobs(self, cluster: str) -> list[SchedulerJob]:
+        return await self.backend(cluster).list_jobs()
+
+    def default_download_dir(self, job: JobRecord, base: str | os.PathLike[str] | None = None) -> Path:
+        root = Path(base) if base is not None else Path.cwd()
+        safe = posixpath.basename(job.spec.name.replace("/", "_")) or "job"
+        return root / f"{safe}-{job.id}"
+

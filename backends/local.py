@@ -1,0 +1,296 @@
+"""Plain processes on the frontend (GC3Pie's "shellcmd"): the embedded default backend.
+
+Each job runs as a detached process group under a small runner script that
+waits for free cores (``max_cores``, FIFO, guarded by ``flock``), runs the job
+script and records its exit status in the sandbox. Nothing lives in batchdeck's
+own process, so jobs survive batchdeck exiting and are picked up on restart.
+The runner scripts are constants: sandboxes and names reach them only as
+quoted arguments.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+
+from .batch import CONTROL_DIR, BatchSystem, scheduler_job_name
+from .errors import BatchdeckError, ParseError
+from .model import JobRecord, QueueInfo, RunState, SchedulerJob
+
+RUNNER = f"{CONTROL_DIR}/run.sh"
+
+_ALIVE_FN = r"""
+alive() {
+  [ -n "$1" ] || return 1
+  kill -0 "$1" 2>/dev/null || return 1
+  # An exited process whose parent has not reaped it yet still answers kill -0.
+  if [ -r "/proc/$1/stat" ]; then
+    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+    [ "$st" = Z ] && return 1
+  fi
+  return 0
+}
+"""
+
+# $1 sandbox, $2 cores, $3 sandbox root, $4 stdout name, $5 stderr name, $6 max cores (0 = no limit),
+# $7 walltime in seconds (0 = none), $8 queue ticket (submission order, taken by batchdeck at submit)
+RUNNER_SCRIPT = (
+    r"""#!/bin/sh
+# batchdeck local runner: waits for free cores, runs the job, records its exit status.
+sandbox=$1; cores=$2; root=$3; out=$4; err=$5; maxcores=$6; walltime=$7; ticket=$8
+limit=""
+[ "$walltime" -gt 0 ] && limit="timeout --kill-after=10 $walltime"
+ctl="$sandbox/.batchdeck"
+echo $$ > "$ctl/pid.tmp" && mv -f "$ctl/pid.tmp" "$ctl/pid"
+echo queued > "$ctl/state"
+"""
+    + _ALIVE_FN
+    + r"""
+try_start() {
+  used=0
+  for f in "$root/.running"/*; do
+    [ -e "$f" ] || continue
+    read -r c p < "$f" || continue
+    if alive "$p"; then used=$((used + c)); else rm -f "$f"; fi
+  done
+  for f in $(ls "$root/.queue" 2>/dev/null | sort); do
+    read -r c p < "$root/.queue/$f" 2>/dev/null || continue
+    if alive "$p"; then
+      [ "$f" = "$ticket" ] || return 1
+      break
+    fi
+    rm -f "$root/.queue/$f"
+  done
+  [ $((used + cores)) -le "$maxcores" ] || return 1
+  mv -f "$root/.queue/$ticket" "$root/.running/$ticket"
+}
+if [ "$maxcores" -gt 0 ]; then
+  mkdir -p "$root/.queue" "$root/.running"
+  echo "$cores $$" > "$root/.queue/$ticket"
+  until ( flock -x 9; try_start ) 9>"$root/.lock"; do
+    sleep 0.5
+  done
+fi
+date +%s.%N > "$ctl/started"
+echo running > "$ctl/state"
+cd "$sandbox" || exit 1
+mkdir -p "$(dirname "$sandbox/$out")" "$(dirname "$sandbox/$err")"
+if [ "$out" = "$err" ]; then
+  $limit /bin/bash "$ctl/job.sh" > "$sandbox/$out" 2>&1 < /dev/null
+else
+  $limit /bin/bash "$ctl/job.sh" > "$sandbox/$out" 2> "$sandbox/$err" < /dev/null
+fi
+rc=$?
+# timeout(1) answers 124 when the walltime ran out
+[ -n "$limit" ] && [ "$rc" -eq 124 ] && touch "$ctl/walltime-exceeded"
+date +%s.%N > "$ctl/finished"
+echo "$rc" > "$ctl/exitcode.tmp" && mv -f "$ctl/exitcode.tmp" "$ctl/exitcode"
+echo done > "$ctl/state"
+[ "$maxcores" -gt 0 ] && rm -f "$root/.running/$ticket"
+exit 0
+"""
+)
+
+# $1 runner path, then the runner's arguments. Detaches the runner in its own session.
+LAUNCH_SCRIPT = r"""runner=$1; shift
+setsid /bin/sh "$runner" "$@" < /dev/null > /dev/null 2>&1 &
+echo $!
+"""
+
+FIELD = "\x1f"
+RECORD = "\x1e"
+
+# $1 sandbox root, then (optionally) the job ids to report; none = every sandbox.
+STATUS_SCRIPT = (
+    _ALIVE_FN
+    + r"""
+root=$1; shift
+[ -d "$root" ] || exit 0
+if [ $# -eq 0 ]; then set -- $(ls "$root"); fi
+for id in "$@"; do
+  ctl="$root/$id/.batchdeck"
+  [ -d "$ctl" ] || continue
+  pid=$(cat "$ctl/pid" 2>/dev/null)
+  a=0; alive "$pid" && a=1
+  c=0; [ -e "$ctl/cancelled" ] && c=1
+  w=0; [ -e "$ctl/walltime-exceeded" ] && w=1
+  printf '%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\036' "$id" "$a" "$w" \
+    "$(cat "$ctl/state" 2>/dev/null)" "$(cat "$ctl/exitcode" 2>/dev/null)" "$c" \
+    "$(cat "$ctl/submitted" 2>/dev/null)" "$(cat "$ctl/started" 2>/dev/null)" \
+    "$(cat "$ctl/finished" 2>/dev/null)" "$(cat "$ctl/name" 2>/dev/null)" "$(cat "$ctl/cores" 2>/dev/null)"
+done
+"""
+)
+
+# $1 sandbox root, $2 job id. Marks the job cancelled, then ends its whole process group.
+CANCEL_SCRIPT = (
+    _ALIVE_FN
+    + r"""
+root=$1; id=$2
+ctl="$root/$id/.batchdeck"
+[ -d "$ctl" ] || { echo "no such job sandbox: $root/$id" >&2; exit 2; }
+[ -e "$ctl/exitcode" ] && exit 0
+date +%s.%N > "$ctl/cancelled"
+pid=$(cat "$ctl/pid" 2>/dev/null)
+[ -n "$pid" ] || exit 0
+kill -TERM "-$pid" 2>/dev/null
+n=0
+while alive "$pid" && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+kill -KILL "-$pid" 2>/dev/null
+rm -f "$root"/.queue/*-"$id" "$root"/.running/*-"$id"
+exit 0
+"""
+)
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def parse_local_status(text: str) -> list[SchedulerJob]:
+    """Records of STATUS_SCRIPT's output (pure)."""
+    jobs: list[SchedulerJob] = []
+    for raw in text.split(RECORD):
+        if not raw.strip("\n"):
+            continue
+        fields = raw.lstrip("\n").split(FIELD)
+        if len(fields) != 11:
+            raise ParseError("local job status", f"expected 11 fields, got {len(fields)}", raw)
+        jobid, alive, over_time, state, rc, cancelled, submitted, started, finished, name, cores = fields
+        info = SchedulerJob(
+            jobid=jobid,
+            state=RunState.SUBMITTED,
+            raw_state=state.strip() or "starting",
+            name=name.strip(),
+            cores=int(cores) if cores.strip().isdigit() else None,
+            submit_time=_float(submitted),
+            start_time=_float(started),
+            end_time=_float(finished),
+        )
+        rc = rc.strip()
+        if rc:
+            if not rc.lstrip("-").isdigit():
+                raise ParseError("local job status", f"exit status {rc!r} is not a number", raw)
+            code = int(rc)
+            if cancelled == "1":
+                info.state, info.reason, info.raw_state = RunState.TERMINATED, "cancelled", "cancelled"
+            else:
+                info.state, info.raw_state = RunState.TERMINATING, "done"
+            if over_time == "1":
+                info.reason = "walltime exceeded"
+            if 128 < code <= 128 + 64:
+                # The shell's convention: 128+N is death by signal N.
+                info.signal = code - 128
+                info.reason = info.reason or f"killed by signal {info.signal}"
+            else:
+                info.exitcode = code
+                if code and not info.reason:
+                    info.reason = f"exit code {code}"
+        elif alive == "1":
+            if state.strip() == "running":
+                info.state = RunState.RUNNING
+            else:
+                info.reason = "waiting for free cores"
+        elif cancelled == "1":
+            info.state, info.reason, info.raw_state = RunState.TERMINATED, "cancelled", "cancelled"
+            info.signal = 15
+        elif state.strip() in ("", "starting") and not started.strip():
+            info.reason = "starting"
+        else:
+            info.state = RunState.TERMINATING
+            info.raw_state = "lost"
+            info.reason = "the runner process disappeared without recording an exit status"
+        if info.end_time and info.start_time:
+            info.elapsed = info.end_time - info.start_time
+        jobs.append(info)
+    return jobs
+
+
+class LocalBatchSystem(BatchSystem):
+    """Local processes (on this machine, or on the frontend over SSH)."""
+
+    type_name = "local"
+    max_job_name_length = 200
+
+    def __init__(self, name: str, **kwargs: object) -> None:
+        super().__init__(name, **kwargs)  # type: ignore[arg-type]
+        # A job that has just been launched has its sandbox at once: no lag to wait for.
+        if "accounting_delay" not in kwargs:
+            self.accounting_delay = 5
+
+    async def connect(self) -> None:
+        await super().connect()
+        if self.max_cores is None:
+            # Like a scheduler's node size: by default the frontend's own CPUs.
+            result = await self.transport.run(["nproc"], timeout=self.ssh_timeout)
+            count = result.stdout.strip()
+            self.max_cores = int(count) if result.ok and count.isdigit() else 1
+
+    async def _submit(self, job: JobRecord, script_path: str) -> str:
+        sandbox = job.sandbox or self.sandbox_path(job)
+        control = posixpath.join(sandbox, CONTROL_DIR)
+        await self.transport.write_file(posixpath.join(sandbox, RUNNER), RUNNER_SCRIPT.encode(), 0o755)
+        await self.transport.write_file(
+            posixpath.join(control, "name"), scheduler_job_name(job, self.max_job_name_length).encode()
+        )
+        await self.transport.write_file(posixpath.join(control, "cores"), str(job.spec.cores).encode())
+        await self.transport.write_file(posixpath.join(control, "submitted"), f"{time.time():.3f}".encode())
+        argv = [
+            "/bin/sh",
+            "-c",
+            LAUNCH_SCRIPT,
+            "batchdeck-launch",
+            posixpath.join(sandbox, RUNNER),
+            sandbox,
+            str(job.spec.cores),
+            self.sandbox_root,
+            job.spec.stdout,
+            job.spec.stderr,
+            str(self.max_cores or 0),
+            str(job.spec.walltime or 0),
+            f"{time.time_ns():020d}-{job.id}",
+        ]
+        result = await self.transport.run(argv, timeout=self.ssh_timeout)
+        result.check("starting the job")
+        return job.id
+
+    async def query_jobs(self) -> list[SchedulerJob]:
+        await self.connect()
+        argv = ["/bin/sh", "-c", STATUS_SCRIPT, "batchdeck-status", self.sandbox_root]
+        result = await self.transport.run(argv, timeout=self.ssh_timeout)
+        result.check("reading job states")
+        return parse_local_status(result.stdout)
+
+    async def cancel_job(self, job: JobRecord) -> None:
+        if not job.jobid:
+            await super().cancel_job(job)
+            return
+        if not job.state.is_active:
+            raise BatchdeckError(f"job {job.id} is {job.state}: nothing to cancel")
+        await self.connect()
+        argv = ["/bin/sh", "-c", CANCEL_SCRIPT, "batchdeck-cancel", self.sandbox_root, job.jobid]
+        result = await self.transport.run(argv, timeout=self.ssh_timeout)
+        result.check("cancelling the job")
+        await self.update_job_states([job])
+
+    async def list_queues(self) -> list[QueueInfo]:
+        jobs = await self.query_jobs()
+        running = [j for j in jobs if j.state == RunState.RUNNING]
+        pending = [j for j in jobs if j.state == RunState.SUBMITTED]
+        used = sum(j.cores or 1 for j in running)
+        return [
+            QueueInfo(
+                name="local",
+                state="up",
+                is_default=True,
+                max_walltime=self.max_walltime,
+                total_cores=self.max_cores,
+                free_cores=None if self.max_cores is None else max(0, self.max_cores - used),
+                running=len(running),
+                pending=len(pending),
+                nodes=1,
+            )
+        ]

@@ -1,0 +1,228 @@
+"""What batchdeck knows about jobs and queues.
+
+``JobSpec`` is what the user asks for, ``JobRecord`` is batchdeck's own run record
+(persisted in the journal), ``SchedulerJob`` and ``QueueInfo`` are what parsers
+return from a scheduler's output.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import InvalidStateTransition
+
+
+class RunState(str, enum.Enum):
+    """GC3Pie's Run.State."""
+
+    NEW = "NEW"
+    SUBMITTED = "SUBMITTED"  # queued or held at the scheduler
+    RUNNING = "RUNNING"
+    STOPPED = "STOPPED"  # suspended, or needs a human (error/hold states)
+    TERMINATING = "TERMINATING"  # finished; outputs not yet fetched
+    TERMINATED = "TERMINATED"  # outputs fetched, or cancelled
+    UNKNOWN = "UNKNOWN"  # the scheduler cannot tell (any more)
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_active(self) -> bool:
+        """The scheduler may still change this job's state."""
+        return self in _ACTIVE
+
+
+_ACTIVE = frozenset({RunState.SUBMITTED, RunState.RUNNING, RunState.STOPPED, RunState.UNKNOWN})
+
+_S = RunState
+ALLOWED_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    _S.NEW: frozenset({_S.SUBMITTED, _S.RUNNING, _S.TERMINATING, _S.TERMINATED, _S.UNKNOWN}),
+    # RUNNING -> SUBMITTED and STOPPED -> SUBMITTED happen when a job is requeued.
+    _S.SUBMITTED: frozenset({_S.RUNNING, _S.STOPPED, _S.TERMINATING, _S.TERMINATED, _S.UNKNOWN}),
+    _S.RUNNING: frozenset({_S.SUBMITTED, _S.STOPPED, _S.TERMINATING, _S.TERMINATED, _S.UNKNOWN}),
+    _S.STOPPED: frozenset({_S.SUBMITTED, _S.RUNNING, _S.TERMINATING, _S.TERMINATED, _S.UNKNOWN}),
+    _S.TERMINATING: frozenset({_S.TERMINATED}),
+    _S.TERMINATED: frozenset(),
+    _S.UNKNOWN: frozenset({_S.SUBMITTED, _S.RUNNING, _S.STOPPED, _S.TERMINATING, _S.TERMINATED}),
+}
+
+
+@dataclass
+class JobSpec:
+    """What to run and with which resources.
+
+    Exactly one of ``command`` (an argv list, run without a shell) and ``script``
+    (the text of a shell script) is set. ``inputs`` maps local paths to names
+    relative to the sandbox; ``outputs`` lists sandbox-relative names to fetch
+    (empty: the whole sandbox).
+    """
+
+    command: list[str] = field(default_factory=list)
+    script: str | None = None
+    arguments: list[str] = field(default_factory=list)
+    name: str = "job"
+    inputs: dict[str, str] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+    stdout: str = "stdout.txt"
+    stderr: str = "stderr.txt"
+    cores: int = 1
+    memory_per_core: int | None = None  # MiB
+    walltime: int | None = None  # seconds
+    queue: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    prologue: str | None = None
+    epilogue: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Transition:
+    time: float
+    old: RunState
+    new: RunState
+    reason: str = ""
+
+
+@dataclass
+class JobRecord:
+    """batchdeck's run record of one job."""
+
+    id: str
+    cluster: str
+    spec: JobSpec
+    jobid: str | None = None
+    sandbox: str | None = None
+    state: RunState = RunState.NEW
+    raw_state: str = ""
+    exitcode: int | None = None
+    signal: int | None = None
+    reason: str = ""
+    queue: str | None = None
+    created: float = field(default_factory=time.time)
+    submitted: float | None = None
+    started: float | None = None
+    finished: float | None = None
+    # When the scheduler last reported this job: a job missing from the queue and
+    # from accounting for longer than accounting_delay after this becomes UNKNOWN.
+    last_seen: float | None = None
+    stale: bool = False
+    history: list[Transition] = field(default_factory=list)
+
+    def transition(self, new: RunState, reason: str = "", when: float | None = None) -> bool:
+        """Move to ``new``; returns False if already there, raises if not allowed."""
+        if new == self.state:
+            return False
+        if new not in ALLOWED_TRANSITIONS[self.state]:
+            raise InvalidStateTransition(f"job {self.id}: cannot go from {self.state} to {new}")
+        now = time.time() if when is None else when
+        self.history.append(Transition(now, self.state, new, reason))
+        self.state = new
+        if new == RunState.SUBMITTED and self.submitted is None:
+            self.submitted = now
+        elif new == RunState.RUNNING and self.started is None:
+            self.started = now
+        elif new in (RunState.TERMINATING, RunState.TERMINATED) and self.finished is None:
+            self.finished = now
+        return True
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["history"] = [
+            {"time": t.time, "old": t.old.value, "new": t.new.value, "reason": t.reason}
+            for t in self.history
+        ]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobRecord:
+        data = dict(data)
+        data["spec"] = JobSpec.from_dict(data.get("spec") or {})
+        data["state"] = RunState(data.get("state", "NEW"))
+        data["history"] = [
+            Transition(h["time"], RunState(h["old"]), RunState(h["new"]), h.get("reason", ""))
+            for h in data.get("history", [])
+        ]
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def summary(self) -> dict[str, Any]:
+        """The record as the CLI's ``--json`` prints it."""
+        return {
+            "id": self.id,
+            "name": self.spec.name,
+            "cluster": self.cluster,
+            "queue": self.queue or self.spec.queue,
+            "state": self.state.value,
+            "raw_state": self.raw_state,
+            "jobid": self.jobid,
+            "exitcode": self.exitcode,
+            "signal": self.signal,
+            "reason": self.reason,
+            "sandbox": self.sandbox,
+            "created": self.created,
+            "submitted": self.submitted,
+            "started": self.started,
+            "finished": self.finished,
+            "stale": self.stale,
+        }
+
+
+@dataclass
+class SchedulerJob:
+    """One job as a scheduler's status output describes it (a parser's record)."""
+
+    jobid: str
+    state: RunState
+    raw_state: str = ""  # the scheduler's own word, e.g. "PENDING", "qw", "PSUSP"
+    reason: str = ""
+    exitcode: int | None = None
+    signal: int | None = None
+    name: str = ""
+    user: str = ""
+    queue: str = ""
+    cores: int | None = None
+    submit_time: float | None = None  # epoch seconds
+    start_time: float | None = None
+    end_time: float | None = None
+    elapsed: float | None = None  # seconds
+    array_id: str | None = None  # the array's job id, for array tasks
+    array_task: str | None = None  # task index, or a pending range like "1-3:1"
+    comment: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+
+@dataclass
+class QueueInfo:
+    """A queue (SLURM partition, SGE cluster queue, ...) as the Queues pane shows it."""
+
+    name: str
+    state: str = "up"
+    is_default: bool = False
+    max_walltime: int | None = None  # seconds; None = unlimited or unknown
+    total_cores: int | None = None
+    free_cores: int | None = None
+    running: int = 0
+    pending: int = 0
+    nodes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

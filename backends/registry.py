@@ -1,0 +1,29 @@
+"""Which class serves each cluster ``type``."""
+
+from __future__ import annotations
+
+import importlib
+
+from .batch import BatchSystem
+from .errors import ConfigError
+
+# Imported on first use, so a cluster of one type never loads the others' modules.
+BACKENDS: dict[str, str] = {
+    "local": "batchdeck.backends.local:LocalBatchSystem",
+    "slurm": "batchdeck.backends.slurm:SlurmBatchSystem",
+    "sge": "batchdeck.backends.sge:SgeBatchSystem",
+    "pbs": "batchdeck.backends.pbs:PbsBatchSystem",
+    "lsf": "batchdeck.backends.lsf:LsfBatchSystem",
+}
+
+
+def backend_class(type_name: str) -> type[BatchSystem]:
+    try:
+        target = BACKENDS[type_name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown cluster type {type_name!r}; expected one of {', '.join(sorted(BACKENDS))}", key="type"
+        ) from None
+    module_name, _, class_name = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name)

@@ -1,0 +1,135 @@
+"""Memory sizes and durations as users and schedulers write them."""
+
+from __future__ import annotations
+
+import re
+
+_MEM_UNITS = {
+    "": 1 / (1024 * 1024),  # plain numbers in a size string are bytes
+    "b": 1 / (1024 * 1024),
+    "k": 1 / 1024,
+    "kb": 1 / 1024,
+    "kib": 1 / 1024,
+    "m": 1,
+    "mb": 1,
+    "mib": 1,
+    "g": 1024,
+    "gb": 1024,
+    "gib": 1024,
+    "t": 1024 * 1024,
+    "tb": 1024 * 1024,
+    "tib": 1024 * 1024,
+}
+_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_memory(value: str | int | float) -> int:
+    """Memory in MiB from ``"500M"``, ``"4GB"``, ``"2GiB"`` or an int (already MiB).
+
+    Raises ValueError naming the value and the accepted forms.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a memory size like '500M' or '4G', got {value!r}")
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise ValueError(f"memory must be positive, got {value!r}")
+        return int(value)
+    match = _MEM_RE.match(str(value))
+    if not match or match.group(2).lower() not in _MEM_UNITS:
+        raise ValueError(f"expected a memory size like '500M', '4G' or '2GiB', got {value!r}")
+    number = float(match.group(1))
+    unit = match.group(2).lower()
+    if unit == "":
+        # A bare number in a string means MiB, as in SLURM's --mem.
+        mib = number
+    else:
+        mib = number * _MEM_UNITS[unit]
+    if mib <= 0:
+        raise ValueError(f"memory must be positive, got {value!r}")
+    return max(1, int(round(mib)))
+
+
+def format_memory(mib: int | None) -> str:
+    if mib is None:
+        return "-"
+    if mib >= 1024 and mib % 1024 == 0:
+        return f"{mib // 1024}G"
+    return f"{mib}M"
+
+
+_DURATION_SUFFIX_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days)?\s*$", re.I)
+_SUFFIX_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400, "days": 86400}
+UNLIMITED_WORDS = frozenset({"unlimited", "infinite", "infinity", "none", "n/a", "not_set", "inf", ""})
+
+
+def parse_walltime(value: str | int | float) -> int:
+    """Seconds from ``"1:30:00"``, ``"2-00:00:00"``, ``"90m"``, ``"2h"``, ``"45"`` (minutes, as sbatch) or an int (seconds).
+
+    Raises ValueError naming the value and the accepted forms.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like '1:30:00' or '2h', got {value!r}")
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise ValueError(f"walltime must be positive, got {value!r}")
+        return int(value)
+    text = str(value).strip()
+    seconds = parse_duration(text)
+    if seconds is None:
+        match = _DURATION_SUFFIX_RE.match(text)
+        if not match:
+            raise ValueError(
+                f"expected a duration like '1:30:00', '2-00:00:00', '90m' or '2h', got {value!r}"
+            )
+        unit = (match.group(2) or "m").lower()
+        seconds = int(float(match.group(1)) * _SUFFIX_SECONDS[unit])
+    if seconds <= 0:
+        raise ValueError(f"walltime must be positive, got {value!r}")
+    return seconds
+
+
+def parse_duration(text: str) -> int | None:
+    """Seconds from a scheduler's ``[D-]HH:MM:SS`` / ``MM:SS`` form; None if not of that form.
+
+    Unlimited words (``UNLIMITED``, ``infinite``, ...) also give None.
+    """
+    text = text.strip()
+    if text.lower() in UNLIMITED_WORDS:
+        return None
+    days = 0
+    if "-" in text:
+        day_part, _, text = text.partition("-")
+        if not day_part.isdigit():
+            return None
+        days = int(day_part)
+        if not text:
+            return days * 86400
+    parts = text.split(":")
+    if not parts or len(parts) > 3 or not all(p.strip().isdigit() for p in parts):
+        if days == 0 and re.fullmatch(r"\d+(\.\d+)?", text) is None:
+            return None
+        if days and re.fullmatch(r"\d+", text):
+            return days * 86400 + int(text) * 3600
+        return None
+    numbers = [int(p) for p in parts]
+    if len(parts) == 1:
+        if days:
+            return days * 86400 + numbers[0] * 3600
+        return None  # a bare number is ambiguous here; callers decide its unit
+    while len(numbers) < 3:
+        numbers.insert(0, 0)
+    hours, minutes, seconds = numbers
+    return days * 86400 + hours * 3600 + minutes * 60 + seconds
+
+
+def format_walltime(seconds: int | float | None) -> str:
+    """``[D-]HH:MM:SS``; '-' for None."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}-{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
