@@ -135,6 +135,7 @@ class Deck:
         status = self.status.setdefault(cluster, ClusterStatus(cluster))
         async with self._lock(cluster):
             jobs = [j for j in self.jobs(cluster) if j.state.is_active]
+            was_stale = [j for j in jobs if j.stale]
             try:
                 if status.state != "connected":
                     status.state = "connecting"
@@ -149,12 +150,9 @@ class Deck:
                         job.stale = True
                         self.journal.save(job)
                 raise
-            for job in result.changed:
+            for job in {id(j): j for j in [*result.changed, *was_stale]}.values():
+                job.stale = False
                 self.journal.save(job)
-            for job in jobs:
-                if job.stale:
-                    job.stale = False
-                    self.journal.save(job)
             status.state = "connected"
             status.error = ""
             status.other_jobs = result.all_jobs

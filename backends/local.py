@@ -110,13 +110,16 @@ if [ $# -eq 0 ]; then set -- $(ls "$root"); fi
 for id in "$@"; do
   ctl="$root/$id/.batchdeck"
   [ -d "$ctl" ] || continue
+  # Read in the order the runner writes in reverse: whatever the runner did last
+  # before exiting (the exit status) is read after checking that it is alive.
+  state=$(cat "$ctl/state" 2>/dev/null); started=$(cat "$ctl/started" 2>/dev/null)
   pid=$(cat "$ctl/pid" 2>/dev/null)
-  a=0; alive "$pid" && a=1
+  a=-; [ -n "$pid" ] && { a=0; alive "$pid" && a=1; }
+  rc=$(cat "$ctl/exitcode" 2>/dev/null)
   c=0; [ -e "$ctl/cancelled" ] && c=1
   w=0; [ -e "$ctl/walltime-exceeded" ] && w=1
   printf '%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\036' "$id" "$a" "$w" \
-    "$(cat "$ctl/state" 2>/dev/null)" "$(cat "$ctl/exitcode" 2>/dev/null)" "$c" \
-    "$(cat "$ctl/submitted" 2>/dev/null)" "$(cat "$ctl/started" 2>/dev/null)" \
+    "$state" "$rc" "$c" "$(cat "$ctl/submitted" 2>/dev/null)" "$started" \
     "$(cat "$ctl/finished" 2>/dev/null)" "$(cat "$ctl/name" 2>/dev/null)" "$(cat "$ctl/cores" 2>/dev/null)"
 done
 """
@@ -197,7 +200,8 @@ def parse_local_status(text: str) -> list[SchedulerJob]:
         elif cancelled == "1":
             info.state, info.reason, info.raw_state = RunState.TERMINATED, "cancelled", "cancelled"
             info.signal = 15
-        elif state.strip() in ("", "starting") and not started.strip():
+        elif alive == "-":
+            # The runner has not written its pid yet: it is starting.
             info.reason = "starting"
         else:
             info.state = RunState.TERMINATING

@@ -41,8 +41,8 @@ class LocalTransport(Transport):
             )
         except FileNotFoundError:
             return CommandResult(argv, 127, "", f"{argv[0]}: command not found")
-        except OSError as exc:
-            raise TransportError(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"cannot run {argv[0]}: {getattr(exc, 'strerror', None) or exc}") from exc
         limit = timeout if timeout is not None else self.timeout
         try:
             out, err = await asyncio.wait_for(proc.communicate(stdin), limit)
