@@ -20,15 +20,16 @@ from .model import JobRecord, QueueInfo, RunState, SchedulerJob
 RUNNER = f"{CONTROL_DIR}/run.sh"
 
 _ALIVE_FN = r"""
+# Shell builtins only: a poll of many jobs must not fork per file.
+get() { v=; [ -r "$1" ] && IFS= read -r v < "$1"; return 0; }
 alive() {
   [ -n "$1" ] || return 1
   kill -0 "$1" 2>/dev/null || return 1
   # An exited process whose parent has not reaped it yet still answers kill -0.
-  if [ -r "/proc/$1/stat" ]; then
-    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-    [ "$st" = Z ] && return 1
-  fi
-  return 0
+  [ -r "/proc/$1/stat" ] || return 0
+  IFS= read -r line < "/proc/$1/stat" || return 0
+  line=${line##*) }
+  [ "${line%% *}" != Z ]
 }
 """
 
@@ -46,28 +47,32 @@ echo queued > "$ctl/state"
 """
     + _ALIVE_FN
     + r"""
-try_start() {
+# Only the head of the queue takes the lock and counts cores; the others just
+# check that the head is alive, so many queued jobs cost little.
+start_if_free() {
   used=0
   for f in "$root/.running"/*; do
     [ -e "$f" ] || continue
     read -r c p < "$f" || continue
     if alive "$p"; then used=$((used + c)); else rm -f "$f"; fi
   done
-  for f in $(ls "$root/.queue" 2>/dev/null | sort); do
-    read -r c p < "$root/.queue/$f" 2>/dev/null || continue
-    if alive "$p"; then
-      [ "$f" = "$ticket" ] || return 1
-      break
-    fi
-    rm -f "$root/.queue/$f"
-  done
   [ $((used + cores)) -le "$maxcores" ] || return 1
   mv -f "$root/.queue/$ticket" "$root/.running/$ticket"
+}
+try_start() {
+  set -- $(ls "$root/.queue" 2>/dev/null)
+  [ $# -gt 0 ] || return 1
+  if [ "$1" != "$ticket" ]; then
+    c=; p=; read -r c p < "$root/.queue/$1" 2>/dev/null
+    alive "$p" || rm -f "$root/.queue/$1"
+    return 1
+  fi
+  ( flock -x 9; start_if_free ) 9>"$root/.lock"
 }
 if [ "$maxcores" -gt 0 ]; then
   mkdir -p "$root/.queue" "$root/.running"
   echo "$cores $$" > "$root/.queue/$ticket"
-  until ( flock -x 9; try_start ) 9>"$root/.lock"; do
+  until try_start; do
     sleep 0.5
   done
 fi
@@ -106,21 +111,22 @@ STATUS_SCRIPT = (
     + r"""
 root=$1; shift
 [ -d "$root" ] || exit 0
-if [ $# -eq 0 ]; then set -- $(ls "$root"); fi
+[ $# -gt 0 ] || set -- $(ls "$root")
 for id in "$@"; do
   ctl="$root/$id/.batchdeck"
   [ -d "$ctl" ] || continue
   # Read in the order the runner writes in reverse: whatever the runner did last
   # before exiting (the exit status) is read after checking that it is alive.
-  state=$(cat "$ctl/state" 2>/dev/null); started=$(cat "$ctl/started" 2>/dev/null)
-  pid=$(cat "$ctl/pid" 2>/dev/null)
+  get "$ctl/state"; state=$v; get "$ctl/started"; started=$v
+  get "$ctl/pid"; pid=$v
   a=-; [ -n "$pid" ] && { a=0; alive "$pid" && a=1; }
-  rc=$(cat "$ctl/exitcode" 2>/dev/null)
+  get "$ctl/exitcode"; rc=$v
   c=0; [ -e "$ctl/cancelled" ] && c=1
   w=0; [ -e "$ctl/walltime-exceeded" ] && w=1
+  get "$ctl/submitted"; submitted=$v; get "$ctl/finished"; finished=$v
+  get "$ctl/name"; name=$v; get "$ctl/cores"; cores=$v
   printf '%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\037%s\036' "$id" "$a" "$w" \
-    "$state" "$rc" "$c" "$(cat "$ctl/submitted" 2>/dev/null)" "$started" \
-    "$(cat "$ctl/finished" 2>/dev/null)" "$(cat "$ctl/name" 2>/dev/null)" "$(cat "$ctl/cores" 2>/dev/null)"
+    "$state" "$rc" "$c" "$submitted" "$started" "$finished" "$name" "$cores"
 done
 """
 )
@@ -134,7 +140,7 @@ ctl="$root/$id/.batchdeck"
 [ -d "$ctl" ] || { echo "no such job sandbox: $root/$id" >&2; exit 2; }
 [ -e "$ctl/exitcode" ] && exit 0
 date +%s.%N > "$ctl/cancelled"
-pid=$(cat "$ctl/pid" 2>/dev/null)
+get "$ctl/pid"; pid=$v
 [ -n "$pid" ] || exit 0
 kill -TERM "-$pid" 2>/dev/null
 n=0
