@@ -1,0 +1,615 @@
+"""IBM Spectrum LSF (Platform LSF).
+
+``bsub`` reads the job script on its standard input (``#BSUB`` lines are honoured
+there); one ``bjobs -a -o '...' -json`` lists every job of the user, finished ones
+included while mbatchd keeps them (CLEAN_PERIOD); ``bacct -l`` (then ``bhist -l``)
+answer for jobs already cleaned out.
+
+Parsers are pure functions (text in, records out) raising only ``ParseError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import posixpath
+import re
+import signal as signal_module
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from .batch import BatchSystem, scheduler_job_name
+from .errors import InvalidJobSpec, ParseError, SchedulerError
+from .model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from .transport import CommandResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_QUEUE_RE = re.compile(r"^[A-Za-z0-9_.@-]+$")
+
+#: the bjobs -o fields batchdeck asks for, in order (also the -noheader column order)
+BJOBS_FIELDS = (
+    "jobid",
+    "stat",
+    "job_name",
+    "user",
+    "queue",
+    "exit_code",
+    "exit_reason",
+    "slots",
+    "submit_time",
+    "start_time",
+    "finish_time",
+)
+
+
+def _parser(what: str) -> Callable[[F], F]:
+    """Turn any unexpected exception of a parser into a ParseError naming ``what``.
+
+    Parsers raise ParseError themselves for what they foresee; this keeps the
+    contract for outputs nobody foresaw.
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except ParseError:
+                raise
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
+                text = args[0] if args and isinstance(args[0], str) else None
+                raise ParseError(what, f"unexpected content ({exc.__class__.__name__}: {exc})", text) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+# ---------------------------------------------------------------------------- states and exits
+
+_STATES: dict[str, tuple[RunState, str]] = {
+    "PEND": (RunState.SUBMITTED, "pending"),
+    "PROV": (RunState.SUBMITTED, "waiting for a power-saved host to wake up"),
+    "WAIT": (RunState.SUBMITTED, "chunk job waiting"),
+    "PSUSP": (RunState.SUBMITTED, "held while pending"),
+    "RUN": (RunState.RUNNING, "running"),
+    "USUSP": (RunState.STOPPED, "suspended by the owner or an administrator"),
+    "SSUSP": (RunState.STOPPED, "suspended by LSF (load or run window)"),
+    "DONE": (RunState.TERMINATING, "finished"),
+    "PDONE": (RunState.TERMINATING, "finished"),
+    "EXIT": (RunState.TERMINATING, "exited"),
+    "PERR": (RunState.TERMINATING, "exited"),
+    "UNKWN": (RunState.UNKNOWN, "mbatchd lost contact with the execution host"),
+    "ZOMBI": (RunState.UNKNOWN, "killed while its host was unreachable (zombie)"),
+}
+
+#: TERM_* reasons (IBM "Termination reasons displayed by bacct, bhist, and bjobs")
+TERM_REASONS: dict[str, str] = {
+    "TERM_ADMIN": "killed by an administrator",
+    "TERM_BUCKET_KILL": "killed by bkill -b",
+    "TERM_CHKPNT": "killed after checkpointing",
+    "TERM_CPULIMIT": "killed: CPU time limit reached",
+    "TERM_CWD_NOTEXIST": "the working directory does not exist",
+    "TERM_DEADLINE": "killed: run window deadline reached",
+    "TERM_EXTERNAL_SIGNAL": "killed by a signal from outside LSF",
+    "TERM_FORCE_ADMIN": "killed by an administrator (bkill -r)",
+    "TERM_FORCE_OWNER": "cancelled",
+    "TERM_LOAD": "killed: load threshold exceeded",
+    "TERM_MEMLIMIT": "killed: memory limit reached",
+    "TERM_OTHER": "killed for another reason",
+    "TERM_OWNER": "cancelled",
+    "TERM_PREEMPT": "killed after preemption",
+    "TERM_PROCESSLIMIT": "killed: process limit reached",
+    "TERM_REQUEUE_ADMIN": "killed and requeued by an administrator",
+    "TERM_REQUEUE_OWNER": "killed and requeued by the owner",
+    "TERM_RUNLIMIT": "killed: run time limit reached",
+    "TERM_SWAP": "killed: swap limit reached",
+    "TERM_THREADLIMIT": "killed: thread limit reached",
+    "TERM_UNKNOWN": "killed for an unknown reason",
+    "TERM_WINDOW": "killed: run window closed",
+    "TERM_ZOMBIE": "killed while a zombie",
+    "TERM_PRE_EXEC_FAIL": "the pre-execution command failed",
+}
+
+_CANCELLED = {"TERM_OWNER", "TERM_FORCE_OWNER"}
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal_module.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def lsf_state(stat: str, exit_code: str = "", exit_reason: str = "") -> tuple[RunState, int | None, int | None, str]:
+    """``(state, exitcode, signal, reason)`` from bjobs' STAT, EXIT_CODE and EXIT_REASON."""
+    stat = stat.strip().upper()
+    state, reason = _STATES.get(stat, (RunState.UNKNOWN, f"unknown LSF job state {stat!r}"))
+    exitcode: int | None = None
+    signal: int | None = None
+    term = re.search(r"\b(TERM_[A-Z_]+)", exit_reason or "")
+    code_text = (exit_code or "").strip()
+    if stat in ("DONE", "PDONE"):
+        exitcode = 0
+    elif stat in ("EXIT", "PERR"):
+        if re.fullmatch(r"-?\d+", code_text):
+            code = int(code_text)
+            if code > 128:
+                # The shell's convention: 128+N is death by signal N.
+                signal = code - 128
+                reason = f"killed by signal {signal} ({_signal_name(signal)})"
+            else:
+                exitcode = code
+                reason = f"exit code {code}"
+        if term:
+            reason = TERM_REASONS.get(term.group(1), term.group(1))
+            if term.group(1) in _CANCELLED:
+                state = RunState.TERMINATED
+    return state, exitcode, signal, reason
+
+
+def _blank(value: Any) -> str:
+    text = "" if value is None else str(value).strip()
+    return "" if text == "-" else text
+
+
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+
+def parse_lsf_time(text: str, now: float) -> float | None:
+    """Epoch seconds from bjobs' ``Dec 28 19:56`` (``L`` suffix = estimated; no year shown).
+
+    The year is the one that puts the time not after ``now`` (plus a day of clock
+    skew): LSF only shows times of jobs it still remembers, so never far back.
+    """
+    match = re.fullmatch(r"\s*([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}):(\d\d)(?::(\d\d))?(?:\s+[A-Z])?\s*", text or "")
+    if not match or match.group(1) not in _MONTHS:
+        return None
+    month, day = _MONTHS[match.group(1)], int(match.group(2))
+    hour, minute, second = int(match.group(3)), int(match.group(4)), int(match.group(5) or 0)
+    year = time.localtime(now).tm_year
+    for candidate in (year, year - 1):
+        try:
+            when = time.mktime((candidate, month, day, hour, minute, second, 0, 0, -1))
+        except (OverflowError, ValueError):
+            return None
+        if when <= now + 86400:
+            return when
+    return None
+
+
+def _record(fields: dict[str, Any], now: float | None = None) -> SchedulerJob:
+    get = {k.lower(): _blank(v) for k, v in fields.items()}
+    jobid = get.get("jobid") or get.get("id") or ""
+    if not re.fullmatch(r"\d+(\[\d+\])?", jobid):
+        raise ParseError("bjobs output", f"job id {jobid!r} is not a number", str(fields))
+    stat = get.get("stat", "")
+    if not stat:
+        raise ParseError("bjobs output", f"job {jobid} has no STAT", str(fields))
+    state, exitcode, signal, reason = lsf_state(stat, get.get("exit_code", ""), get.get("exit_reason", ""))
+    array_id = array_task = None
+    if match := re.fullmatch(r"(\d+)\[(\d+)\]", jobid):
+        array_id, array_task = match.group(1), match.group(2)
+    slots = get.get("slots") or get.get("nalloc_slot") or ""
+    return SchedulerJob(
+        jobid=jobid,
+        state=state,
+        raw_state=stat,
+        reason=reason,
+        exitcode=exitcode,
+        signal=signal,
+        name=get.get("job_name", "") or get.get("name", ""),
+        user=get.get("user", ""),
+        queue=get.get("queue", ""),
+        cores=int(slots) if slots.isdigit() else None,
+        array_id=array_id,
+        array_task=array_task,
+        comment=get.get("pend_reason", "") or get.get("exit_reason", ""),
+        submit_time=parse_lsf_time(get.get("submit_time", ""), now) if now is not None else None,
+        start_time=parse_lsf_time(get.get("start_time", ""), now) if now is not None else None,
+        end_time=parse_lsf_time(get.get("finish_time", ""), now) if now is not None and state not in (
+            RunState.SUBMITTED, RunState.RUNNING, RunState.STOPPED) else None,
+    )
+
+
+# ---------------------------------------------------------------------------- parsers
+
+_NOT_FOUND = re.compile(r"^Job <([^>]+)> is not found", re.M)
+_NO_JOBS = re.compile(r"^No (?:unfinished )?job found", re.M)
+_PLEASE_WAIT = re.compile(r"^LSF is processing your request\. Please wait \.\.\.\s*$")
+
+
+@_parser("bjobs -json output")
+def parse_bjobs_json(text: str, now: float | None = None) -> list[SchedulerJob]:
+    """``bjobs -o '...' -json``: ``{"COMMAND": "bjobs", "JOBS": n, "RECORDS": [...]}``.
+
+    A record for an id bjobs does not know carries only ``ERROR`` and is left out.
+    Times (shown without a year) are read only when ``now`` is given.
+    """
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError("bjobs -json output", f"not JSON ({exc})", text) from None
+    if not isinstance(data, dict) or not isinstance(data.get("RECORDS", []), list):
+        raise ParseError("bjobs -json output", "expected an object with a RECORDS list", text)
+    jobs = []
+    for record in data.get("RECORDS", []):
+        if not isinstance(record, dict):
+            raise ParseError("bjobs -json output", "a record is not an object", text)
+        if "ERROR" in record and "STAT" not in record:
+            continue
+        jobs.append(_record(record, now))
+    return jobs
+
+
+@_parser("bjobs -noheader -o output")
+def parse_bjobs_delimited(
+    text: str, fields: Sequence[str] = BJOBS_FIELDS, delimiter: str = "|", now: float | None = None
+) -> list[SchedulerJob]:
+    """``bjobs -noheader -o '<fields> delimiter="|"'``; ``Job <N> is not found`` lines are skipped."""
+    jobs = []
+    for line in text.splitlines():
+        if not line.strip() or _NOT_FOUND.match(line.strip()) or _PLEASE_WAIT.match(line) or _NO_JOBS.match(line):
+            continue
+        values = line.strip().split(delimiter)
+        if len(values) < len(fields):
+            raise ParseError("bjobs -noheader -o output", f"expected {len(fields)} fields", line)
+        # The last field may itself contain the delimiter (a job name): keep it whole.
+        values = values[: len(fields) - 1] + [delimiter.join(values[len(fields) - 1 :])]
+        jobs.append(_record(dict(zip((f.split(":")[0] for f in fields), values, strict=True)), now))
+    return jobs
+
+
+@_parser("bjobs output")
+def parse_bjobs_table(text: str) -> list[SchedulerJob]:
+    """Plain ``bjobs`` / ``bjobs -w`` / ``bjobs -a -w -W`` tables.
+
+    JOBID, USER, STAT and QUEUE are single words; the job name may contain
+    blanks, so it is what lies between the hosts and the submit time. A pending
+    job has no EXEC_HOST: seen as blanks under that header column.
+    """
+    lines = [line for line in text.splitlines() if not _PLEASE_WAIT.match(line)]
+    header_index = next((i for i, line in enumerate(lines) if line.split()[:3] == ["JOBID", "USER", "STAT"]), None)
+    if header_index is None:
+        if any(line.strip() for line in lines) and not _NO_JOBS.search(text):
+            raise ParseError("bjobs output", "no JOBID USER STAT header", text)
+        return []
+    header = lines[header_index]
+    exec_col = header.find("EXEC_HOST")
+    name_col = header.find("JOB_NAME")
+    time_re = re.compile(r"\s(\d\d/\d\d-\d\d:\d\d(?::\d\d)?|[A-Z][a-z]{2}\s+\d+\s+\d\d:\d\d)(?:\s|$)")
+    jobs = []
+    for line in lines[header_index + 1 :]:
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) < 5 or not re.fullmatch(r"\d+(\[\d+\])?", fields[0]):
+            raise ParseError("bjobs output", "row does not start with a job id and state", line)
+        jobid, user, stat, queue = fields[:4]
+        match = time_re.search(line)
+        rest = line[: match.start()] if match else line
+        middle = rest.split(None, 4)[4] if len(rest.split(None, 4)) > 4 else ""
+        parts = middle.split(None, 2)
+        no_exec_host = (
+            0 <= exec_col < name_col <= len(line) and not line[exec_col:name_col].strip() and stat == "PEND"
+        )
+        if no_exec_host:
+            name = middle.split(None, 1)[1] if len(middle.split(None, 1)) > 1 else ""
+        else:
+            name = parts[2] if len(parts) > 2 else ""
+        state, exitcode, signal, reason = lsf_state(stat)
+        jobs.append(
+            SchedulerJob(
+                jobid=jobid, state=state, raw_state=stat, reason=reason, exitcode=exitcode, signal=signal,
+                name=name.strip(), user=user, queue=queue,
+            )
+        )
+    return jobs
+
+
+@_parser("bjobs -sum output")
+def parse_bjobs_sum(text: str) -> dict[str, int]:
+    """``bjobs -sum``: counts per state column."""
+    rows = [line.split() for line in text.splitlines() if line.strip()]
+    if len(rows) < 2 or len(rows[0]) != len(rows[1]) or not all(v.isdigit() for v in rows[1]):
+        raise ParseError("bjobs -sum output", "expected a header row and a row of counts", text)
+    return {name: int(value) for name, value in zip(rows[0], rows[1], strict=True)}
+
+
+def _unwrap_long(text: str) -> list[str]:
+    """Join the continuation lines of ``bjobs -l`` / ``bhist -l`` / ``bacct -l``.
+
+    LSF wraps at ~80 columns and indents the rest by 21 columns (26 when the
+    timestamps carry the year), cutting words and even ``<...>`` tokens, so the
+    indent is removed exactly and the pieces are glued back without a separator.
+    """
+    width = 26 if re.search(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}:", text, re.M) else 21
+    lines: list[str] = []
+    for line in text.splitlines():
+        if lines and line.startswith(" " * width) and lines[-1].strip():
+            lines[-1] += line[width:]
+        else:
+            lines.append(line.rstrip("\n"))
+    return lines
+
+
+_EVENT = re.compile(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d(?: \d{4})?: (.*)$")
+_PAIR = re.compile(r"([A-Z][A-Za-z ]*?)\s*(?:\([a-z]+\)\s*)?<((?:[^<>]|<[^<>]*>)*)>")
+
+
+@_parser("LSF long output")
+def parse_lsf_long(text: str) -> list[SchedulerJob]:
+    """``bjobs -l``, ``bhist -l`` and ``bacct -l``: one record per ``Job <N>, ...`` block.
+
+    bjobs and bacct state ``Status <...>``; bhist does not, so the events
+    (``Done successfully``, ``Exited with exit code N``, ``Completed <exit>;
+    TERM_OWNER: ...``) decide. Text before the first block (bacct's header, a
+    bhist summary table) is ignored.
+    """
+    jobs: list[SchedulerJob] = []
+    current: dict[str, str] | None = None
+    events: list[str] = []
+
+    def finish() -> None:
+        if current is not None:
+            jobs.append(_long_record(current, events, text))
+
+    for line in _unwrap_long(text):
+        if re.match(r"^Job <[^>]+>,", line):
+            finish()
+            current = {key.strip(): value for key, value in _PAIR.findall(line)}
+            events = []
+        elif current is not None and (event := _EVENT.match(line)):
+            events.append(event.group(1))
+        elif current is not None and line.startswith("-----"):
+            finish()
+            current = None
+    finish()
+    if not jobs and text.strip() and not _NO_JOBS.search(text):
+        raise ParseError("LSF long output", "no 'Job <N>, ...' block found", text)
+    return jobs
+
+
+def _long_record(pairs: dict[str, str], events: list[str], text: str) -> SchedulerJob:
+    jobid = pairs.get("Job", "")
+    exit_code = ""
+    exit_reason = ""
+    # Events are in time order: the last one that implies a state wins.
+    seen = ""
+    for event in events:
+        if event.startswith("Submitted from host"):
+            seen = "PEND"
+        if re.search(r"Starting \(Pid|Started on|Dispatched to", event):
+            seen = "RUN"
+        if event.startswith("Done successfully"):
+            seen = "DONE"
+        if match := re.search(r"Exited with exit code (\d+)", event):
+            exit_code, seen = match.group(1), "EXIT"
+        if match := re.search(r"Exited by (?:LSF )?signal (\d+)|signal termination: (\d+)", event):
+            exit_code, seen = str(128 + int(match.group(1) or match.group(2))), "EXIT"
+        if match := re.search(r"Completed <(done|exit)>", event):
+            seen = match.group(1).upper()
+        if match := re.search(r"(TERM_[A-Z_]+)", event):
+            exit_reason = match.group(1)
+    stat = pairs.get("Status", "") or seen
+    if not re.fullmatch(r"\d+(\[\d+\])?", jobid) or not stat:
+        raise ParseError("LSF long output", f"job block {jobid!r} has no id or no state", text)
+    record = _record(
+        {"jobid": jobid, "stat": stat, "exit_code": exit_code, "exit_reason": exit_reason,
+         "job_name": pairs.get("Job Name", ""), "user": pairs.get("User", ""), "queue": pairs.get("Queue", "")}
+    )
+    if not record.queue:
+        if match := re.search(r"to Queue <([^>]+)>", " ".join(events)):
+            record.queue = match.group(1)
+    return record
+
+
+@_parser("LSF job report")
+def parse_job_report(text: str) -> SchedulerJob:
+    """The report LSF appends to a job's output file; the job id is not in it (``jobid`` is empty)."""
+    if not re.search(r"was submitted from host", text):
+        raise ParseError("LSF job report", "no 'was submitted from host' line", text)
+    command = ""
+    if match := re.search(r"^\w?ob <(.*?)> was submitted", text, re.M):
+        command = match.group(1)
+    queue = ""
+    if match := re.search(r"in queue <([^>]+)>", text):
+        queue = match.group(1)
+    if re.search(r"^Successfully completed\.", text, re.M):
+        stat, code = "DONE", ""
+    elif match := re.search(r"^Exited with exit code (\d+)\.", text, re.M):
+        stat, code = "EXIT", match.group(1)
+    elif match := re.search(r"^Exited with signal termination: (\d+)\.", text, re.M):
+        stat, code = "EXIT", str(128 + int(match.group(1)))
+    else:
+        raise ParseError("LSF job report", "no outcome line found", text)
+    term = re.search(r"^(TERM_[A-Z_]+)", text, re.M)
+    state, exitcode, signal, reason = lsf_state(stat, code, term.group(1) if term else "")
+    return SchedulerJob(
+        jobid="", state=state, raw_state=stat, reason=reason, exitcode=exitcode, signal=signal,
+        name=command, queue=queue,
+    )
+
+
+@_parser("bsub output")
+def parse_bsub_output(text: str) -> tuple[str, str]:
+    """``(job id, queue)`` from ``Job <N> is submitted to [default ]queue <Q>.``"""
+    match = re.search(r"Job <(\d+)> is submitted to (?:default )?queue <([^>]*)>", text)
+    if not match:
+        raise ParseError("bsub output", "no 'Job <N> is submitted to queue <Q>' line", text)
+    return match.group(1), match.group(2)
+
+
+@_parser("bkill output")
+def parse_bkill_output(text: str) -> list[str]:
+    """Ids bkill reports as ``being terminated`` (or already being signalled)."""
+    ids = re.findall(r"Job <([^>]+)> is being (?:terminated|signaled|signalled)", text)
+    if not ids and text.strip() and not _NOT_FOUND.search(text):
+        raise ParseError("bkill output", "no 'Job <N> is being terminated' line", text)
+    return ids
+
+
+@_parser("LSF error message")
+def parse_not_found(text: str) -> set[str]:
+    """Ids an LSF command reports as ``Job <N> is not found`` (purged or never known)."""
+    return set(_NOT_FOUND.findall(text))
+
+
+@_parser("bqueues output")
+def parse_bqueues(text: str) -> list[QueueInfo]:
+    """Plain ``bqueues``: QUEUE_NAME PRIO STATUS MAX JL/U JL/P JL/H NJOBS PEND RUN SUSP."""
+    queues = []
+    header_seen = False
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if fields[0] == "QUEUE_NAME":
+            header_seen = True
+            continue
+        if not header_seen or len(fields) < 11:
+            raise ParseError("bqueues output", "expected a QUEUE_NAME header and 11 columns", text)
+        name, status = fields[0], fields[2]
+        opened, _, active = status.partition(":")
+        state = "up" if opened == "Open" and active == "Active" else (
+            "closed" if opened == "Closed" else "inactive"
+        )
+        pend, run, susp = (int(v) if v.isdigit() else 0 for v in fields[8:11])
+        queues.append(QueueInfo(name=name, state=state, running=run, pending=pend))
+    if not queues and text.strip() and not header_seen:
+        raise ParseError("bqueues output", "no QUEUE_NAME header", text)
+    return queues
+
+
+@_parser("bqueues -l output")
+def parse_bqueues_limits(text: str) -> dict[str, int]:
+    """CPULIMIT / RUNLIMIT sections of ``bqueues -l``, in seconds (``"of <host model>"`` ignored)."""
+    limits: dict[str, int] = {}
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        names = line.split()
+        if names and all(name.endswith("LIMIT") for name in names):
+            value = re.match(r"^\s*(\d+(?:\.\d+)?)\s+min\b", lines[i + 1])
+            if value and names[0] in ("CPULIMIT", "RUNLIMIT"):
+                limits[names[0]] = int(round(float(value.group(1)) * 60))
+    if not limits and text.strip():
+        raise ParseError("bqueues -l output", "no CPULIMIT or RUNLIMIT section", text)
+    return limits
+
+
+@_parser("lshosts output")
+def parse_lshosts(text: str) -> list[dict[str, str]]:
+    """``lshosts -w``: one dict per host (HOST_NAME type model cpuf ncpus maxmem maxswp server RESOURCES)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and re.search(r": unknown host name\.?$", lines[0]):
+        raise ParseError("lshosts output", lines[0].strip(), text)
+    if not lines or lines[0].split()[:1] != ["HOST_NAME"]:
+        raise ParseError("lshosts output", "no HOST_NAME header", text)
+    names = [n.lower() for n in lines[0].split()]
+    hosts = []
+    for line in lines[1:]:
+        values = line.split(None, len(names) - 1)
+        hosts.append(dict(zip(names, values, strict=False)))
+    return hosts
+
+
+# ---------------------------------------------------------------------------- the backend
+
+
+def lsf_walltime(seconds: int) -> str:
+    """``-W [HH:]MM``: minutes, rounded up so a job never gets less than asked."""
+    minutes = max(1, math.ceil(seconds / 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}" if hours else str(minutes)
+
+
+def lsf_error(command: str, result: CommandResult) -> SchedulerError:
+    message = result.stderr.strip() or result.stdout.strip() or f"exit status {result.exit_status}"
+    return SchedulerError(command, " ".join(message.split()), result.exit_status)
+
+
+class LsfBatchSystem(BatchSystem):
+    """IBM Spectrum LSF."""
+
+    type_name = "lsf"
+    submit_regexp = r"Job <(\d+)> is submitted to (?:default )?queue"
+    directive_prefix = "#BSUB"
+    max_job_name_length = 4094
+
+    def validate_spec(self, spec: JobSpec) -> None:
+        super().validate_spec(spec)
+        if spec.queue is not None and not _QUEUE_RE.match(spec.queue):
+            raise InvalidJobSpec(f"queue name {spec.queue!r} is not valid")
+
+    def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
+        spec = job.spec
+        lines = [f"#BSUB -J {scheduler_job_name(job, self.max_job_name_length)}"]
+        if spec.queue:
+            lines.append(f"#BSUB -q {spec.queue}")
+        lines.append(f"#BSUB -n {spec.cores}")
+        if spec.memory_per_core:
+            # rusage[mem=] is per slot (per core) on a default LSF configuration.
+            lines.append(f'#BSUB -R "rusage[mem={spec.memory_per_core}]"')
+        if spec.walltime:
+            lines.append(f"#BSUB -W {lsf_walltime(spec.walltime)}")
+        stdout = posixpath.join(sandbox, spec.stdout)
+        stderr = posixpath.join(sandbox, spec.stderr)
+        lines.append(f"#BSUB -o {stdout}")
+        if posixpath.normpath(stdout) != posixpath.normpath(stderr):
+            # Without -e LSF writes stderr into the -o file, which is what "same name" asks.
+            lines.append(f"#BSUB -e {stderr}")
+        return lines
+
+    def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
+        sandbox = job.sandbox or posixpath.dirname(posixpath.dirname(script_path))
+        return ["bsub"], self.render_script(job, sandbox).encode()
+
+    async def _submit(self, job: JobRecord, script_path: str) -> str:
+        argv, stdin = self.submit_argv(job, script_path)
+        result = await self.transport.run(argv, stdin=stdin, cwd=job.sandbox, timeout=self.ssh_timeout)
+        if not result.ok:
+            raise lsf_error("bsub", result)
+        jobid, queue = parse_bsub_output(result.stdout + "\n" + result.stderr)
+        job.queue = queue or job.queue
+        return jobid
+
+    def cancel_argv(self, jobid: str) -> list[str]:
+        return ["bkill", jobid]
+
+    async def query_jobs(self) -> list[SchedulerJob]:
+        argv = ["bjobs", "-a", "-o", " ".join(BJOBS_FIELDS), "-json"]
+        result = await self.transport.run(argv, timeout=self.ssh_timeout)
+        if not result.stdout.strip():
+            # An empty queue is "No job found" on stderr (exit status varies by version).
+            if _NO_JOBS.search(result.stderr) or result.ok:
+                return []
+            raise lsf_error("bjobs", result)
+        return parse_bjobs_json(result.stdout, now=time.time())
+
+    async def query_finished(self, jobids: Sequence[str]) -> dict[str, SchedulerJob]:
+        """bacct -l for jobs cleaned out of mbatchd; bhist -l for those bacct does not have."""
+        if not jobids:
+            return {}
+        found: dict[str, SchedulerJob] = {}
+        result = await self.transport.run(["bacct", "-l", *jobids], timeout=self.ssh_timeout)
+        if result.stdout.strip():
+            for info in parse_lsf_long(result.stdout):
+                if info.jobid in jobids:
+                    found[info.jobid] = info
+        rest = [j for j in jobids if j not in found]
+        if rest:
+            result = await self.transport.run(["bhist", "-l", *rest], timeout=self.ssh_timeout)
+            if result.stdout.strip():
+                for info in parse_lsf_long(result.stdout):
+                    if info.jobid in rest:
+                        found[info.jobid] = info
+        return found
+
+    async def list_queues(self) -> list[QueueInfo]:
+        result = await self.transport.run(["bqueues", "-w"], timeout=self.ssh_timeout)
+        if not result.ok:
+            raise lsf_error("bqueues", result)
+        return parse_bqueues(result.stdout)

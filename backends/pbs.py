@@ -1,0 +1,758 @@
+"""PBS Professional / OpenPBS and TORQUE: one backend, two flavours.
+
+The flavour (``"pro"`` or ``"torque"``) is a cluster setting; when it is not set
+it is read once from ``qstat --version`` and cached. The two differ in the
+resource syntax of the job script (``select=`` vs ``nodes=:ppn=``), in how
+finished jobs are kept (PBS Pro job history through ``qstat -x``; TORQUE keeps
+completed jobs as state ``C`` for ``keep_completed`` seconds, then only
+``tracejob`` knows them) and in the meaning of negative exit statuses.
+
+Parsers are pure functions (text in, records out) raising only ``ParseError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import posixpath
+import re
+import signal as signal_module
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from .batch import BatchSystem, PollResult, scheduler_job_name
+from .errors import BatchdeckError, InvalidJobSpec, ParseError, SchedulerError
+from .model import JobRecord, QueueInfo, RunState, SchedulerJob
+from .transport import CommandResult
+from .units import parse_duration
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+FLAVOURS = ("pro", "torque")
+
+#: longest job name each flavour accepts (old TORQUE servers cut at 15 characters)
+NAME_LENGTH = {"pro": 236, "torque": 15}
+
+# Queue names end up in a #PBS line: anything else could inject script lines.
+_QUEUE_RE = re.compile(r"^[A-Za-z0-9_.@-]+$")
+
+
+def _parser(what: str) -> Callable[[F], F]:
+    """Turn any unexpected exception of a parser into a ParseError naming ``what``.
+
+    Parsers are written to raise ParseError themselves; this is the net that keeps
+    the contract ("parsers raise only ParseError") for outputs nobody foresaw.
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except ParseError:
+                raise
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
+                text = args[0] if args and isinstance(args[0], str) else None
+                raise ParseError(what, f"unexpected content ({exc.__class__.__name__}: {exc})", text) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+# ---------------------------------------------------------------------------- exit statuses
+
+#: PBS Pro JOB_EXEC_* codes (src/include/job.h)
+PRO_EXEC_CODES: dict[int, str] = {
+    -1: "job could not be started (JOB_EXEC_FAIL1)",
+    -2: "job failed after its files were staged (JOB_EXEC_FAIL2)",
+    -3: "job start failed, it will be retried (JOB_EXEC_RETRY)",
+    -4: "execution host aborted the job at initialisation (JOB_EXEC_INITABT)",
+    -5: "execution host aborted the job at restart (JOB_EXEC_INITRST)",
+    -6: "execution host aborted the job at initialisation, migration (JOB_EXEC_INITRMG)",
+    -7: "job restart failed (JOB_EXEC_BADRESRT)",
+    -10: "invalid user or group on the execution host (JOB_EXEC_FAILUID)",
+    -11: "job was rerun (JOB_EXEC_RERUN)",
+    -12: "job was checkpointed and held (JOB_EXEC_CHKP)",
+    -13: "job failed: password problem (JOB_EXEC_FAIL_PASSWORD)",
+    -14: "job was rerun after a sister node failed (JOB_EXEC_RERUN_SIS_FAIL)",
+    -15: "job was requeued (JOB_EXEC_QUERST)",
+    -16: "a hook failure requeued the job (JOB_EXEC_FAILHOOK_RERUN)",
+    -17: "a hook failure deleted the job (JOB_EXEC_FAILHOOK_DELETE)",
+    -18: "a hook requeued the job (JOB_EXEC_HOOK_RERUN)",
+    -19: "a hook deleted the job (JOB_EXEC_HOOK_DELETE)",
+    -20: "job was rerun after the mother superior failed (JOB_EXEC_RERUN_MS_FAIL)",
+    -21: "job failed a security check (JOB_EXEC_FAIL_SECURITY)",
+    -22: "a hook error ended the job (JOB_EXEC_HOOKERROR)",
+    -23: "job failed: Kerberos credentials (JOB_EXEC_FAIL_KRB5)",
+    -24: "killed: too many CPUs used in a burst (JOB_EXEC_KILL_NCPUS_BURST)",
+    -25: "killed: too many CPUs used on average (JOB_EXEC_KILL_NCPUS_SUM)",
+    -26: "killed: virtual memory limit exceeded (JOB_EXEC_KILL_VMEM)",
+    -27: "killed: memory limit exceeded (JOB_EXEC_KILL_MEM)",
+    -28: "killed: CPU time limit exceeded (JOB_EXEC_KILL_CPUT)",
+    -29: "killed: walltime limit exceeded (JOB_EXEC_KILL_WALLTIME)",
+    -30: "job failed to join its sister nodes (JOB_EXEC_JOINJOB)",
+}
+
+#: TORQUE's own negative codes (src/include/pbs_job.h); -10.. differ from PBS Pro
+TORQUE_EXEC_CODES: dict[int, str] = {
+    -1: "job could not be started (JOB_EXEC_FAIL1)",
+    -2: "job failed after its files were staged (JOB_EXEC_FAIL2)",
+    -3: "job start failed, it will be retried (JOB_EXEC_RETRY)",
+    -4: "execution host aborted the job at initialisation (JOB_EXEC_INITABT)",
+    -5: "execution host aborted the job at restart (JOB_EXEC_INITRST)",
+    -6: "execution host aborted the job at initialisation, migration (JOB_EXEC_INITRMG)",
+    -7: "job restart failed (JOB_EXEC_BADRESRT)",
+    -8: "the job's command could not be executed (JOB_EXEC_CMDFAIL)",
+    -9: "the job's output file could not be created (JOB_EXEC_STDOUTFAIL)",
+    -10: "killed: memory limit exceeded (JOB_EXEC_OVERLIMIT_MEM)",
+    -11: "killed: walltime limit exceeded (JOB_EXEC_OVERLIMIT_WT)",
+    -12: "killed: CPU time limit exceeded (JOB_EXEC_OVERLIMIT_CPUT)",
+    -13: "job start failed on cgroup setup, it will be retried (JOB_EXEC_RETRY_CGROUP)",
+}
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal_module.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def exit_status_meaning(flavour: str, status: int) -> tuple[int | None, int | None, str]:
+    """``(exitcode, signal, reason)`` for a PBS ``Exit_status``.
+
+    0..255 is the script's exit status; 256+N (the MoM's ``WTERMSIG + 0x100``)
+    is death by signal N; negatives are the server's own failure codes, whose
+    table depends on the flavour.
+    """
+    if status >= 256:
+        number = status - 256
+        return None, number, f"killed by signal {number} ({_signal_name(number)})"
+    if status < 0:
+        table = TORQUE_EXEC_CODES if flavour == "torque" else PRO_EXEC_CODES
+        return None, None, table.get(status, f"the batch system could not run the job (exit status {status})")
+    if status == 0:
+        return 0, None, "finished"
+    return status, None, f"exit code {status}"
+
+
+# ---------------------------------------------------------------------------- state
+
+_QUEUED_STATES = {"Q": "queued", "H": "held", "W": "waiting for its start time", "T": "being moved", "M": "moved"}
+
+
+def pbs_state(
+    flavour: str, job_state: str, substate: str = "", exit_status: str = "", comment: str = ""
+) -> tuple[RunState, int | None, int | None, str]:
+    """Map PBS's state letter (plus substate and Exit_status) to ``(state, exitcode, signal, reason)``."""
+    letter = job_state.strip()
+    exitcode: int | None = None
+    signal: int | None = None
+    if letter in ("F", "C", "X"):
+        if substate.strip() == "91":
+            # PBS Pro's JOB_SUBSTATE_TERMINATED: the job was deleted (qdel).
+            if exit_status.strip().lstrip("-").isdigit():
+                exitcode, signal, _ = exit_status_meaning(flavour, int(exit_status))
+            return RunState.TERMINATED, exitcode, signal, "cancelled"
+        if exit_status.strip().lstrip("-").isdigit():
+            exitcode, signal, reason = exit_status_meaning(flavour, int(exit_status))
+        elif substate.strip() == "93":
+            reason = "failed"
+        else:
+            reason = "finished"
+        return RunState.TERMINATING, exitcode, signal, reason
+    if letter in _QUEUED_STATES:
+        reason = comment if comment and letter == "Q" else _QUEUED_STATES[letter]
+        return RunState.SUBMITTED, None, None, reason
+    if letter in ("R", "B", "E"):
+        return RunState.RUNNING, None, None, "exiting" if letter == "E" else "running"
+    if letter in ("S", "U"):
+        return RunState.STOPPED, None, None, "suspended"
+    return RunState.UNKNOWN, None, None, f"unknown PBS job state {letter!r}"
+
+
+# ---------------------------------------------------------------------------- text parsing helpers
+
+
+def _attribute_blocks(text: str, header: re.Pattern[str]) -> list[tuple[str, dict[str, str]]]:
+    """Blocks of ``name = value`` lines under headers such as ``Job Id: 123.server``.
+
+    Attribute lines share the indentation of the block's first attribute; deeper
+    (TAB or wider) lines continue the previous value. qstat wraps long values in
+    the middle of words, so continuations are joined without a separator.
+    """
+    blocks: list[tuple[str, dict[str, str]]] = []
+    attrs: dict[str, str] = {}
+    indent: str | None = None
+    last: str | None = None
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        match = header.match(line)
+        if match:
+            attrs = {}
+            blocks.append((match.group(1).strip(), attrs))
+            indent, last = None, None
+            continue
+        if not line.strip() or not blocks:
+            continue
+        lead = line[: len(line) - len(line.lstrip())]
+        attr = re.match(r"^(\s+)([A-Za-z_][\w.\-]*) = ?(.*)$", line)
+        if attr and (indent is None or attr.group(1) == indent):
+            indent = attr.group(1) if indent is None else indent
+            last = attr.group(2)
+            attrs[last] = attr.group(3).strip()
+        elif last is not None and (lead != indent or not attr):
+            attrs[last] += line.strip()
+        # A line before any attribute that is not one is noise (e.g. a doc artefact).
+    return blocks
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _pbs_time(value: str | None) -> float | None:
+    """Epoch seconds from ``Thu Aug 10 16:11:09 2023`` (local time) or an epoch number."""
+    if not value:
+        return None
+    value = " ".join(str(value).split())
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        return time.mktime(time.strptime(value, "%a %b %d %H:%M:%S %Y"))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _cores(attrs: dict[str, str]) -> int | None:
+    # TORQUE's real request is nodes=N:ppn=P (its ncpus is a separate, often default, resource).
+    nodes = attrs.get("Resource_List.nodes", "")
+    match = re.match(r"^(\d+):ppn=(\d+)", nodes)
+    if match:
+        return int(match.group(1)) * int(match.group(2))
+    cores = _int(attrs.get("Resource_List.ncpus"))
+    if cores is not None:
+        return cores
+    return _int(nodes) if nodes.isdigit() else None
+
+
+def _job_from_attrs(jobid: str, attrs: dict[str, str], flavour: str) -> SchedulerJob:
+    job_state = attrs.get("job_state", "")
+    exit_status = attrs.get("Exit_status", attrs.get("exit_status", ""))
+    comment = attrs.get("comment", "")
+    state, exitcode, signal, reason = pbs_state(flavour, job_state, attrs.get("substate", ""), exit_status, comment)
+    array_id = array_task = None
+    match = re.match(r"^(\d+)\[(\d*)\](.*)$", jobid)
+    if match and match.group(2):
+        array_id, array_task = f"{match.group(1)}[]{match.group(3)}", match.group(2)
+    elapsed = attrs.get("resources_used.walltime") or attrs.get("total_runtime")
+    elapsed_s: float | None = None
+    if elapsed:
+        seconds = parse_duration(elapsed)
+        if seconds is not None:
+            elapsed_s = float(seconds)
+        elif re.fullmatch(r"\d+(\.\d+)?", elapsed.strip()):
+            elapsed_s = float(elapsed)
+    return SchedulerJob(
+        jobid=jobid,
+        state=state,
+        raw_state=job_state,
+        reason=reason,
+        exitcode=exitcode,
+        signal=signal,
+        name=attrs.get("Job_Name", ""),
+        user=attrs.get("Job_Owner", "").split("@")[0],
+        queue=attrs.get("queue", ""),
+        cores=_cores(attrs),
+        submit_time=_pbs_time(attrs.get("qtime") or attrs.get("ctime")),
+        start_time=_pbs_time(attrs.get("stime") or attrs.get("start_time")),
+        end_time=_pbs_time(attrs.get("obittime") or attrs.get("comp_time")),
+        elapsed=elapsed_s,
+        array_id=array_id,
+        array_task=array_task,
+        comment=comment,
+    )
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, str]:
+    """JSON / XML nesting (``Resource_List: {ncpus: 4}``) as qstat -f's ``Resource_List.ncpus``."""
+    flat: dict[str, str] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict) and key != "Variable_List":
+                flat.update(_flatten(value, name))
+            elif not isinstance(value, (dict, list)):
+                flat[name] = "" if value is None else str(value)
+    return flat
+
+
+# ---------------------------------------------------------------------------- parsers
+
+_JOB_HEADER = re.compile(r"^Job Id:\s*(\S+)")
+
+
+@_parser("qstat -f output")
+def parse_qstat_f(text: str, flavour: str = "pro") -> list[SchedulerJob]:
+    """``qstat -f`` / ``qstat -x -f`` text: one record per ``Job Id:`` block."""
+    jobs = []
+    blocks = _attribute_blocks(text, _JOB_HEADER)
+    if not blocks and text.strip():
+        raise ParseError("qstat -f output", "no 'Job Id:' block found", text)
+    for jobid, attrs in blocks:
+        if "job_state" not in attrs:
+            raise ParseError("qstat -f output", f"job {jobid} has no job_state", text)
+        jobs.append(_job_from_attrs(jobid, attrs, flavour))
+    return jobs
+
+
+def _load_json(text: str, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(what, f"not JSON ({exc})", text) from None
+    if not isinstance(data, dict):
+        raise ParseError(what, "expected a JSON object", text)
+    return data
+
+
+@_parser("qstat -f -F json output")
+def parse_qstat_json(text: str, flavour: str = "pro") -> list[SchedulerJob]:
+    """PBS Pro ``qstat [-x] -f -F json``; an empty listing has no ``Jobs`` key at all."""
+    data = _load_json(text, "qstat -f -F json output")
+    jobs_data = data.get("Jobs") or {}
+    if not isinstance(jobs_data, dict):
+        raise ParseError("qstat -f -F json output", "'Jobs' is not an object", text)
+    jobs = []
+    for jobid, record in jobs_data.items():
+        if not isinstance(record, dict) or "job_state" not in record:
+            raise ParseError("qstat -f -F json output", f"job {jobid} has no job_state", text)
+        jobs.append(_job_from_attrs(str(jobid), _flatten(record), flavour))
+    return jobs
+
+
+@_parser("qstat -x XML output")
+def parse_qstat_xml(text: str, flavour: str = "torque") -> list[SchedulerJob]:
+    """TORQUE ``qstat -x`` (XML; times are epoch seconds)."""
+    if not text.strip():
+        return []
+    try:
+        root = ET.fromstring(text.strip())
+    except ET.ParseError as exc:
+        raise ParseError("qstat -x XML output", f"not XML ({exc})", text) from None
+    jobs = []
+    for element in root.iter("Job"):
+        attrs: dict[str, str] = {}
+        for child in element:
+            if len(child):
+                for grandchild in child:
+                    attrs[f"{child.tag}.{grandchild.tag}"] = (grandchild.text or "").strip()
+            else:
+                attrs[child.tag] = (child.text or "").strip()
+        jobid = attrs.get("Job_Id")
+        if not jobid or "job_state" not in attrs:
+            raise ParseError("qstat -x XML output", "a <Job> lacks Job_Id or job_state", text)
+        jobs.append(_job_from_attrs(jobid, attrs, flavour))
+    return jobs
+
+
+_ROW_ID = re.compile(r"^\s*(\d+(?:\[\d*\])?(?:\.\S*)?)\s")
+
+
+@_parser("qstat output")
+def parse_qstat_table(text: str, flavour: str = "pro") -> list[SchedulerJob]:
+    """Plain ``qstat`` (id name user time S queue) or the alternate ``-a``/``-u`` layout.
+
+    Comment lines (``Job run at ...``), server header lines and the ``--`` filler
+    that ``-s`` prints are skipped. Job ids here may be cut to the column width.
+    """
+    alternate = bool(re.search(r"^Job ID\s+Username\s+Queue", text, re.M))
+    jobs = []
+    for line in text.splitlines():
+        if not _ROW_ID.match(line):
+            continue
+        fields = line.split()
+        if alternate:
+            if len(fields) < 11:
+                raise ParseError("qstat output", "short row in the alternate layout", line)
+            jobid, user, queue, name, letter = fields[0], fields[1], fields[2], fields[3], fields[9]
+        else:
+            if len(fields) < 6:
+                raise ParseError("qstat output", "short row", line)
+            jobid, name, user, letter, queue = fields[0], fields[1], fields[2], fields[4], fields[5]
+        state, exitcode, signal, reason = pbs_state(flavour, letter)
+        jobs.append(
+            SchedulerJob(
+                jobid=jobid, state=state, raw_state=letter, reason=reason, exitcode=exitcode,
+                signal=signal, name=name, user=user, queue=queue,
+            )
+        )
+    if not jobs and text.strip() and not re.search(r"^(Job id|Job ID|-{4,})", text, re.M | re.I):
+        raise ParseError("qstat output", "no job rows and no table header", text)
+    return jobs
+
+
+_TRACEJOB_HEADER = re.compile(r"^Job:\s*(\S+)")
+
+
+@_parser("tracejob output")
+def parse_tracejob(text: str, flavour: str = "torque") -> list[SchedulerJob]:
+    """``tracejob`` (stdout): the state a job's log lines show, one record per ``Job:`` block.
+
+    An empty output means the logs know nothing of the job (tracejob still exits 0).
+    """
+    jobs: list[SchedulerJob] = []
+    blocks: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        match = _TRACEJOB_HEADER.match(line)
+        if match:
+            blocks.append((match.group(1), []))
+        elif blocks and line.strip():
+            blocks[-1][1].append(line)
+    for jobid, lines in blocks:
+        info = SchedulerJob(jobid=jobid, state=RunState.UNKNOWN, raw_state="", reason="no log entries")
+        for line in lines:
+            event = re.match(r"^(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d)\s+\S+\s+(.*)$", line)
+            if not event:
+                continue
+            when = _tracejob_time(event.group(1))
+            message = event.group(2)
+            if (match := re.search(r"job name = (\S+)", message)) and not info.name:
+                info.name = match.group(1).rstrip(",")
+            if match := re.search(r"(?:queue = |enqueuing into )([^,\s]+)", message):
+                info.queue = match.group(1)
+            if message.startswith("Job Queued"):
+                info.state, info.raw_state, info.reason = RunState.SUBMITTED, "Q", "queued"
+                info.submit_time = when
+                if match := re.search(r"owner = ([^@,\s]+)", message):
+                    info.user = match.group(1)
+            elif message.startswith("Job Run"):
+                info.state, info.raw_state, info.reason = RunState.RUNNING, "R", "running"
+                info.start_time = when
+            elif re.search(r"Job deleted at request of|delete job request received", message, re.I):
+                info.state, info.raw_state, info.reason = RunState.TERMINATED, "deleted", "cancelled"
+                info.end_time = when
+            elif match := re.search(r"Exit_status=(-?\d+)", message):
+                exitcode, signal, reason = exit_status_meaning(flavour, int(match.group(1)))
+                info.exitcode, info.signal = exitcode, signal
+                if info.state != RunState.TERMINATED:
+                    info.state, info.raw_state, info.reason = RunState.TERMINATING, "C", reason
+                info.end_time = when
+                if wall := re.search(r"resources_used\.walltime=(\S+)", message):
+                    seconds = parse_duration(wall.group(1))
+                    info.elapsed = float(seconds) if seconds is not None else None
+            elif "state COMPLETE" in message and info.state not in (RunState.TERMINATING, RunState.TERMINATED):
+                info.state, info.raw_state, info.reason = RunState.TERMINATING, "C", "finished"
+                info.end_time = when
+        jobs.append(info)
+    if not jobs and text.strip():
+        raise ParseError("tracejob output", "no 'Job:' header found", text)
+    return jobs
+
+
+def _tracejob_time(value: str) -> float | None:
+    try:
+        return time.mktime(time.strptime(value, "%m/%d/%Y %H:%M:%S"))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _queue_from_attrs(name: str, attrs: dict[str, str]) -> QueueInfo:
+    counts = dict(re.findall(r"(\w+):(\d+)", attrs.get("state_count", "")))
+    enabled = attrs.get("enabled", "True").lower() == "true"
+    started = attrs.get("started", "True").lower() == "true"
+    state = "up" if enabled and started else ("disabled" if not enabled else "stopped")
+    walltime = attrs.get("resources_max.walltime")
+    total = _int(attrs.get("resources_available.ncpus"))
+    assigned = _int(attrs.get("resources_assigned.ncpus"))
+    return QueueInfo(
+        name=name,
+        state=state,
+        max_walltime=parse_duration(walltime) if walltime else None,
+        total_cores=total,
+        free_cores=total - assigned if total is not None and assigned is not None else None,
+        running=int(counts.get("Running", 0)) + int(counts.get("Exiting", 0)) + int(counts.get("Begun", 0)),
+        pending=int(counts.get("Queued", 0)) + int(counts.get("Held", 0)) + int(counts.get("Waiting", 0)),
+        nodes=_int(attrs.get("resources_available.nodect")),
+    )
+
+
+@_parser("qstat -Q -f output")
+def parse_qstat_queues(text: str) -> list[QueueInfo]:
+    """``qstat -Q -f`` text (TORQUE, older PBS Pro): one record per ``Queue:`` block."""
+    blocks = _attribute_blocks(text, re.compile(r"^Queue:\s*(\S+)"))
+    if not blocks and text.strip():
+        raise ParseError("qstat -Q -f output", "no 'Queue:' block found", text)
+    return [_queue_from_attrs(name, attrs) for name, attrs in blocks]
+
+
+@_parser("qstat -Q -f -F json output")
+def parse_qstat_queues_json(text: str) -> list[QueueInfo]:
+    """PBS Pro ``qstat -Q -f -F json``."""
+    data = _load_json(text, "qstat -Q -f -F json output")
+    queues = data.get("Queue") or {}
+    if not isinstance(queues, dict):
+        raise ParseError("qstat -Q -f -F json output", "'Queue' is not an object", text)
+    return [_queue_from_attrs(str(name), _flatten(attrs)) for name, attrs in queues.items()]
+
+
+@_parser("qsub output")
+def parse_qsub_output(text: str) -> str:
+    """The job id qsub prints, server suffix included (``1234.server``)."""
+    for line in text.splitlines():
+        match = re.match(r"^\s*(\d+(?:\[\d*\])?(?:\.[A-Za-z0-9_.\-]+)?)\s*$", line)
+        if match:
+            return match.group(1)
+    raise ParseError("qsub output", "no job id found", text)
+
+
+@_parser("qstat --version output")
+def parse_qstat_version(text: str) -> str:
+    """``"pro"`` or ``"torque"`` from ``qstat --version``.
+
+    PBS Pro / OpenPBS print ``pbs_version = 20.0.1``; TORQUE prints ``Version: 6.1.3``.
+    """
+    if re.search(r"pbs_version\s*=", text) or re.search(r"PBS\s*Pro|OpenPBS", text, re.I):
+        return "pro"
+    if re.search(r"^\s*Version:\s*\d", text, re.M) or "torque" in text.lower():
+        return "torque"
+    raise ParseError("qstat --version output", "neither PBS Pro nor TORQUE recognised", text)
+
+
+@_parser("qmgr -c 'list server' output")
+def parse_qmgr_server(text: str) -> dict[str, str]:
+    """``qmgr -c 'list server'``: the server's attributes, plus ``name``."""
+    blocks = _attribute_blocks(text, re.compile(r"^Server\s+(\S+)"))
+    if not blocks:
+        raise ParseError("qmgr -c 'list server' output", "no 'Server' header found", text)
+    name, attrs = blocks[0]
+    return {"name": name, **attrs}
+
+
+@_parser("pbsnodes -a output")
+def parse_pbsnodes(text: str) -> list[dict[str, str]]:
+    """``pbsnodes -a``: one attribute dict per node, its name under ``name``."""
+    blocks = _attribute_blocks(text, re.compile(r"^(\S+)\s*$"))
+    if not blocks and text.strip():
+        raise ParseError("pbsnodes -a output", "no node block found", text)
+    return [{"name": name, **attrs} for name, attrs in blocks]
+
+
+@_parser("PBS error message")
+def parse_unknown_job_ids(text: str) -> set[str]:
+    """Job ids a qstat/qdel error says the server does not know (or no longer lists).
+
+    ``qstat: Unknown Job Id 123.server`` and PBS Pro's ``qstat: 1008.server Job has
+    finished, use -x or -H ...`` both mean "not in the queue": a job-unknown result,
+    not a failure.
+    """
+    ids = set(re.findall(r"Unknown Job Id:?\s+(\S+)", text))
+    ids |= set(re.findall(r"^\S+:\s+(\S+)\s+Job has finished", text, re.M))
+    return ids
+
+
+def pbs_error(command: str, result: CommandResult) -> SchedulerError:
+    """A SchedulerError carrying the scheduler's words (``MSG=`` detail included) and exit status."""
+    message = result.stderr.strip() or result.stdout.strip() or f"exit status {result.exit_status}"
+    prefix = f"{command}: "
+    if message.startswith(prefix):
+        message = message[len(prefix) :]
+    return SchedulerError(command, " ".join(message.split()), result.exit_status)
+
+
+# ---------------------------------------------------------------------------- the backend
+
+
+def same_job(a: str, b: str) -> bool:
+    """Ids naming one job, one with a longer server suffix (``123.srv`` vs ``123.srv.example.org``)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def pbs_walltime(seconds: int) -> str:
+    """``HH:MM:SS`` with hours beyond 24, as PBS wants it."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+class PbsBatchSystem(BatchSystem):
+    """PBS Pro / OpenPBS and TORQUE (setting ``flavour``: ``"pro"``, ``"torque"`` or detected)."""
+
+    type_name = "pbs"
+    submit_regexp = r"^\s*(\d+(?:\[\d*\])?(?:\.[A-Za-z0-9_.\-]+)?)\s*$"
+    directive_prefix = "#PBS"
+
+    def __init__(self, name: str, *args: Any, flavour: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name, *args, **kwargs)
+        if flavour is not None and flavour not in FLAVOURS:
+            raise BatchdeckError(f"cluster {name!r}: flavour must be 'pro' or 'torque', got {flavour!r}")
+        self.flavour: str | None = flavour
+        # PBS Pro before 18 has no -F json; found out once, then remembered.
+        self._json_ok = True
+        self._expected_ids: list[str] = []
+
+    async def get_flavour(self) -> str:
+        if self.flavour is None:
+            await self.connect()
+            result = await self.transport.run(["qstat", "--version"], timeout=self.ssh_timeout)
+            try:
+                self.flavour = parse_qstat_version(result.stdout + "\n" + result.stderr)
+            except ParseError:
+                if not result.ok:
+                    # e.g. "qstat: command not found": the scheduler's own words say more.
+                    raise pbs_error("qstat", result) from None
+                raise
+        return self.flavour
+
+    @property
+    def name_length(self) -> int:
+        return NAME_LENGTH.get(self.flavour or "torque", 15)
+
+    # ------------------------------------------------------------------ script
+
+    def validate_spec(self, spec: Any) -> None:
+        super().validate_spec(spec)
+        if spec.queue is not None and not _QUEUE_RE.match(spec.queue):
+            raise InvalidJobSpec(f"queue name {spec.queue!r} is not valid")
+
+    def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
+        spec = job.spec
+        flavour = self.flavour or "pro"
+        lines = [f"#PBS -N {scheduler_job_name(job, self.name_length)}"]
+        if spec.queue:
+            lines.append(f"#PBS -q {spec.queue}")
+        mem = f"{spec.memory_per_core * spec.cores}mb" if spec.memory_per_core else None
+        if flavour == "torque":
+            lines.append(f"#PBS -l nodes=1:ppn={spec.cores}" + (f",mem={mem}" if mem else ""))
+        else:
+            lines.append(f"#PBS -l select=1:ncpus={spec.cores}" + (f":mem={mem}" if mem else ""))
+        if spec.walltime:
+            lines.append(f"#PBS -l walltime={pbs_walltime(spec.walltime)}")
+        stdout = posixpath.join(sandbox, spec.stdout)
+        stderr = posixpath.join(sandbox, spec.stderr)
+        lines.append(f"#PBS -o {stdout}")
+        if posixpath.normpath(stdout) == posixpath.normpath(stderr):
+            lines.append("#PBS -j oe")
+        else:
+            lines.append(f"#PBS -e {stderr}")
+        return lines
+
+    async def submit_job(self, job: JobRecord, on_prepared: Any = None) -> JobRecord:
+        # The directives depend on the flavour, so it must be known before the script is written.
+        await self.get_flavour()
+        return await super().submit_job(job, on_prepared)
+
+    def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
+        return ["qsub", script_path], None
+
+    async def _submit(self, job: JobRecord, script_path: str) -> str:
+        argv, stdin = self.submit_argv(job, script_path)
+        result = await self.transport.run(argv, stdin=stdin, cwd=job.sandbox, timeout=self.ssh_timeout)
+        if not result.ok:
+            raise pbs_error("qsub", result)
+        return parse_qsub_output(result.stdout)
+
+    def cancel_argv(self, jobid: str) -> list[str]:
+        return ["qdel", jobid]
+
+    # ------------------------------------------------------------------ state
+
+    async def query_jobs(self) -> list[SchedulerJob]:
+        flavour = await self.get_flavour()
+        jobs: list[SchedulerJob] | None = None
+        if flavour == "pro" and self._json_ok:
+            result = await self.transport.run(["qstat", "-x", "-f", "-F", "json"], timeout=self.ssh_timeout)
+            if result.ok:
+                jobs = parse_qstat_json(result.stdout, flavour)
+            elif re.search(r"usage|illegal|invalid option|unknown option", result.stderr, re.I):
+                self._json_ok = False
+            else:
+                raise pbs_error("qstat", result)
+        if jobs is None:
+            argv = ["qstat", "-x", "-f"] if flavour == "pro" else ["qstat", "-f"]
+            result = await self.transport.run(argv, timeout=self.ssh_timeout)
+            if not result.ok and not parse_unknown_job_ids(result.stderr):
+                raise pbs_error("qstat", result)
+            jobs = parse_qstat_f(result.stdout, flavour)
+        return [self._canonical(info) for info in jobs]
+
+    def _canonical(self, info: SchedulerJob) -> SchedulerJob:
+        # qsub's answer and qstat's listing may differ in how much server suffix they show.
+        for jobid in self._expected_ids:
+            if jobid != info.jobid and same_job(jobid, info.jobid):
+                info.jobid = jobid
+                break
+        return info
+
+    async def query_finished(self, jobids: Sequence[str]) -> dict[str, SchedulerJob]:
+        """tracejob for the jobs that left qstat: one shell running it once per id (ids as arguments)."""
+        if not jobids:
+            return {}
+        flavour = await self.get_flavour()
+        argv = ["sh", "-c", 'for j do tracejob "$j"; done', "batchdeck-tracejob", *jobids]
+        result = await self.transport.run(argv, timeout=self.ssh_timeout)
+        # tracejob complains on stderr about unreadable log directories and still exits 0.
+        found: dict[str, SchedulerJob] = {}
+        for info in parse_tracejob(result.stdout, flavour):
+            for jobid in jobids:
+                if same_job(jobid, info.jobid) and info.state != RunState.UNKNOWN:
+                    info.jobid = jobid
+                    found[jobid] = info
+        return found
+
+    async def update_job_states(self, jobs: Sequence[JobRecord]) -> PollResult:
+        self._expected_ids = [job.jobid for job in jobs if job.jobid]
+        try:
+            result = await super().update_job_states(jobs)
+        finally:
+            self._expected_ids = []
+        if self.flavour == "torque":
+            await self._mark_cancelled(jobs, result)
+        return result
+
+    async def _mark_cancelled(self, jobs: Sequence[JobRecord], result: PollResult) -> None:
+        # TORQUE records nothing about a qdel in qstat -f: a deleted running job is just
+        # "C, exit_status 271". cancel_job leaves a marker in the sandbox to tell the two apart.
+        for job in jobs:
+            if job.state == RunState.TERMINATING and job.exitcode is None and job.sandbox:
+                marker = posixpath.join(job.sandbox, ".batchdeck", "cancelled")
+                if await self.transport.stat(marker) is not None:
+                    job.transition(RunState.TERMINATED, "cancelled")
+                    job.reason = "cancelled"
+                    if job not in result.changed:
+                        result.changed.append(job)
+
+    async def cancel_job(self, job: JobRecord) -> None:
+        if job.jobid and job.state.is_active and job.sandbox and await self.get_flavour() == "torque":
+            result = await self.transport.run(self.cancel_argv(job.jobid), timeout=self.ssh_timeout)
+            if result.ok:
+                await self.transport.write_file(
+                    posixpath.join(job.sandbox, ".batchdeck", "cancelled"), str(time.time()).encode()
+                )
+                await self.update_job_states([job])
+                return
+            await self.update_job_states([job])
+            if job.state.is_active and job.state != RunState.UNKNOWN:
+                raise pbs_error("qdel", result)
+            return
+        await super().cancel_job(job)
+
+    async def list_queues(self) -> list[QueueInfo]:
+        flavour = await self.get_flavour()
+        if flavour == "pro" and self._json_ok:
+            result = await self.transport.run(["qstat", "-Q", "-f", "-F", "json"], timeout=self.ssh_timeout)
+            if result.ok:
+                return parse_qstat_queues_json(result.stdout)
+            if not re.search(r"usage|illegal|invalid option|unknown option", result.stderr, re.I):
+                raise pbs_error("qstat", result)
+            self._json_ok = False
+        result = await self.transport.run(["qstat", "-Q", "-f"], timeout=self.ssh_timeout)
+        if not result.ok:
+            raise pbs_error("qstat", result)
+        return parse_qstat_queues(result.stdout)
