@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .batch import BatchSystem, PollResult, TransferReport, tag_of
 from .config import Config, load_config
-from .errors import BatchdeckError, ConfigError
+from .errors import BatchdeckError, ConfigError, SchedulerError
 from .journal import Journal
 from .model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from .registry import backend_class
@@ -97,13 +97,24 @@ class Deck:
         backend.validate_spec(spec)
         job.reason = "submitting"
         self.journal.save(job)
+        sent = False
+
+        def prepared(record: JobRecord) -> None:
+            nonlocal sent
+            sent = True
+            self.journal.save(record)
+
         try:
-            await backend.submit_job(job, on_prepared=self.journal.save)
+            await backend.submit_job(job, on_prepared=prepared)
         except BaseException as exc:
             if job.jobid is None:
-                # Not submitted: keep the record so the user sees what failed.
-                job.reason = f"submission failed: {exc}"
-                if job.state == RunState.NEW:
+                if sent and not isinstance(exc, SchedulerError):
+                    # The submit command may have reached the scheduler before the
+                    # connection failed: keep the job "submitting" so the next poll
+                    # finds it by its tag instead of losing it.
+                    job.reason = "submitting"
+                else:
+                    job.reason = f"submission failed: {exc}"
                     job.transition(RunState.TERMINATED, job.reason)
                 self.journal.save(job)
             raise

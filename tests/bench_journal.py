@@ -13,7 +13,7 @@ from pathlib import Path
 
 from batchdeck.backends.journal import Journal
 from batchdeck.backends.local import LocalBatchSystem
-from batchdeck.backends.model import JobRecord, JobSpec, RunState
+from batchdeck.backends.model import JobRecord, JobSpec
 
 
 def bench_journal(n: int, directory: Path) -> None:

@@ -7,14 +7,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from helpers import eventually
 
 from batchdeck.backends.config import ClusterConfig, Config
 from batchdeck.backends.deck import Deck
-from batchdeck.backends.errors import BatchdeckError, InvalidStateTransition, JobNotFound
+from batchdeck.backends.errors import BatchdeckError, ConnectionFailed, InvalidStateTransition, JobNotFound
 from batchdeck.backends.journal import Journal
+from batchdeck.backends.local import LAUNCH_SCRIPT
+from batchdeck.backends.local_transport import LocalTransport
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
 from batchdeck.backends.transports import make_transport
+
+from helpers import eventually
 
 
 def _closed_port() -> int:
@@ -132,3 +135,38 @@ async def test_a_cluster_error_marks_jobs_stale_and_keeps_their_state(tmp_path: 
 async def _polled_state(deck: Deck, job_id: str, state: RunState) -> bool:
     await deck.poll("localhost")
     return deck.job(job_id).state == state
+
+
+class _AnswerLost(LocalTransport):
+    """Runs the submit command for real, then loses its answer as a dropped connection would."""
+
+    async def run(self, argv, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        result = await super().run(argv, **kwargs)
+        if LAUNCH_SCRIPT in argv:
+            raise ConnectionFailed("connection to the frontend lost")
+        return result
+
+
+async def test_a_submit_whose_answer_was_lost_is_found_again_not_lost(tmp_path: Path) -> None:
+    deck = make_deck(tmp_path)
+    deck.backend("localhost").transport = _AnswerLost()
+    with pytest.raises(ConnectionFailed):
+        await deck.submit("localhost", JobSpec(command=["sh", "-c", "echo ran"]))
+    (job,) = deck.jobs()
+    assert job.state == RunState.NEW and job.reason == "submitting"
+
+    async def finished() -> bool:
+        await deck.poll("localhost")
+        return deck.job(job.id).state == RunState.TERMINATING
+
+    await eventually(finished, 30, "the job whose submit answer was lost to be found and finish")
+    assert (await deck.peek(job.id))[0] == b"ran\n"
+    await deck.close()
+
+
+async def test_a_refused_submission_is_recorded_as_failed(tmp_path: Path) -> None:
+    deck = make_deck(tmp_path)
+    with pytest.raises(BatchdeckError):
+        await deck.submit("localhost", JobSpec(command=["true"], inputs={"/no/such/input": "x"}))
+    assert deck.jobs() == []  # refused before anything was recorded or sent
+    await deck.close()

@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import eventually, process_gone, wait_state
 
 from batchdeck.backends.batch import generic_filename_mapping
 from batchdeck.backends.errors import BatchdeckError, LimitExceeded, ParseError, UnsafePath
 from batchdeck.backends.local import LocalBatchSystem, parse_local_status
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
+
+from helpers import eventually, process_gone, wait_state
 
 GATE = "while [ ! -e go ]; do sleep 0.05; done"
 

@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from batchdeck.backends import lsf
 from batchdeck.backends.errors import InvalidJobSpec, ParseError, SchedulerError
 from batchdeck.backends.local_transport import LocalTransport
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
 from batchdeck.backends.transport import CommandResult
+
 from helpers import eventually, wait_state
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from simulators import batchsim
 
 SAMPLES = Path(__file__).parent / "samples" / "lsf"
