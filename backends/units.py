@@ -59,6 +59,8 @@ def format_memory(mib: int | None) -> str:
 
 _DURATION_SUFFIX_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days)?\s*$", re.I)
 _SUFFIX_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400, "days": 86400}
+# str.isdigit() accepts "²" and other digits int() refuses; scheduler fields are ASCII.
+_ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
 UNLIMITED_WORDS = frozenset({"unlimited", "infinite", "infinity", "none", "n/a", "not_set", "inf", ""})
 
 
@@ -99,13 +101,13 @@ def parse_duration(text: str) -> int | None:
     days = 0
     if "-" in text:
         day_part, _, text = text.partition("-")
-        if not day_part.isdigit():
+        if not _ASCII_DIGITS.fullmatch(day_part):
             return None
         days = int(day_part)
         if not text:
             return days * 86400
     parts = text.split(":")
-    if not parts or len(parts) > 3 or not all(p.strip().isdigit() for p in parts):
+    if not parts or len(parts) > 3 or not all(_ASCII_DIGITS.fullmatch(p.strip()) for p in parts):
         if days == 0 and re.fullmatch(r"\d+(\.\d+)?", text) is None:
             return None
         if days and re.fullmatch(r"\d+", text):

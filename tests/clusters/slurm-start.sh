@@ -174,6 +174,8 @@ ReturnToService=2
 SchedulerType=sched/backfill
 # default batch_sched_delay=3 can hold a freshly submitted job PENDING for up to 3 s
 SchedulerParameters=batch_sched_delay=0
+# as production clusters do: a job over a partition's limits is refused at sbatch
+EnforcePartLimits=ALL
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=500
