@@ -1,0 +1,737 @@
+"""SLURM: sbatch / squeue / sacct / scontrol / scancel / sinfo.
+
+Command lines, pure parsers (text in, records out, raising only ``ParseError``)
+and the ``SlurmBatchSystem`` class side by side.
+
+Facts from SLURM 22.05 this module relies on (see the recipes and the samples):
+
+* ``squeue`` without ``-t`` lists only jobs that have not finished; finished jobs
+  are looked up with ``sacct`` (``-X`` keeps the job line, whose State is the
+  job's and whose ExitCode is ``rc:signal``). ``sacct --json`` reports wrong exit
+  codes on 22.05, so the parsable text form is used.
+* Without accounting, ``sacct`` prints ``Slurm accounting storage is disabled``
+  and exits 1; ``scontrol show job`` still knows a finished job for
+  ``MinJobAge`` seconds.
+* ``scancel`` exits 0 for ids it does not know.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+import time
+from collections.abc import Sequence
+
+from .batch import BatchSystem, safe_relative_path, scheduler_job_name
+from .errors import ParseError, SchedulerError
+from .model import JobRecord, QueueInfo, RunState, SchedulerJob
+from .units import format_walltime, parse_duration
+
+#: ASCII unit separator: cannot appear in a job or partition name typed by a user,
+#: so a line splits unambiguously (``|``, ``^`` and spaces all can).
+FIELD_SEP = "\x1f"
+
+# ---------------------------------------------------------------------------- states
+
+_S = RunState
+
+#: every SLURM job state (long name) -> RunState and a human label
+_STATES: dict[str, tuple[RunState, str]] = {
+    # queued, held or about to be queued again
+    "PENDING": (_S.SUBMITTED, ""),
+    "CONFIGURING": (_S.SUBMITTED, "configuring nodes"),
+    "POWER_UP_NODE": (_S.SUBMITTED, "powering up nodes"),
+    "REQUEUED": (_S.SUBMITTED, "requeued"),
+    "REQUEUE_HOLD": (_S.SUBMITTED, "requeued and held"),
+    "REQUEUE_FED": (_S.SUBMITTED, "requeued by the federation"),
+    "RESV_DEL_HOLD": (_S.SUBMITTED, "held: its reservation was deleted"),
+    "EXPEDITING": (_S.SUBMITTED, "requeued (expedited)"),
+    "LAUNCH_FAILED": (_S.SUBMITTED, "launch failed, requeued"),
+    "RECONFIG_FAIL": (_S.SUBMITTED, "node reconfiguration failed"),
+    # has an allocation
+    "RUNNING": (_S.RUNNING, ""),
+    "COMPLETING": (_S.RUNNING, "completing"),
+    "SIGNALING": (_S.RUNNING, "being signalled"),
+    "STAGE_OUT": (_S.RUNNING, "staging out"),
+    "RESIZING": (_S.RUNNING, "resizing"),
+    "UPDATE_DB": (_S.RUNNING, "updating the database"),
+    # needs a human or a resume
+    "SUSPENDED": (_S.STOPPED, "suspended"),
+    "STOPPED": (_S.STOPPED, "stopped"),
+    "SPECIAL_EXIT": (_S.STOPPED, "special exit (held after requeue)"),
+    # finished on its own: outputs still to fetch
+    "COMPLETED": (_S.TERMINATING, ""),
+    "FAILED": (_S.TERMINATING, "failed"),
+    "TIMEOUT": (_S.TERMINATING, "TIMEOUT (time limit reached)"),
+    "OUT_OF_MEMORY": (_S.TERMINATING, "out of memory"),
+    "NODE_FAIL": (_S.TERMINATING, "node failure"),
+    "PREEMPTED": (_S.TERMINATING, "preempted"),
+    "BOOT_FAIL": (_S.TERMINATING, "node boot failure"),
+    "DEADLINE": (_S.TERMINATING, "deadline reached"),
+    # the user (or an admin) cancelled it: TERMINATED per GC3Pie's contract
+    "CANCELLED": (_S.TERMINATED, "cancelled"),
+    # a federation sibling removed because another cluster runs the job: this
+    # cluster can no longer tell what becomes of it
+    "REVOKED": (_S.UNKNOWN, "revoked: another cluster of the federation runs it"),
+}
+
+#: squeue ``%t`` / ``statecompact`` codes
+_SHORT_CODES: dict[str, str] = {
+    "PD": "PENDING",
+    "R": "RUNNING",
+    "S": "SUSPENDED",
+    "CD": "COMPLETED",
+    "F": "FAILED",
+    "CA": "CANCELLED",
+    "TO": "TIMEOUT",
+    "NF": "NODE_FAIL",
+    "PR": "PREEMPTED",
+    "BF": "BOOT_FAIL",
+    "DL": "DEADLINE",
+    "OOM": "OUT_OF_MEMORY",
+    "CF": "CONFIGURING",
+    "CG": "COMPLETING",
+    "RD": "RESV_DEL_HOLD",
+    "RF": "REQUEUE_FED",
+    "RH": "REQUEUE_HOLD",
+    "RQ": "REQUEUED",
+    "RS": "RESIZING",
+    "RV": "REVOKED",
+    "SI": "SIGNALING",
+    "SE": "SPECIAL_EXIT",
+    "SO": "STAGE_OUT",
+    "ST": "STOPPED",
+}
+
+#: pending reasons that mean the job will not start as it is: said in words, since
+#: with EnforcePartLimits=NO sbatch accepts such a job and it just waits
+_BLOCKING_REASONS: dict[str, str] = {
+    "PartitionTimeLimit": "its time limit exceeds the partition's",
+    "PartitionNodeLimit": "it asks for more nodes than the partition allows",
+    "PartitionConfig": "it asks for more than the partition's nodes have",
+    "PartitionDown": "the partition is down",
+    "PartitionInactive": "the partition is inactive",
+    "DependencyNeverSatisfied": "its dependency can never be satisfied",
+    "BadConstraints": "its constraints cannot be satisfied",
+    "InvalidAccount": "its account is not valid",
+    "InvalidQOS": "its QOS is not valid",
+}
+
+_NO_VALUE = frozenset({"", "none", "(null)", "n/a", "unknown", "invalid"})
+
+
+def _value(text: str | None) -> str:
+    """The field, or '' for SLURM's ways of saying "nothing"."""
+    text = (text or "").strip()
+    return "" if text.lower() in _NO_VALUE else text
+
+
+def slurm_state(raw: str, reason: str = "") -> tuple[RunState, str]:
+    """RunState and a human reason for a SLURM state word (long name or short code).
+
+    ``CANCELLED by 1000`` (sacct) and truncation marks (``CANCELLED+``) are
+    understood. A state this table does not know gives UNKNOWN, so one new
+    word in a future SLURM never stops a whole refresh.
+    """
+    words = raw.strip().split()
+    base = words[0].upper().rstrip("+*") if words else ""
+    base = _SHORT_CODES.get(base, base)
+    sched_reason = _value(reason)
+    if base not in _STATES:
+        return RunState.UNKNOWN, f"unknown SLURM state {raw.strip()!r}"
+    state, label = _STATES[base]
+    if base == "PENDING":
+        why = _BLOCKING_REASONS.get(sched_reason)
+        return state, f"{sched_reason}: {why}, it will not start" if why else sched_reason
+    if base == "FAILED" and sched_reason:
+        return state, f"failed: {sched_reason}"
+    if state == RunState.SUBMITTED and sched_reason:
+        return state, f"{label}: {sched_reason}"
+    return state, label
+
+
+def decode_exit_code(text: str) -> tuple[int | None, int | None]:
+    """``rc:signal`` -> (exit code, signal); a 0 signal is None. Empty -> (None, None)."""
+    text = text.strip()
+    if not text:
+        return None, None
+    match = re.fullmatch(r"(-?\d{1,18})(?::(-?\d{1,18}))?", text)
+    if not match:
+        raise ParseError("SLURM exit code", "expected 'rc:signal'", text)
+    rc = int(match.group(1))
+    sig = int(match.group(2)) if match.group(2) is not None else 0
+    return rc, (sig or None)
+
+
+def _finished_reason(state: RunState, reason: str, exitcode: int | None, signal: int | None) -> str:
+    """Make a FAILED job's reason say how it failed, when the exit code is known."""
+    if state == RunState.TERMINATING and reason.startswith("failed"):
+        if signal:
+            return f"failed: killed by signal {signal}"
+        if exitcode:
+            return f"failed: exit code {exitcode}"
+    return reason
+
+
+def parse_time(text: str) -> float | None:
+    """Epoch seconds from SLURM's ``YYYY-MM-DDTHH:MM:SS`` (local time) or from ``%s``.
+
+    Anything else (``Unknown``, ``N/A``, the relative format) is None: a time is
+    nice to have, never worth failing a refresh for.
+    """
+    text = _value(text)
+    if not text:
+        return None
+    if _is_number(text):
+        return float(text)
+    try:
+        return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _real_start(state: RunState, start: float | None, end: float | None) -> float | None:
+    """The start time, unless the job never started.
+
+    SLURM gives a job cancelled while pending a Start equal to its End, and a
+    pending job's StartTime is only the scheduler's forecast.
+    """
+    if state == RunState.SUBMITTED:
+        return None
+    if state == RunState.TERMINATED and start is not None and end is not None and start >= end:
+        return None
+    return start
+
+
+def _is_number(text: str) -> bool:
+    # isdecimal, not isdigit: int() refuses "²"; and short, as int() refuses
+    # more than 4300 digits
+    return text.isdecimal() and len(text) <= 18
+
+
+def _int(text: str) -> int | None:
+    text = _value(text)
+    return int(text) if _is_number(text) else None
+
+
+def _duration(text: str) -> int | None:
+    text = _value(text)
+    if not text:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError:
+        # units.parse_duration trusts str.isdigit, which also accepts "²"
+        return None
+
+
+def _split_array_id(jobid: str) -> tuple[str | None, str | None]:
+    """``7_3`` -> ("7", "3"); ``6_[1-3]`` -> ("6", "1-3"); plain ids -> (None, None)."""
+    match = re.fullmatch(r"(\d+)_\[?([^\]]*)\]?", jobid)
+    if not match:
+        return None, None
+    return match.group(1), match.group(2)
+
+
+def _check_jobid(jobid: str, what: str, line: str) -> str:
+    jobid = jobid.strip()
+    if not re.fullmatch(r"\d+(?:\+\d+)?(?:_(?:\d+|\[[^\]\s]*\]))?(?:\.[\w+-]+)?", jobid):
+        raise ParseError(what, f"{jobid!r} is not a SLURM job id", line)
+    return jobid
+
+
+def _split_line(line: str, count: int, sep: str | None, what: str) -> list[str]:
+    """Split into exactly ``count`` fields; the last one takes any surplus (it is the name)."""
+    if sep is None:
+        parts = line.split(None, count - 1)
+    else:
+        parts = line.split(sep, count - 1)
+    if len(parts) != count:
+        raise ParseError(what, f"expected {count} fields, got {len(parts)}", line)
+    return parts
+
+
+# ---------------------------------------------------------------------------- squeue
+
+#: logical field -> squeue ``-o`` code; the name comes last so a separator
+#: inside it could never shift the other fields
+SQUEUE_CODES: dict[str, str] = {
+    "jobid": "%i",
+    "array_job_id": "%F",
+    "array_task_id": "%K",
+    "state": "%T",
+    "reason": "%r",
+    "user": "%u",
+    "partition": "%P",
+    "cpus": "%C",
+    "submit_time": "%V",
+    "start_time": "%S",
+    "time_used": "%M",
+    "time_limit": "%l",
+    "name": "%j",
+}
+SQUEUE_FIELDS: tuple[str, ...] = tuple(SQUEUE_CODES)
+
+
+def squeue_format(fields: Sequence[str] = SQUEUE_FIELDS, sep: str = FIELD_SEP) -> str:
+    return sep.join(SQUEUE_CODES[f] for f in fields)
+
+
+def parse_squeue(
+    text: str, fields: Sequence[str | None] = SQUEUE_FIELDS, sep: str | None = FIELD_SEP
+) -> list[SchedulerJob]:
+    """Jobs from ``squeue -h -o FORMAT`` output; ``fields`` names the columns (None: ignored).
+
+    A header line (jobid column reading ``JOBID``) is skipped, so ``-O`` output
+    with its header parses too.
+    """
+    what = "squeue output"
+    if "jobid" not in fields or "state" not in fields:
+        raise ParseError(what, "the format must contain the job id and the state")
+    jobs: list[SchedulerJob] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = _split_line(line, len(fields), sep, what)
+        row: dict[str, str] = {name: value for name, value in zip(fields, parts, strict=True) if name}
+        if row["jobid"].strip().upper() in ("JOBID", "JOB_ID"):
+            continue
+        jobid = _check_jobid(row["jobid"], what, line)
+        raw_state = row["state"].strip()
+        if not raw_state:
+            raise ParseError(what, "empty job state", line)
+        state, reason = slurm_state(raw_state, row.get("reason", ""))
+        array_id, array_task = None, None
+        task = _value(row.get("array_task_id", ""))
+        if task and task != "4294967294":  # NO_VAL: not an array task
+            array_id = _value(row.get("array_job_id", "")) or _split_array_id(jobid)[0]
+            array_task = task
+        else:
+            array_id, array_task = _split_array_id(jobid)
+        jobs.append(
+            SchedulerJob(
+                jobid=jobid,
+                state=state,
+                raw_state=raw_state,
+                reason=reason,
+                name=row.get("name", "").strip("\n"),
+                user=row.get("user", "").strip(),
+                queue=_value(row.get("partition", "")),
+                cores=_int(row.get("cpus", "")),
+                submit_time=parse_time(row.get("submit_time", "")),
+                start_time=parse_time(row.get("start_time", "")) if state != RunState.SUBMITTED else None,
+                elapsed=_duration(row.get("time_used", "")),
+                array_id=array_id,
+                array_task=array_task,
+            )
+        )
+    return jobs
+
+
+def parse_queue_counts(text: str, sep: str = FIELD_SEP) -> dict[str, tuple[int, int]]:
+    """``squeue -h -r -o '%P<sep>%T'`` -> {partition: (running, pending)}.
+
+    A pending job submitted to several partitions (``debug,long``) counts in each.
+    """
+    counts: dict[str, list[int]] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        partitions, state_text = _split_line(line, 2, sep, "squeue partition counts")
+        state, _ = slurm_state(state_text)
+        for partition in partitions.strip().split(","):
+            if not partition:
+                continue
+            entry = counts.setdefault(partition, [0, 0])
+            if state == RunState.RUNNING:
+                entry[0] += 1
+            elif state == RunState.SUBMITTED:
+                entry[1] += 1
+    return {name: (c[0], c[1]) for name, c in counts.items()}
+
+
+# ---------------------------------------------------------------------------- sacct
+
+#: what query_finished asks sacct for; the name last, as in squeue
+SACCT_FIELDS: tuple[str, ...] = (
+    "JobID",
+    "State",
+    "ExitCode",
+    "Reason",
+    "Partition",
+    "AllocCPUS",
+    "User",
+    "Submit",
+    "Start",
+    "End",
+    "Elapsed",
+    "JobName",
+)
+
+
+def parse_sacct(
+    text: str, fields: Sequence[str] | None = SACCT_FIELDS, sep: str = "|"
+) -> dict[str, SchedulerJob]:
+    """Job lines of ``sacct -n -P --format=...`` output, by job id; step lines are skipped.
+
+    ``fields`` None means the first line is sacct's header. ``--parsable``'s
+    trailing separator is accepted.
+    """
+    what = "sacct output"
+    lines = [line for line in text.splitlines() if line.strip()]
+    if fields is None:
+        if not lines:
+            return {}
+        fields = [f.strip() for f in lines.pop(0).rstrip(sep).split(sep)]
+    names = [f.lower() for f in fields]
+    if ("jobid" not in names and "jobidraw" not in names) or "state" not in names:
+        raise ParseError(what, "the format must contain JobID and State")
+    id_field = "jobid" if "jobid" in names else "jobidraw"
+    jobs: dict[str, SchedulerJob] = {}
+    for line in lines:
+        body = line[: -len(sep)] if line.endswith(sep) and line.count(sep) == len(names) else line
+        parts = _split_line(body, len(names), sep, what)
+        row = dict(zip(names, parts, strict=True))
+        jobid = _check_jobid(row[id_field], what, line)
+        if "." in jobid:
+            continue  # a step (.batch, .extern, .0): the job line carries the job's state
+        raw_state = row["state"].strip()
+        if not raw_state:
+            raise ParseError(what, "empty job state", line)
+        state, reason = slurm_state(raw_state, row.get("reason", ""))
+        exitcode, signal = decode_exit_code(row.get("exitcode", ""))
+        array_id, array_task = _split_array_id(jobid)
+        start, end = parse_time(row.get("start", "")), parse_time(row.get("end", ""))
+        jobs[jobid] = SchedulerJob(
+            jobid=jobid,
+            state=state,
+            raw_state=raw_state,
+            reason=_finished_reason(state, reason, exitcode, signal),
+            exitcode=exitcode if state in (RunState.TERMINATING, RunState.TERMINATED) else None,
+            signal=signal if state in (RunState.TERMINATING, RunState.TERMINATED) else None,
+            name=row.get("jobname", ""),
+            user=row.get("user", "").strip(),
+            queue=_value(row.get("partition", "")),
+            cores=_int(row.get("alloccpus", row.get("ncpus", ""))),
+            submit_time=parse_time(row.get("submit", "")),
+            start_time=_real_start(state, start, end),
+            end_time=end,
+            elapsed=_duration(row.get("elapsed", "")),
+            array_id=array_id,
+            array_task=array_task,
+        )
+    return jobs
+
+
+ACCOUNTING_DISABLED = "accounting storage is disabled"
+
+
+def accounting_disabled(stderr: str) -> bool:
+    """True if sacct's error says this cluster keeps no accounting."""
+    return ACCOUNTING_DISABLED in stderr.lower()
+
+
+# ---------------------------------------------------------------------------- scontrol
+
+_KEY_SPLIT = re.compile(r"\s+(?=[A-Za-z][\w/:]*=)")
+
+
+def _scontrol_records(text: str) -> list[str]:
+    """One string per job: ``-o`` lines as they are, multi-line records joined."""
+    records: list[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("JobId="):
+            records.append(line.strip())
+        elif line[:1].isspace() and records:
+            records[-1] += " " + line.strip()
+        elif line.strip() == "No jobs in the system":
+            continue
+        else:
+            raise ParseError("scontrol show job output", "a record must start with JobId=", line)
+    return records
+
+
+def parse_scontrol_jobs(text: str) -> list[SchedulerJob]:
+    """Jobs from ``scontrol [-o] show job`` (one-line or multi-line records)."""
+    what = "scontrol show job output"
+    jobs: list[SchedulerJob] = []
+    for record in _scontrol_records(text):
+        values: dict[str, str] = {}
+        for item in _KEY_SPLIT.split(record):
+            key, sep, value = item.partition("=")
+            if sep:
+                values.setdefault(key, value)
+        if "JobState" not in values:
+            raise ParseError(what, "no JobState", record)
+        jobid = _check_jobid(values["JobId"], what, record)
+        array_id = _value(values.get("ArrayJobId", ""))
+        array_task = _value(values.get("ArrayTaskId", ""))
+        if array_id and array_task:
+            # the id users see and squeue/sacct print for an array task
+            if array_task.isdecimal():
+                jobid = f"{array_id}_{array_task}"
+            else:
+                jobid = f"{array_id}_[{array_task}]"
+        else:
+            array_id, array_task = None, None
+        raw_state = values["JobState"].strip()
+        state, reason = slurm_state(raw_state, values.get("Reason", ""))
+        exitcode, signal = decode_exit_code(values.get("ExitCode", ""))
+        finished = state in (RunState.TERMINATING, RunState.TERMINATED)
+        user = values.get("UserId", "")
+        jobs.append(
+            SchedulerJob(
+                jobid=jobid,
+                state=state,
+                raw_state=raw_state,
+                reason=_finished_reason(state, reason, exitcode, signal),
+                exitcode=exitcode if finished else None,
+                signal=signal if finished else None,
+                name=values.get("JobName", ""),
+                user=user.split("(", 1)[0],
+                queue=_value(values.get("Partition", "")),
+                cores=_int(values.get("NumCPUs", "")),
+                submit_time=parse_time(values.get("SubmitTime", "")),
+                start_time=_real_start(
+                    state, parse_time(values.get("StartTime", "")), parse_time(values.get("EndTime", ""))
+                ),
+                end_time=parse_time(values.get("EndTime", "")) if finished else None,
+                elapsed=_duration(values.get("RunTime", "")),
+                array_id=array_id,
+                array_task=array_task,
+            )
+        )
+    return jobs
+
+
+# ---------------------------------------------------------------------------- sinfo
+
+#: logical field -> sinfo ``-o`` code
+SINFO_CODES: dict[str, str] = {
+    "partition": "%P",
+    "avail": "%a",
+    "timelimit": "%l",
+    "nodes": "%D",
+    "cpus": "%C",
+}
+SINFO_FIELDS: tuple[str, ...] = tuple(SINFO_CODES)
+
+
+def sinfo_format(fields: Sequence[str] = SINFO_FIELDS, sep: str = FIELD_SEP) -> str:
+    return sep.join(SINFO_CODES[f] for f in fields)
+
+
+def _aiot(text: str, what: str, line: str) -> tuple[int, int, int, int] | None:
+    """``allocated/idle/other/total`` (sinfo %C and %F)."""
+    text = text.strip()
+    if not text or text.upper() == "N/A":
+        return None
+    parts = text.split("/")
+    if len(parts) != 4 or not all(_is_number(p) for p in parts):
+        raise ParseError(what, f"expected allocated/idle/other/total, got {text!r}", line)
+    a, i, o, t = (int(p) for p in parts)
+    return a, i, o, t
+
+
+def parse_sinfo(
+    text: str, fields: Sequence[str | None] = SINFO_FIELDS, sep: str | None = FIELD_SEP
+) -> list[QueueInfo]:
+    """Partitions from ``sinfo -h -o FORMAT``; rows of the same partition are summed.
+
+    Known fields: partition, avail, timelimit, nodes, cpus (``%C``), nodes_aiot
+    (``%F``); None ignores a column. A ``PARTITION`` header line is skipped.
+    """
+    what = "sinfo output"
+    if "partition" not in fields:
+        raise ParseError(what, "the format must contain the partition")
+    queues: dict[str, QueueInfo] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = _split_line(line.strip() if sep is None else line, len(fields), sep, what)
+        row = {name: value.strip() for name, value in zip(fields, parts, strict=True) if name}
+        name = row["partition"]
+        if name.upper() == "PARTITION":
+            continue
+        is_default = name.endswith("*")
+        name = name.rstrip("*")
+        if not name:
+            raise ParseError(what, "empty partition name", line)
+        nodes: int | None = None
+        total = free = None
+        if "nodes" in row:
+            if not _is_number(row["nodes"]):
+                raise ParseError(what, f"node count {row['nodes']!r} is not a number", line)
+            nodes = int(row["nodes"])
+        if "nodes_aiot" in row:
+            counts = _aiot(row["nodes_aiot"], what, line)
+            nodes = counts[3] if counts else nodes
+        if "cpus" in row:
+            counts = _aiot(row["cpus"], what, line)
+            if counts:
+                total, free = counts[3], counts[1]
+        limit = row.get("timelimit", "")
+        max_walltime = _duration(limit)
+        queue = queues.get(name)
+        if queue is None:
+            queues[name] = QueueInfo(
+                name=name,
+                state=row.get("avail", "up") or "up",
+                is_default=is_default,
+                max_walltime=max_walltime,
+                total_cores=total,
+                free_cores=free,
+                nodes=nodes,
+            )
+            continue
+        queue.is_default = queue.is_default or is_default
+        if nodes is not None:
+            queue.nodes = (queue.nodes or 0) + nodes
+        if total is not None:
+            queue.total_cores = (queue.total_cores or 0) + total
+            queue.free_cores = (queue.free_cores or 0) + (free or 0)
+    return list(queues.values())
+
+
+# ---------------------------------------------------------------------------- sbatch
+
+#: ``--parsable`` prints ``ID`` or ``ID;cluster``; plain sbatch prints
+#: ``Submitted batch job ID [on cluster NAME]``
+SUBMIT_REGEXP = r"(?m)^\s*(?:Submitted batch job\s+)?(\d+)(?:;\S*|\s+on cluster\s+\S+)?\s*$"
+
+
+def parse_sbatch(text: str) -> str:
+    """The job id from sbatch's answer."""
+    match = re.search(SUBMIT_REGEXP, text or "")
+    if not match:
+        raise ParseError("sbatch output", "no job id found", text)
+    return match.group(1)
+
+
+def _directive_value(value: str) -> str:
+    """Quote a value for a ``#SBATCH`` line: sbatch's own reader honours shell quotes."""
+    return shlex.quote(value)
+
+
+def _filename_pattern(path: str) -> str:
+    """An output path with SLURM's ``%`` replacement symbols neutralised."""
+    return path.replace("%", "%%")
+
+
+# ---------------------------------------------------------------------------- the backend
+
+
+class SlurmBatchSystem(BatchSystem):
+    """A SLURM cluster (GC3Pie's SlurmLrms, async)."""
+
+    type_name = "slurm"
+    submit_regexp = SUBMIT_REGEXP
+    max_job_name_length = 64
+    directive_prefix = "#SBATCH"
+
+    #: whose jobs squeue lists; resolved once per backend
+    _user: str | None = None
+
+    # ------------------------------------------------------------ submission
+
+    def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
+        spec = job.spec
+        options = [
+            f"--job-name={scheduler_job_name(job, self.max_job_name_length)}",
+            "--ntasks=1",
+            f"--cpus-per-task={spec.cores}",
+        ]
+        if spec.queue:
+            options.append(f"--partition={spec.queue}")
+        if spec.memory_per_core is not None:
+            options.append(f"--mem-per-cpu={spec.memory_per_core}M")
+        if spec.walltime is not None:
+            options.append(f"--time={format_walltime(spec.walltime)}")
+        stdout = posixpath.join(sandbox, safe_relative_path(spec.stdout))
+        stderr = posixpath.join(sandbox, safe_relative_path(spec.stderr))
+        options.append(f"--output={_filename_pattern(stdout)}")
+        # Without --error SLURM writes stderr into the --output file: that is the merge.
+        if stderr != stdout:
+            options.append(f"--error={_filename_pattern(stderr)}")
+        options.append(f"--chdir={sandbox}")
+        return [f"{self.directive_prefix} {_directive_value(option)}" for option in options]
+
+    def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
+        return ["sbatch", "--parsable", script_path], None
+
+    def cancel_argv(self, jobid: str) -> list[str]:
+        return ["scancel", jobid]
+
+    # ------------------------------------------------------------ state
+
+    async def _login_user(self) -> str:
+        """The user whose jobs are listed: configured, or asked once from the frontend."""
+        if self._user is None and self.username:
+            self._user = self.username
+        if self._user is None:
+            result = await self.run_checked(["id", "-un"])
+            user = result.stdout.strip()
+            if not user:
+                raise SchedulerError("id", "could not tell the login user's name")
+            self._user = user
+        return self._user
+
+    def squeue_argv(self, user: str) -> list[str]:
+        # -r: one line per array task, so each task has its own state
+        return ["squeue", "-h", "-r", "-u", user, "-o", squeue_format()]
+
+    async def query_jobs(self) -> list[SchedulerJob]:
+        await self.connect()
+        user = await self._login_user()
+        result = await self.run_checked(self.squeue_argv(user))
+        return parse_squeue(result.stdout)
+
+    def sacct_argv(self, jobids: Sequence[str]) -> list[str]:
+        return [
+            "sacct",
+            "-n",
+            "-P",
+            "-X",
+            "-j",
+            ",".join(jobids),
+            f"--format={','.join(SACCT_FIELDS)}",
+        ]
+
+    async def query_finished(self, jobids: Sequence[str]) -> dict[str, SchedulerJob]:
+        wanted = [j for j in dict.fromkeys(jobids) if j]
+        if not wanted:
+            return {}
+        result = await self.transport.run(self.sacct_argv(wanted), timeout=self.ssh_timeout)
+        if result.ok:
+            found = parse_sacct(result.stdout)
+            return {jobid: found[jobid] for jobid in wanted if jobid in found}
+        # Accounting off, or its database unreachable: the controller still
+        # remembers finished jobs for MinJobAge seconds.
+        found = await self._scontrol_finished(wanted)
+        if not accounting_disabled(result.stderr) and len(found) < len(wanted):
+            # The jobs are not lost, accounting is down: say so rather than
+            # letting them drift to UNKNOWN.
+            result.check("sacct")
+        return found
+
+    async def _scontrol_finished(self, jobids: Sequence[str]) -> dict[str, SchedulerJob]:
+        result = await self.run_checked(["scontrol", "-o", "show", "job"])
+        wanted = set(jobids)
+        return {info.jobid: info for info in parse_scontrol_jobs(result.stdout) if info.jobid in wanted}
+
+    # ------------------------------------------------------------ queues
+
+    async def list_queues(self) -> list[QueueInfo]:
+        await self.connect()
+        sinfo = await self.run_checked(["sinfo", "-h", "-o", sinfo_format()])
+        queues = parse_sinfo(sinfo.stdout)
+        counts_result = await self.run_checked(
+            ["squeue", "-h", "-r", "-t", "PENDING,RUNNING", "-o", f"%P{FIELD_SEP}%T"]
+        )
+        counts = parse_queue_counts(counts_result.stdout)
+        for queue in queues:
+            queue.running, queue.pending = counts.get(queue.name, (0, 0))
+        return queues
