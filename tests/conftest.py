@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -125,14 +126,17 @@ def cluster_transport(transport_kind: str, request: pytest.FixtureRequest):  # n
 
 
 @pytest.fixture
-def shared_sandbox_root(transport_kind: str, request: pytest.FixtureRequest) -> str:
-    """A fresh sandbox root both this process and the job (and the ssh test user) can use."""
+def shared_sandbox_root(transport_kind: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh sandbox root both this process and the job (and the ssh test user) can use; removed after."""
     if transport_kind == "ssh":
         env = request.getfixturevalue("sshd_env")
-        return f"/home/{env['SSHD_USER']}/batchdeck-test/{uuid.uuid4().hex[:8]}"
-    root = Path("/var/tmp/batchdeck-test") / uuid.uuid4().hex[:8]
-    root.mkdir(parents=True, exist_ok=True)
-    return str(root)
+        root = Path(f"/home/{env['SSHD_USER']}/batchdeck-test/{uuid.uuid4().hex[:8]}")
+    else:
+        root = Path("/var/tmp/batchdeck-test") / uuid.uuid4().hex[:8]
+        root.mkdir(parents=True, exist_ok=True)
+    yield str(root)
+    # The sshd's host is this machine: the test may clean up what its jobs left directly.
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from batchdeck.backends.batch import generic_filename_mapping
 from batchdeck.backends.errors import BatchdeckError, LimitExceeded, ParseError, UnsafePath
 from batchdeck.backends.local import LocalBatchSystem, parse_local_status
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
+from batchdeck.backends.transport import Transport
 
 from helpers import eventually, process_gone, wait_state
 
@@ -27,8 +29,9 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def backend(root: Path):  # noqa: ANN201
-    system = LocalBatchSystem("test", sandbox_root=str(root), max_cores=4)
+async def backend(cluster_transport: Transport, shared_sandbox_root: str) -> AsyncIterator[LocalBatchSystem]:
+    """The backend on this machine, and again on the sshd's host through the real SSH transport."""
+    system = LocalBatchSystem("test", transport=cluster_transport, sandbox_root=shared_sandbox_root, max_cores=4)
     yield system
     await system.close()
 
@@ -45,6 +48,7 @@ def shell_job(script: str, **kwargs: object) -> JobRecord:
 
 
 def release(job: JobRecord) -> None:
+    # Both transports reach this machine's filesystem, so the test opens the gate directly.
     assert job.sandbox
     Path(job.sandbox, "go").touch()
 
@@ -186,6 +190,23 @@ async def test_peek_offsets_and_sizes(backend: LocalBatchSystem, tmp_path: Path)
     target.write_bytes(b"old content that is longer")
     await backend.peek(job, "out.bin", str(target), offset=-3)
     assert target.read_bytes() == content[-3:]
+
+
+async def test_peek_follows_a_growing_file(backend: LocalBatchSystem) -> None:
+    job = shell_job(f"echo one; {GATE}; echo two")
+    await backend.submit_job(job)
+    await wait_state(backend, job, RunState.RUNNING)
+
+    async def has_first_line() -> bool:
+        data, _size = await backend.peek_bytes(job, "stdout.txt")
+        return data == b"one\n"
+
+    await eventually(has_first_line, what="the first line of output")
+    _data, size = await backend.peek_bytes(job, "stdout.txt")
+    release(job)
+    await wait_state(backend, job, RunState.TERMINATING)
+    tail, total = await backend.peek_bytes(job, "stdout.txt", offset=size)
+    assert (tail, total) == (b"two\n", size + 4)
 
 
 async def test_peek_refuses_paths_outside_the_sandbox(backend: LocalBatchSystem) -> None:
