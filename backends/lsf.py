@@ -10,22 +10,20 @@ Parsers are pure functions (text in, records out) raising only ``ParseError``.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import posixpath
 import re
 import signal as signal_module
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from .batch import BatchSystem, scheduler_job_name
 from .errors import InvalidJobSpec, ParseError, SchedulerError
 from .model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from .parsing import parser
 from .transport import CommandResult
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
@@ -45,27 +43,6 @@ BJOBS_FIELDS = (
 )
 
 
-def _parser(what: str) -> Callable[[F], F]:
-    """Turn any unexpected exception of a parser into a ParseError naming ``what``.
-
-    Parsers raise ParseError themselves for what they foresee; this keeps the
-    contract for outputs nobody foresaw.
-    """
-
-    def decorate(func: F) -> F:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return func(*args, **kwargs)
-            except ParseError:
-                raise
-            except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
-                text = args[0] if args and isinstance(args[0], str) else None
-                raise ParseError(what, f"unexpected content ({exc.__class__.__name__}: {exc})", text) from None
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
 
 
 # ---------------------------------------------------------------------------- states and exits
@@ -222,7 +199,7 @@ _NO_JOBS = re.compile(r"^No (?:unfinished )?job found", re.M)
 _PLEASE_WAIT = re.compile(r"^LSF is processing your request\. Please wait \.\.\.\s*$")
 
 
-@_parser("bjobs -json output")
+@parser("bjobs -json output")
 def parse_bjobs_json(text: str, now: float | None = None) -> list[SchedulerJob]:
     """``bjobs -o '...' -json``: ``{"COMMAND": "bjobs", "JOBS": n, "RECORDS": [...]}``.
 
@@ -245,7 +222,7 @@ def parse_bjobs_json(text: str, now: float | None = None) -> list[SchedulerJob]:
     return jobs
 
 
-@_parser("bjobs -noheader -o output")
+@parser("bjobs -noheader -o output")
 def parse_bjobs_delimited(
     text: str, fields: Sequence[str] = BJOBS_FIELDS, delimiter: str = "|", now: float | None = None
 ) -> list[SchedulerJob]:
@@ -263,7 +240,7 @@ def parse_bjobs_delimited(
     return jobs
 
 
-@_parser("bjobs output")
+@parser("bjobs output")
 def parse_bjobs_table(text: str) -> list[SchedulerJob]:
     """Plain ``bjobs`` / ``bjobs -w`` / ``bjobs -a -w -W`` tables.
 
@@ -310,7 +287,7 @@ def parse_bjobs_table(text: str) -> list[SchedulerJob]:
     return jobs
 
 
-@_parser("bjobs -sum output")
+@parser("bjobs -sum output")
 def parse_bjobs_sum(text: str) -> dict[str, int]:
     """``bjobs -sum``: counts per state column."""
     rows = [line.split() for line in text.splitlines() if line.strip()]
@@ -340,7 +317,7 @@ _EVENT = re.compile(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d(?: \d{4})?: (.*)$")
 _PAIR = re.compile(r"([A-Z][A-Za-z ]*?)\s*(?:\([a-z]+\)\s*)?<((?:[^<>]|<[^<>]*>)*)>")
 
 
-@_parser("LSF long output")
+@parser("LSF long output")
 def parse_lsf_long(text: str) -> list[SchedulerJob]:
     """``bjobs -l``, ``bhist -l`` and ``bacct -l``: one record per ``Job <N>, ...`` block.
 
@@ -407,7 +384,7 @@ def _long_record(pairs: dict[str, str], events: list[str], text: str) -> Schedul
     return record
 
 
-@_parser("LSF job report")
+@parser("LSF job report")
 def parse_job_report(text: str) -> SchedulerJob:
     """The report LSF appends to a job's output file; the job id is not in it (``jobid`` is empty)."""
     if not re.search(r"was submitted from host", text):
@@ -434,7 +411,7 @@ def parse_job_report(text: str) -> SchedulerJob:
     )
 
 
-@_parser("bsub output")
+@parser("bsub output")
 def parse_bsub_output(text: str) -> tuple[str, str]:
     """``(job id, queue)`` from ``Job <N> is submitted to [default ]queue <Q>.``"""
     match = re.search(r"Job <(\d+)> is submitted to (?:default )?queue <([^>]*)>", text)
@@ -443,7 +420,7 @@ def parse_bsub_output(text: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-@_parser("bkill output")
+@parser("bkill output")
 def parse_bkill_output(text: str) -> list[str]:
     """Ids bkill reports as ``being terminated`` (or already being signalled)."""
     ids = re.findall(r"Job <([^>]+)> is being (?:terminated|signaled|signalled)", text)
@@ -452,13 +429,13 @@ def parse_bkill_output(text: str) -> list[str]:
     return ids
 
 
-@_parser("LSF error message")
+@parser("LSF error message")
 def parse_not_found(text: str) -> set[str]:
     """Ids an LSF command reports as ``Job <N> is not found`` (purged or never known)."""
     return set(_NOT_FOUND.findall(text))
 
 
-@_parser("bqueues output")
+@parser("bqueues output")
 def parse_bqueues(text: str) -> list[QueueInfo]:
     """Plain ``bqueues``: QUEUE_NAME PRIO STATUS MAX JL/U JL/P JL/H NJOBS PEND RUN SUSP."""
     queues = []
@@ -484,7 +461,7 @@ def parse_bqueues(text: str) -> list[QueueInfo]:
     return queues
 
 
-@_parser("bqueues -l output")
+@parser("bqueues -l output")
 def parse_bqueues_limits(text: str) -> dict[str, int]:
     """CPULIMIT / RUNLIMIT sections of ``bqueues -l``, in seconds (``"of <host model>"`` ignored)."""
     limits: dict[str, int] = {}
@@ -500,7 +477,7 @@ def parse_bqueues_limits(text: str) -> dict[str, int]:
     return limits
 
 
-@_parser("lshosts output")
+@parser("lshosts output")
 def parse_lshosts(text: str) -> list[dict[str, str]]:
     """``lshosts -w``: one dict per host (HOST_NAME type model cpuf ncpus maxmem maxswp server RESOURCES)."""
     lines = [line for line in text.splitlines() if line.strip()]

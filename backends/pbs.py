@@ -12,23 +12,21 @@ Parsers are pure functions (text in, records out) raising only ``ParseError``.
 
 from __future__ import annotations
 
-import functools
 import json
 import posixpath
 import re
 import signal as signal_module
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from .batch import BatchSystem, PollResult, scheduler_job_name
 from .errors import BatchdeckError, InvalidJobSpec, ParseError, SchedulerError
 from .model import JobRecord, QueueInfo, RunState, SchedulerJob
+from .parsing import parser
 from .transport import CommandResult
 from .units import parse_duration
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 FLAVOURS = ("pro", "torque")
 
@@ -39,27 +37,6 @@ NAME_LENGTH = {"pro": 236, "torque": 15}
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
 
-def _parser(what: str) -> Callable[[F], F]:
-    """Turn any unexpected exception of a parser into a ParseError naming ``what``.
-
-    Parsers are written to raise ParseError themselves; this is the net that keeps
-    the contract ("parsers raise only ParseError") for outputs nobody foresaw.
-    """
-
-    def decorate(func: F) -> F:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return func(*args, **kwargs)
-            except ParseError:
-                raise
-            except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
-                text = args[0] if args and isinstance(args[0], str) else None
-                raise ParseError(what, f"unexpected content ({exc.__class__.__name__}: {exc})", text) from None
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
 
 
 # ---------------------------------------------------------------------------- exit statuses
@@ -298,7 +275,7 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, str]:
 _JOB_HEADER = re.compile(r"^Job Id:\s*(\S+)")
 
 
-@_parser("qstat -f output")
+@parser("qstat -f output")
 def parse_qstat_f(text: str, flavour: str = "pro") -> list[SchedulerJob]:
     """``qstat -f`` / ``qstat -x -f`` text: one record per ``Job Id:`` block."""
     jobs = []
@@ -322,7 +299,7 @@ def _load_json(text: str, what: str) -> dict[str, Any]:
     return data
 
 
-@_parser("qstat -f -F json output")
+@parser("qstat -f -F json output")
 def parse_qstat_json(text: str, flavour: str = "pro") -> list[SchedulerJob]:
     """PBS Pro ``qstat [-x] -f -F json``; an empty listing has no ``Jobs`` key at all."""
     data = _load_json(text, "qstat -f -F json output")
@@ -337,7 +314,7 @@ def parse_qstat_json(text: str, flavour: str = "pro") -> list[SchedulerJob]:
     return jobs
 
 
-@_parser("qstat -x XML output")
+@parser("qstat -x XML output")
 def parse_qstat_xml(text: str, flavour: str = "torque") -> list[SchedulerJob]:
     """TORQUE ``qstat -x`` (XML; times are epoch seconds)."""
     if not text.strip():
@@ -365,7 +342,7 @@ def parse_qstat_xml(text: str, flavour: str = "torque") -> list[SchedulerJob]:
 _ROW_ID = re.compile(r"^\s*(\d+(?:\[\d*\])?(?:\.\S*)?)\s")
 
 
-@_parser("qstat output")
+@parser("qstat output")
 def parse_qstat_table(text: str, flavour: str = "pro") -> list[SchedulerJob]:
     """Plain ``qstat`` (id name user time S queue) or the alternate ``-a``/``-u`` layout.
 
@@ -401,7 +378,7 @@ def parse_qstat_table(text: str, flavour: str = "pro") -> list[SchedulerJob]:
 _TRACEJOB_HEADER = re.compile(r"^Job:\s*(\S+)")
 
 
-@_parser("tracejob output")
+@parser("tracejob output")
 def parse_tracejob(text: str, flavour: str = "torque") -> list[SchedulerJob]:
     """``tracejob`` (stdout): the state a job's log lines show, one record per ``Job:`` block.
 
@@ -483,7 +460,7 @@ def _queue_from_attrs(name: str, attrs: dict[str, str]) -> QueueInfo:
     )
 
 
-@_parser("qstat -Q -f output")
+@parser("qstat -Q -f output")
 def parse_qstat_queues(text: str) -> list[QueueInfo]:
     """``qstat -Q -f`` text (TORQUE, older PBS Pro): one record per ``Queue:`` block."""
     blocks = _attribute_blocks(text, re.compile(r"^Queue:\s*(\S+)"))
@@ -492,7 +469,7 @@ def parse_qstat_queues(text: str) -> list[QueueInfo]:
     return [_queue_from_attrs(name, attrs) for name, attrs in blocks]
 
 
-@_parser("qstat -Q -f -F json output")
+@parser("qstat -Q -f -F json output")
 def parse_qstat_queues_json(text: str) -> list[QueueInfo]:
     """PBS Pro ``qstat -Q -f -F json``."""
     data = _load_json(text, "qstat -Q -f -F json output")
@@ -502,7 +479,7 @@ def parse_qstat_queues_json(text: str) -> list[QueueInfo]:
     return [_queue_from_attrs(str(name), _flatten(attrs)) for name, attrs in queues.items()]
 
 
-@_parser("qsub output")
+@parser("qsub output")
 def parse_qsub_output(text: str) -> str:
     """The job id qsub prints, server suffix included (``1234.server``)."""
     for line in text.splitlines():
@@ -512,7 +489,7 @@ def parse_qsub_output(text: str) -> str:
     raise ParseError("qsub output", "no job id found", text)
 
 
-@_parser("qstat --version output")
+@parser("qstat --version output")
 def parse_qstat_version(text: str) -> str:
     """``"pro"`` or ``"torque"`` from ``qstat --version``.
 
@@ -525,7 +502,7 @@ def parse_qstat_version(text: str) -> str:
     raise ParseError("qstat --version output", "neither PBS Pro nor TORQUE recognised", text)
 
 
-@_parser("qmgr -c 'list server' output")
+@parser("qmgr -c 'list server' output")
 def parse_qmgr_server(text: str) -> dict[str, str]:
     """``qmgr -c 'list server'``: the server's attributes, plus ``name``."""
     blocks = _attribute_blocks(text, re.compile(r"^Server\s+(\S+)"))
@@ -535,7 +512,7 @@ def parse_qmgr_server(text: str) -> dict[str, str]:
     return {"name": name, **attrs}
 
 
-@_parser("pbsnodes -a output")
+@parser("pbsnodes -a output")
 def parse_pbsnodes(text: str) -> list[dict[str, str]]:
     """``pbsnodes -a``: one attribute dict per node, its name under ``name``."""
     blocks = _attribute_blocks(text, re.compile(r"^(\S+)\s*$"))
@@ -544,7 +521,7 @@ def parse_pbsnodes(text: str) -> list[dict[str, str]]:
     return [{"name": name, **attrs} for name, attrs in blocks]
 
 
-@_parser("PBS error message")
+@parser("PBS error message")
 def parse_unknown_job_ids(text: str) -> set[str]:
     """Job ids a qstat/qdel error says the server does not know (or no longer lists).
 
