@@ -120,6 +120,10 @@ class BatchSystem:
     max_job_name_length: ClassVar[int] = 64
     #: prefix of the directive lines in the job script, e.g. "#SBATCH"
     directive_prefix: ClassVar[str] = ""
+    #: the scheduler copies a job's stdout/stderr to their place only when it ends
+    #: (PBS, LSF); the job script then writes them into the sandbox itself, so that
+    #: peek shows them while the job runs
+    spools_output: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -285,6 +289,28 @@ class BatchSystem:
         """Scheduler directive lines for the top of the job script (without the prefix handling)."""
         return []
 
+    def output_paths(self, job: JobRecord, sandbox: str) -> tuple[str, str]:
+        """Where the scheduler's own stdout/stderr options (-o/-e) point."""
+        if self.spools_output:
+            control = posixpath.join(sandbox, CONTROL_DIR)
+            return posixpath.join(control, "scheduler.out"), posixpath.join(control, "scheduler.err")
+        out = posixpath.join(sandbox, safe_relative_path(job.spec.stdout))
+        err = posixpath.join(sandbox, safe_relative_path(job.spec.stderr))
+        return out, err
+
+    def _self_redirect(self, job: JobRecord) -> list[str]:
+        out = safe_relative_path(job.spec.stdout)
+        err = safe_relative_path(job.spec.stderr)
+        lines = []
+        dirs = sorted({posixpath.dirname(p) for p in (out, err)} - {""})
+        if dirs:
+            lines.append("mkdir -p -- " + " ".join(shlex.quote(d) for d in dirs))
+        if out == err:
+            lines.append(f"exec > {shlex.quote(out)} 2>&1")
+        else:
+            lines.append(f"exec > {shlex.quote(out)} 2> {shlex.quote(err)}")
+        return lines
+
     def job_body(self, job: JobRecord, sandbox: str) -> str:
         """The part of the job script that runs the user's work, between prologue and epilogue."""
         spec = job.spec
@@ -299,6 +325,8 @@ class BatchSystem:
         lines += self.script_directives(job, sandbox)
         lines.append(f"# batchdeck job {job.id} on cluster {self.name}")
         lines.append(f"cd {shlex.quote(sandbox)} || exit 1")
+        if self.spools_output:
+            lines += self._self_redirect(job)
         for key, value in job.spec.environment.items():
             lines.append(f"export {key}={shlex.quote(value)}")
         prologue = self.get_prologue_script(job)

@@ -512,6 +512,7 @@ class LsfBatchSystem(BatchSystem):
     """IBM Spectrum LSF."""
 
     type_name = "lsf"
+    spools_output = True
     submit_regexp = r"Job <(\d+)> is submitted to (?:default )?queue"
     directive_prefix = "#BSUB"
     max_job_name_length = 4094
@@ -532,8 +533,7 @@ class LsfBatchSystem(BatchSystem):
             lines.append(f'#BSUB -R "rusage[mem={spec.memory_per_core}]"')
         if spec.walltime:
             lines.append(f"#BSUB -W {lsf_walltime(spec.walltime)}")
-        stdout = posixpath.join(sandbox, spec.stdout)
-        stderr = posixpath.join(sandbox, spec.stderr)
+        stdout, stderr = self.output_paths(job, sandbox)
         lines.append(f"#BSUB -o {stdout}")
         if posixpath.normpath(stdout) != posixpath.normpath(stderr):
             # Without -e LSF writes stderr into the -o file, which is what "same name" asks.

@@ -562,6 +562,7 @@ class PbsBatchSystem(BatchSystem):
     """PBS Pro / OpenPBS and TORQUE (setting ``flavour``: ``"pro"``, ``"torque"`` or detected)."""
 
     type_name = "pbs"
+    spools_output = True
     submit_regexp = r"^\s*(\d+(?:\[\d*\])?(?:\.[A-Za-z0-9_.\-]+)?)\s*$"
     directive_prefix = "#PBS"
 
@@ -611,8 +612,7 @@ class PbsBatchSystem(BatchSystem):
             lines.append(f"#PBS -l select=1:ncpus={spec.cores}" + (f":mem={mem}" if mem else ""))
         if spec.walltime:
             lines.append(f"#PBS -l walltime={pbs_walltime(spec.walltime)}")
-        stdout = posixpath.join(sandbox, spec.stdout)
-        stderr = posixpath.join(sandbox, spec.stderr)
+        stdout, stderr = self.output_paths(job, sandbox)
         lines.append(f"#PBS -o {stdout}")
         if posixpath.normpath(stdout) == posixpath.normpath(stderr):
             lines.append("#PBS -j oe")

@@ -327,15 +327,16 @@ def test_directives() -> None:
         "#BSUB -n 4",
         '#BSUB -R "rusage[mem=500]"',
         "#BSUB -W 3:01",  # rounded up: never less than asked
-        "#BSUB -o /sb/abcd1234/stdout.txt",
-        "#BSUB -e /sb/abcd1234/stderr.txt",
+        # LSF spools -o/-e until the job ends: the script writes the job's output itself.
+        "#BSUB -o /sb/abcd1234/.batchdeck/scheduler.out",
+        "#BSUB -e /sb/abcd1234/.batchdeck/scheduler.err",
     ]
     assert lsf.lsf_walltime(600) == "10"
 
 
-def test_same_stdout_and_stderr_has_no_e() -> None:
-    lines = lsf.LsfBatchSystem("c").script_directives(make_job(stdout="log", stderr="log"), "/sb/x")
-    assert lines[-1] == "#BSUB -o /sb/x/log" and not any(line.startswith("#BSUB -e") for line in lines)
+def test_same_stdout_and_stderr_merges_them_in_the_script() -> None:
+    script = lsf.LsfBatchSystem("c").render_script(make_job(stdout="log", stderr="log"), "/sb/x")
+    assert "\nexec > log 2>&1\n" in script
 
 
 def test_bsub_reads_the_script_on_stdin() -> None:

@@ -376,8 +376,10 @@ def test_directives_pro_and_torque() -> None:
         "#PBS -q workq",
         "#PBS -l select=1:ncpus=4:mem=2000mb",
         "#PBS -l walltime=48:01:01",
-        "#PBS -o /sb/abcd1234/stdout.txt",
-        "#PBS -e /sb/abcd1234/stderr.txt",
+        # PBS copies -o/-e back only when the job ends: those are its own files,
+        # and the script writes the job's output into the sandbox as it runs.
+        "#PBS -o /sb/abcd1234/.batchdeck/scheduler.out",
+        "#PBS -e /sb/abcd1234/.batchdeck/scheduler.err",
     ]
     torque = pbs.PbsBatchSystem("c", flavour="torque").script_directives(job, "/sb/abcd1234")
     # Old TORQUE cuts names at 15 characters: the tag comes first so it survives.
@@ -385,10 +387,12 @@ def test_directives_pro_and_torque() -> None:
     assert "#PBS -l nodes=1:ppn=4,mem=2000mb" in torque
 
 
-def test_same_stdout_and_stderr_joins_them() -> None:
-    job = make_job(stdout="out.txt", stderr="out.txt")
-    lines = pbs.PbsBatchSystem("c", flavour="pro").script_directives(job, "/sb/x")
-    assert lines[-2:] == ["#PBS -o /sb/x/out.txt", "#PBS -j oe"]
+def test_the_script_writes_the_output_live_into_the_sandbox() -> None:
+    backend = pbs.PbsBatchSystem("c", flavour="pro")
+    script = backend.render_script(make_job(stdout="logs/out 1.txt", stderr="logs/out 1.txt"), "/sb/x")
+    assert "\nmkdir -p -- logs\nexec > 'logs/out 1.txt' 2>&1\n" in script
+    script = backend.render_script(make_job(), "/sb/x")
+    assert "\nexec > stdout.txt 2> stderr.txt\n" in script
 
 
 def test_queue_name_cannot_inject_script_lines() -> None:
