@@ -1,0 +1,669 @@
+"""Grid Engine (Son of Grid Engine 8.1.9, SGE 6.x, Univa GE) backend.
+
+State comes from ONE ``qstat -xml -u USER`` per refresh; jobs that left qstat are
+resolved with ONE shell command that runs ``qacct -j`` once per id (qacct takes a
+single id per call). Pure parsers sit next to the class and raise only ParseError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+from .batch import BatchSystem, PollResult, scheduler_job_name
+from .errors import InvalidJobSpec, ParseError, SchedulerError
+from .model import JobRecord, QueueInfo, RunState, SchedulerJob
+
+# ---------------------------------------------------------------------- pure helpers
+
+#: ``qsub -terse`` prints ``ID`` or, for arrays, ``ID.first-last:step``; plain qsub
+#: prints ``Your job ID ("name") has been submitted`` / ``Your job-array ID.1-3:1 ...``.
+SUBMIT_REGEXP = r"(?m)^\s*(?:Your job(?:-array)?\s+)?(\d+)(?:[.\s]|$)"
+
+#: the marker batchdeck keeps in a job's reason once it asked qdel to delete it
+CANCEL_REASON = "cancel requested"
+
+#: Grid Engine's ``failed`` codes (sge_accounting(5), execution_states.h), as readable reasons
+FAILED_REASONS: dict[int, str] = {
+    1: "failed before the job started (assumedly before job)",
+    2: "failed before writing the job's configuration",
+    3: "failed before writing the job's PID",
+    4: "failed reading the job's configuration",
+    5: "failed setting the processor set",
+    6: "failed before the prolog",
+    7: "the queue's prolog failed",
+    8: "failed before the parallel environment's start procedure",
+    9: "the parallel environment's start procedure failed",
+    10: "failed just before the job started",
+    11: "failed before the parallel environment's stop procedure",
+    12: "the parallel environment's stop procedure failed",
+    13: "failed before the epilog",
+    14: "the queue's epilog failed",
+    15: "failed releasing the processor set",
+    16: "killed through a signal",
+    17: "the shepherd returned an error",
+    18: "failed before writing the exit status",
+    19: "found an unexpected error file",
+    20: "failed recognizing the job",
+    21: "failed recognizing the job",
+    24: "migrating (checkpointing job)",
+    25: "rescheduled",
+    26: "could not open the job's output or error file",
+    27: "the requested shell was not found",
+    28: "could not change into the working directory",
+    29: "AFS setup failed",
+    30: "the application returned an error (exit 100: job put in error state)",
+    31: "could not access the sgepasswd file",
+    32: "the user is missing in the password file",
+    33: "wrong password",
+    34: "could not communicate with the Grid Engine Helper Service",
+    35: "failed before the job in the Grid Engine Helper Service",
+    36: "failed checking the configured daemons",
+    37: "walltime or memory limit exceeded (h_rt, h_cpu or h_vmem enforced by qmaster)",
+    38: "failed adding a supplementary group",
+    100: "deleted with qdel or killed",
+}
+
+_SIGNAL_NAMES = {1: "HUP", 2: "INT", 3: "QUIT", 6: "ABRT", 9: "KILL", 10: "USR1", 12: "USR2", 15: "TERM", 24: "XCPU"}
+
+
+def signal_name(number: int) -> str:
+    name = _SIGNAL_NAMES.get(number)
+    return f"signal {number} (SIG{name})" if name else f"signal {number}"
+
+
+def parse_submit_output(text: str) -> str:
+    """The job id in qsub's answer (``-terse`` or the verbose sentence)."""
+    match = re.search(SUBMIT_REGEXP, text or "")
+    if not match:
+        raise ParseError("qsub output", "no job id found", text)
+    return match.group(1)
+
+
+def state_from_letters(letters: str) -> tuple[RunState, str]:
+    """A RunState and a reason from qstat's state letters (``qw``, ``hqw``, ``Eqw``, ``dr``, ``Rr``...).
+
+    Case matters: ``t`` is transferring, ``T`` suspended by a load threshold;
+    ``s`` suspended by the user, ``S`` by its queue.
+    """
+    letters = letters.strip()
+    if not letters:
+        return RunState.UNKNOWN, "no state reported"
+    if "E" in letters:
+        return RunState.STOPPED, "error state (qmod -cj clears it)"
+    if "d" in letters:
+        running = "r" in letters or "t" in letters
+        return (RunState.RUNNING if running else RunState.SUBMITTED), "being deleted"
+    if "s" in letters:
+        return RunState.STOPPED, "suspended"
+    if "S" in letters:
+        return RunState.STOPPED, "suspended with its queue"
+    if "T" in letters:
+        return RunState.STOPPED, "suspended by a load threshold"
+    if "r" in letters or "t" in letters or letters == "R":
+        reason = "restarted" if "R" in letters else ""
+        return RunState.RUNNING, reason
+    if "z" in letters:
+        return RunState.TERMINATING, "finished"
+    if "h" in letters:
+        return RunState.SUBMITTED, "on hold (release it with qrls)"
+    if "q" in letters or "w" in letters or "P" in letters or "N" in letters:
+        return RunState.SUBMITTED, ""
+    return RunState.UNKNOWN, f"unknown state {letters!r}"
+
+
+def _epoch(text: str | None, formats: Iterable[str]) -> float | None:
+    if not text:
+        return None
+    text = text.strip().split(".")[0]
+    for fmt in formats:
+        try:
+            return time.mktime(time.strptime(text, fmt))
+        except (ValueError, OverflowError, OSError):
+            continue
+    return None
+
+
+def _int(text: str | None) -> int | None:
+    match = re.match(r"\s*(-?\d+)", text or "")
+    return int(match.group(1)) if match else None
+
+
+def _xml_root(text: str, what: str) -> ET.Element | None:
+    if not text or not text.strip():
+        return None
+    try:
+        return ET.fromstring(text)
+    except Exception as exc:  # expat raises several types on hostile input
+        raise ParseError(what, f"not valid XML ({exc})", text) from None
+
+
+def _child_text(element: ET.Element, tag: str) -> str:
+    child = element.find(tag)
+    return (child.text or "").strip() if child is not None else ""
+
+
+def _split_queue(queue_name: str) -> tuple[str, str]:
+    """``all.q@vm`` → (``all.q``, ``vm``)."""
+    queue, _, host = queue_name.partition("@")
+    return queue, host
+
+
+def parse_qstat_xml(text: str) -> list[SchedulerJob]:
+    """Jobs from ``qstat -xml`` (also ``-r``, ``-ext -urg``, ``-f`` forms), one record per line.
+
+    A running array task is one record with ``array_task`` its index; pending
+    tasks come as one record with ``array_task`` their range (``1-3:1``).
+    """
+    what = "qstat -xml output"
+    root = _xml_root(text, what)
+    if root is None:
+        return []
+    if root.tag != "job_info":
+        raise ParseError(what, f"unexpected root element <{root.tag}>", text)
+    jobs: list[SchedulerJob] = []
+    # job_list sits under queue_info, job_info, or queue_info/Queue-List (qstat -f).
+    for parent in root.iter():
+        parent_queue = _child_text(parent, "name") if parent.tag == "Queue-List" else ""
+        for item in parent.findall("job_list"):
+            jobs.append(_job_from_xml(item, parent_queue, text))
+    return jobs
+
+
+def _job_from_xml(item: ET.Element, parent_queue: str, text: str) -> SchedulerJob:
+    what = "qstat -xml output"
+    jobid = _child_text(item, "JB_job_number")
+    if not jobid.isdigit():
+        raise ParseError(what, f"job without a valid JB_job_number ({jobid!r})", text)
+    letters = _child_text(item, "state")
+    state, reason = state_from_letters(letters)
+    queue_name = _child_text(item, "queue_name") or parent_queue
+    queue, host = _split_queue(queue_name)
+    if not queue:
+        queue = _child_text(item, "hard_req_queue")
+    slots = _int(_child_text(item, "slots"))
+    tasks = _child_text(item, "tasks") or None
+    iso = ("%Y-%m-%dT%H:%M:%S",)
+    return SchedulerJob(
+        jobid=jobid,
+        state=state,
+        raw_state=letters,
+        reason=reason,
+        name=_child_text(item, "JB_name") or _child_text(item, "full_job_name"),
+        user=_child_text(item, "JB_owner"),
+        queue=queue,
+        cores=slots if slots and slots > 0 else None,
+        submit_time=_epoch(_child_text(item, "JB_submission_time"), iso),
+        start_time=_epoch(_child_text(item, "JAT_start_time"), iso),
+        array_id=jobid if tasks else None,
+        array_task=tasks,
+        comment=f"host {host}" if host else "",
+    )
+
+
+_STATE_RANK = {
+    RunState.RUNNING: 5,
+    RunState.STOPPED: 4,
+    RunState.SUBMITTED: 3,
+    RunState.TERMINATING: 2,
+    RunState.UNKNOWN: 1,
+}
+
+
+def order_for_refresh(jobs: Sequence[SchedulerJob]) -> list[SchedulerJob]:
+    """Records grouped by job id, the one that decides an array job's state last.
+
+    ``BatchSystem.update_job_states`` keeps the last record of an id; for an array
+    with running and pending tasks, the job is RUNNING if any task runs.
+    """
+    first_seen: dict[str, int] = {}
+    for index, job in enumerate(jobs):
+        first_seen.setdefault(job.jobid, index)
+    return sorted(jobs, key=lambda j: (first_seen[j.jobid], _STATE_RANK.get(j.state, 0)))
+
+
+def parse_qstat_j_errors(text: str) -> dict[str, str]:
+    """``{job id: error message}`` from plain ``qstat -j ID[,ID...]`` (the ``error reason`` lines)."""
+    reasons: dict[str, str] = {}
+    jobid: str | None = None
+    for line in (text or "").splitlines():
+        if line.startswith("job_number:"):
+            value = line.partition(":")[2].strip()
+            if not value.isdigit():
+                raise ParseError("qstat -j output", f"job_number {value!r} is not a number", text)
+            jobid = value
+        elif line.startswith("error reason") and jobid is not None and jobid not in reasons:
+            # "error reason    1:   11/24/2026 21:25:59 [0:20875]: error: can't chdir to ..."
+            message = line.partition(":")[2]
+            bracket = re.search(r"\]:\s*(.*)$", message)
+            message = bracket.group(1) if bracket else message
+            reasons[jobid] = message.strip()
+    return reasons
+
+
+_QACCT_LINE = re.compile(r"^(\w+)\s+(.*?)\s*$")
+_NOT_FOUND = re.compile(r"^error: job id \S+ not found$")
+_QACCT_TIME = ("%a %b %d %H:%M:%S %Y", "%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S")
+
+
+def _qacct_records(text: str) -> list[dict[str, str]]:
+    """Key/value blocks of qacct output; ``====`` and ``@@@ ID`` lines separate them."""
+    blocks: list[list[str]] = [[]]
+    for raw in (text or "").splitlines():
+        line = raw.rstrip()
+        if line.startswith("====") or line.startswith("@@@ "):
+            blocks.append([])
+        elif line.strip() and not _NOT_FOUND.match(line.strip()):
+            blocks[-1].append(line)
+    records: list[dict[str, str]] = []
+    for block in blocks:
+        if not block:
+            continue
+        record: dict[str, str] = {}
+        for line in block:
+            match = _QACCT_LINE.match(line)
+            if match:
+                record.setdefault(match.group(1), match.group(2))
+        if "jobnumber" not in record:
+            raise ParseError("qacct output", "not a qacct -j record (no jobnumber)", text)
+        records.append(record)
+    return records
+
+
+def _record_to_job(rec: dict[str, str], text: str) -> SchedulerJob:
+    jobid = rec["jobnumber"].strip()
+    if not jobid.isdigit():
+        raise ParseError("qacct output", f"jobnumber {jobid!r} is not a number", text)
+    failed_field = rec.get("failed", "0")
+    failed = _int(failed_field)
+    if failed is None:
+        raise ParseError("qacct output", f"failed {failed_field!r} is not a number", text)
+    failed_text = failed_field.partition(":")[2].strip()
+    exit_status = _int(rec.get("exit_status"))
+    exitcode: int | None = exit_status
+    signal: int | None = None
+    if exit_status is not None and 128 < exit_status <= 128 + 64:
+        signal = exit_status - 128
+        exitcode = None
+    elif failed and not exit_status:
+        # The job never ran to its end (e.g. failed 26/28): "exit 0" would read as success.
+        exitcode = None
+    reasons = []
+    if failed:
+        reasons.append(FAILED_REASONS.get(failed, failed_text or "failed"))
+        if failed == 37 and "h_rt" in rec.get("category", ""):
+            reasons[0] = "walltime exceeded (h_rt enforced by qmaster)"
+    if signal is not None:
+        reasons.append(signal_name(signal) if failed == 100 else f"killed by {signal_name(signal)}")
+    elif exitcode:
+        reasons.append(f"exit code {exitcode}")
+    raw = f"failed {failed}" if failed else "finished"
+    if failed:
+        reason = "; ".join(reasons) + f" [failed {failed}" + (f": {failed_text}]" if failed_text else "]")
+    else:
+        reason = "; ".join(reasons)
+    taskid = rec.get("taskid", "undefined").strip()
+    task = taskid if taskid.isdigit() else None
+    wallclock = re.match(r"\s*(\d+(?:\.\d+)?)", rec.get("ru_wallclock", ""))
+    slots = _int(rec.get("slots"))
+    queue = rec.get("qname", "").strip()
+    host = rec.get("hostname", "").strip()
+    return SchedulerJob(
+        jobid=jobid,
+        state=RunState.TERMINATING,
+        raw_state=raw,
+        reason=reason,
+        exitcode=exitcode,
+        signal=signal,
+        name=rec.get("jobname", "").strip(),
+        user=rec.get("owner", "").strip(),
+        queue=queue,
+        cores=slots if slots and slots > 0 else None,
+        submit_time=_epoch(rec.get("qsub_time"), _QACCT_TIME),
+        start_time=_epoch(rec.get("start_time"), _QACCT_TIME),
+        end_time=_epoch(rec.get("end_time"), _QACCT_TIME),
+        elapsed=float(wallclock.group(1)) if wallclock else None,
+        array_id=jobid if task else None,
+        array_task=task,
+        comment=f"host {host}" if host and host != "-/-" else "",
+    )
+
+
+def parse_qacct_records(text: str) -> list[SchedulerJob]:
+    """Every record of ``qacct -j`` output (possibly several jobs, ``@@@ ID`` separated)."""
+    return [_record_to_job(rec, text) for rec in _qacct_records(text)]
+
+
+def parse_qacct(text: str) -> dict[str, SchedulerJob]:
+    """``{job id: finished job}`` from (concatenated) ``qacct -j`` output.
+
+    An array job's tasks are folded into one record: its outcome is the first
+    failing task's (exit code the highest). A reused job id (after the spool was
+    wiped) keeps the most recent record.
+    """
+    by_id: dict[str, list[SchedulerJob]] = {}
+    for job in parse_qacct_records(text):
+        by_id.setdefault(job.jobid, []).append(job)
+    result: dict[str, SchedulerJob] = {}
+    for jobid, records in by_id.items():
+        tasks = [r for r in records if r.array_task]
+        if not tasks:
+            result[jobid] = max(records, key=lambda r: (r.submit_time or 0, r.end_time or 0))
+            continue
+        bad = [t for t in tasks if t.raw_state != "finished" or t.signal or t.exitcode]
+        decider = bad[0] if bad else tasks[0]
+        ends = [t.end_time for t in tasks if t.end_time]
+        exitcodes = [t.exitcode for t in tasks if t.exitcode is not None]
+        reason = decider.reason
+        if bad:
+            reason = f"task {decider.array_task}: {decider.reason}" + (
+                f" ({len(bad)} of {len(tasks)} tasks failed)" if len(bad) > 1 else ""
+            )
+        result[jobid] = dataclasses.replace(
+            decider,
+            reason=reason,
+            exitcode=max(exitcodes) if exitcodes else None,
+            end_time=max(ends) if ends else None,
+            array_task=",".join(sorted({t.array_task for t in tasks if t.array_task}, key=int)),
+        )
+    return result
+
+
+def _count(value: str) -> int:
+    number = _int(value)
+    return number if number is not None and number >= 0 else 0
+
+
+def _queue_state(used: int, available: int, total: int, disabled: int) -> str:
+    if total > 0 and disabled >= total:
+        return "disabled"
+    if total > 0 and used == 0 and available == 0 and disabled > 0:
+        return "disabled"
+    return "up"
+
+
+def parse_qstat_gc_xml(text: str) -> list[QueueInfo]:
+    """Cluster queues from ``qstat -g c -xml``."""
+    what = "qstat -g c -xml output"
+    root = _xml_root(text, what)
+    if root is None:
+        return []
+    queues = []
+    for item in root.iter("cluster_queue_summary"):
+        name = _child_text(item, "name")
+        if not name:
+            raise ParseError(what, "cluster_queue_summary without a name", text)
+        used = _count(_child_text(item, "used"))
+        available = _count(_child_text(item, "available"))
+        total = _count(_child_text(item, "total"))
+        disabled = _count(_child_text(item, "temp_disabled")) + _count(_child_text(item, "manual_intervention"))
+        queues.append(
+            QueueInfo(
+                name=name,
+                state=_queue_state(used, available, total, disabled),
+                total_cores=total,
+                free_cores=available,
+            )
+        )
+    return queues
+
+
+def parse_qstat_gc(text: str) -> list[QueueInfo]:
+    """Cluster queues from plain ``qstat -g c``."""
+    what = "qstat -g c output"
+    queues = []
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        return []
+    header = lines[0].split()
+    if header[:2] != ["CLUSTER", "QUEUE"]:
+        raise ParseError(what, "no CLUSTER QUEUE header", text)
+    columns = header[2:]  # CQLOAD USED RES AVAIL TOTAL aoACDS cdsuE (RES missing on SGE 6.0)
+    for line in lines[1:]:
+        if set(line.strip()) <= {"-"}:
+            continue
+        fields = line.split()
+        if len(fields) != len(columns) + 1:
+            raise ParseError(what, f"expected {len(columns) + 1} columns, got {len(fields)}", text)
+        values = dict(zip(columns, fields[1:], strict=True))
+        try:
+            used = int(values.get("USED", "0"))
+            available = int(values.get("AVAIL", "0"))
+            total = int(values.get("TOTAL", "0"))
+            disabled = int(values.get("aoACDS", "0")) + int(values.get("cdsuE", "0"))
+        except ValueError:
+            raise ParseError(what, "slot counts are not numbers", text) from None
+        queues.append(
+            QueueInfo(
+                name=fields[0],
+                state=_queue_state(used, available, total, disabled),
+                total_cores=total,
+                free_cores=available,
+            )
+        )
+    return queues
+
+
+def count_jobs_per_queue(queues: list[QueueInfo], jobs: Sequence[SchedulerJob]) -> list[QueueInfo]:
+    """Fill running/pending counts: running jobs by their queue; pending by the queue they
+    requested, or the only queue when there is just one (SGE has no default queue)."""
+    by_name = {q.name: q for q in queues}
+    only = queues[0] if len(queues) == 1 else None
+    for job in jobs:
+        target = by_name.get(job.queue) or (only if job.state == RunState.SUBMITTED else None)
+        if target is None:
+            continue
+        if job.state == RunState.RUNNING:
+            target.running += 1
+        elif job.state in (RunState.SUBMITTED, RunState.STOPPED):
+            target.pending += 1
+    return queues
+
+
+def classify_qdel_output(text: str) -> str:
+    """What qdel said: ``deleted`` (pending job gone), ``registered`` (running job being
+    killed), ``not found``, ``denied`` (not the owner) or ``unknown``."""
+    text = text or ""
+    if re.search(r"has deleted job", text):
+        return "deleted"
+    if re.search(r"has registered the job \S+ for deletion|is already in deletion", text):
+        return "registered"
+    if re.search(r"job \S+ does not exist|Following jobs do not exist", text):
+        return "not found"
+    if re.search(r"do not have the necessary privileges|not allowed|permission denied", text, re.I):
+        return "denied"
+    return "unknown"
+
+
+# Characters that survive a ``#$`` directive line unquoted and mean nothing special to
+# qsub there (``:`` separates a host, ``,`` lists paths, ``$`` starts a pseudo variable).
+_DIRECTIVE_SAFE = re.compile(r"^[A-Za-z0-9_./+@%=-]+$")
+_PATH_FORBIDDEN = re.compile(r"[:,$\s\x00-\x1f]")
+
+# ---------------------------------------------------------------------- the backend
+
+QACCT_LOOP = 'for id in "$@"; do echo "@@@ $id"; qacct -j "$id"; done'
+
+
+class SgeBatchSystem(BatchSystem):
+    """Son of Grid Engine / SGE / Univa GE through qsub, qstat -xml, qacct and qdel."""
+
+    type_name: ClassVar[str] = "sge"
+    submit_regexp: ClassVar[str] = SUBMIT_REGEXP
+    # Longer names are accepted but qstat's columns and the tag must stay readable.
+    max_job_name_length: ClassVar[int] = 64
+    directive_prefix: ClassVar[str] = "#$"
+
+    def __init__(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.parallel_environment: str = str(kwargs.pop("parallel_environment", None) or "smp")
+        super().__init__(name, *args, **kwargs)
+        self._cancelled: set[str] = set()
+        self._user: str | None = self.username
+
+    # ------------------------------------------------------------------ submission
+
+    def _check_path(self, path: str, what: str) -> str:
+        if _PATH_FORBIDDEN.search(path):
+            raise InvalidJobSpec(
+                f"{what} {path!r} contains a space, ':', ',' or '$', which qsub would misread"
+            )
+        return path
+
+    def _options(self, job: JobRecord, sandbox: str) -> list[list[str]]:
+        spec = job.spec
+        stdout = self._check_path(f"{sandbox.rstrip('/')}/{spec.stdout}", "output path")
+        stderr = self._check_path(f"{sandbox.rstrip('/')}/{spec.stderr}", "error path")
+        options: list[list[str]] = [
+            ["-N", scheduler_job_name(job, self.max_job_name_length)],
+            ["-S", "/bin/bash"],
+            ["-wd", self._check_path(sandbox, "sandbox")],
+            ["-o", stdout],
+        ]
+        if spec.stdout == spec.stderr:
+            options.append(["-j", "y"])
+        else:
+            options.append(["-e", stderr])
+        if spec.queue:
+            options.append(["-q", spec.queue])
+        if spec.cores > 1:
+            options.append(["-pe", self.parallel_environment, str(spec.cores)])
+        if spec.memory_per_core is not None:
+            # h_vmem is per slot, so per core is what Grid Engine wants.
+            options.append(["-l", f"h_vmem={spec.memory_per_core}M"])
+        if spec.walltime is not None:
+            options.append(["-l", f"h_rt={int(spec.walltime)}"])
+        return options
+
+    def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
+        return [
+            f"{self.directive_prefix} {' '.join(option)}"
+            for option in self._options(job, sandbox)
+            if all(_DIRECTIVE_SAFE.match(word) for word in option)
+        ]
+
+    def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
+        sandbox = job.sandbox or script_path.rsplit("/.batchdeck/", 1)[0]
+        argv = ["qsub", "-terse"]
+        # Words a #$ line cannot carry verbatim (a queue name with odd characters)
+        # go on the command line, where the transport quotes them.
+        for option in self._options(job, sandbox):
+            if not all(_DIRECTIVE_SAFE.match(word) for word in option):
+                argv += option
+        argv.append(script_path)
+        return argv, None
+
+    # ------------------------------------------------------------------ state
+
+    async def _username(self) -> str:
+        if self._user is None:
+            result = await self.run_checked(["id", "-un"], "id -un")
+            self._user = result.stdout.strip()
+            if not self._user:
+                raise SchedulerError("id -un", "printed no user name")
+        return self._user
+
+    async def query_jobs(self) -> list[SchedulerJob]:
+        user = await self._username()
+        result = await self.run_checked(["qstat", "-xml", "-u", user], "qstat")
+        jobs = parse_qstat_xml(result.stdout)
+        failed = sorted({j.jobid for j in jobs if "E" in j.raw_state}, key=int)
+        if failed:
+            # One extra call, only when a job is in error state: qstat -xml does not say why.
+            detail = await self.transport.run(["qstat", "-j", ",".join(failed)], timeout=self.ssh_timeout)
+            try:
+                # Parsed even on a non-zero exit: one job may have vanished meanwhile.
+                reasons = parse_qstat_j_errors(detail.stdout)
+            except ParseError:
+                reasons = {}  # the reason is a nicety; the state itself is known
+            for job in jobs:
+                if job.jobid in reasons:
+                    job.reason = f"error: {reasons[job.jobid]} (qmod -cj {job.jobid} clears it)"
+        return order_for_refresh(jobs)
+
+    async def query_finished(self, jobids: Sequence[str]) -> dict[str, SchedulerJob]:
+        ids = [str(j) for j in jobids if str(j).isdigit()]
+        if not ids:
+            return {}
+        # qacct -j takes one id; the loop makes it one round trip. Ids are arguments,
+        # never part of the script text.
+        result = await self.transport.run(["sh", "-c", QACCT_LOOP, "sh", *ids], timeout=self.ssh_timeout)
+        found = parse_qacct(result.stdout)
+        unexpected = [
+            line
+            for line in result.stderr.splitlines()
+            if line.strip() and not _NOT_FOUND.match(line.strip())
+        ]
+        if unexpected and not found:
+            raise SchedulerError("qacct", "\n".join(unexpected), result.exit_status)
+        return {jobid: info for jobid, info in found.items() if jobid in ids}
+
+    def _is_cancelled(self, job: JobRecord) -> bool:
+        return (job.jobid or "") in self._cancelled or job.reason.startswith(CANCEL_REASON)
+
+    def apply_status(self, job: JobRecord, info: SchedulerJob) -> bool:
+        if self._is_cancelled(job):
+            if info.state == RunState.TERMINATING and info.raw_state == "failed 100":
+                info = dataclasses.replace(info, state=RunState.TERMINATED, reason="cancelled")
+            elif info.state.is_active:
+                # Keep the marker, so a later refresh (or another process reading the
+                # journal) still knows this job is going away because we asked.
+                suffix = f" ({info.reason})" if info.reason else ""
+                info = dataclasses.replace(info, reason=CANCEL_REASON + suffix)
+        return super().apply_status(job, info)
+
+    async def update_job_states(self, jobs: Sequence[JobRecord]) -> PollResult:
+        seen_before = {id(job): job.last_seen for job in jobs}
+        result = await super().update_job_states(jobs)
+        now = time.time()
+        for job in jobs:
+            if not job.jobid or not job.state.is_active or not self._is_cancelled(job):
+                continue
+            if job.last_seen != seen_before[id(job)]:
+                continue  # still listed by qstat or qacct
+            waited = now - (job.last_seen or job.submitted or job.created)
+            if job.state == RunState.RUNNING and waited <= self.accounting_delay:
+                continue  # a deleted running job gets a qacct record (failed 100) shortly
+            # A job deleted while pending never reaches accounting.
+            job.transition(RunState.TERMINATED, "cancelled")
+            job.reason = "cancelled"
+            self._cancelled.discard(job.jobid)
+            if job not in result.changed:
+                result.changed.append(job)
+        return result
+
+    # ------------------------------------------------------------------ cancel
+
+    def cancel_argv(self, jobid: str) -> list[str]:
+        return ["qdel", jobid]
+
+    async def cancel_job(self, job: JobRecord) -> None:
+        if not job.jobid or not job.state.is_active:
+            await super().cancel_job(job)  # NEW jobs, and the refusal for finished ones
+            return
+        await self.connect()
+        argv = self.cancel_argv(job.jobid)
+        result = await self.transport.run(argv, timeout=self.ssh_timeout)
+        outcome = classify_qdel_output(result.stdout + "\n" + result.stderr)
+        if result.ok or outcome in ("deleted", "registered"):
+            # Remembered so that "no accounting record" (deleted while pending) and
+            # "failed 100" (deleted while running) both read as cancelled, not lost.
+            self._cancelled.add(job.jobid)
+            job.reason = CANCEL_REASON
+        elif outcome != "not found":
+            raise SchedulerError(argv[0], result.stderr or result.stdout, result.exit_status)
+        # "does not exist": it already left the queue; accounting tells how it ended.
+        await self.update_job_states([job])
+
+    # ------------------------------------------------------------------ queues
+
+    async def list_queues(self) -> list[QueueInfo]:
+        await self.connect()
+        summary = await self.run_checked(["qstat", "-g", "c", "-xml"], "qstat -g c")
+        queues = parse_qstat_gc_xml(summary.stdout)
+        # -r adds each pending job's requested queue (hard_req_queue).
+        listing = await self.run_checked(["qstat", "-xml", "-r", "-u", "*"], "qstat")
+        return count_jobs_per_queue(queues, parse_qstat_xml(listing.stdout))
