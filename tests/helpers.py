@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from batchdeck.backends.batch import BatchSystem
 from batchdeck.backends.model import JobRecord, RunState
+from batchdeck.backends.transport import CommandResult, FileStat, ProgressCallback, Transport
 
 
 async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 30, what: str = "condition") -> None:
@@ -45,3 +47,73 @@ def process_gone(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+class RecordingTransport(Transport):
+    """A real transport that also records every command it runs, to count queries per refresh."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.commands: list[list[str]] = []
+
+    def count(self, program: str) -> int:
+        return sum(1 for argv in self.commands if argv and argv[0] == program)
+
+    @property
+    def calls(self) -> Counter[str]:
+        return Counter(argv[0] for argv in self.commands if argv)
+
+    def clear(self) -> None:
+        self.commands.clear()
+
+    def rewrite(self, argv: list[str]) -> list[str]:
+        """The command actually run (a subclass may point it elsewhere); recorded as asked."""
+        return argv
+
+    async def connect(self) -> None:
+        await self.inner.connect()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        cwd: str | None = None,
+    ) -> CommandResult:
+        asked = [str(a) for a in argv]
+        self.commands.append(asked)
+        return await self.inner.run(self.rewrite(asked), stdin=stdin, timeout=timeout, cwd=cwd)
+
+    async def home(self) -> str:
+        return await self.inner.home()
+
+    async def makedirs(self, path: str) -> None:
+        await self.inner.makedirs(path)
+
+    async def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        await self.inner.write_file(path, data, mode)
+
+    async def put_files(self, pairs: Sequence[tuple[str, str]]) -> None:
+        await self.inner.put_files(pairs)
+
+    async def get_files(
+        self, pairs: Sequence[tuple[str, str]], progress: ProgressCallback | None = None
+    ) -> dict[str, str]:
+        return await self.inner.get_files(pairs, progress)
+
+    async def stat(self, path: str) -> FileStat | None:
+        return await self.inner.stat(path)
+
+    async def list_tree(self, path: str) -> list[FileStat]:
+        return await self.inner.list_tree(path)
+
+    async def read_range(self, path: str, offset: int = 0, size: int | None = None) -> tuple[bytes, int]:
+        return await self.inner.read_range(path, offset, size)
+
+    async def remove_tree(self, path: str) -> None:
+        await self.inner.remove_tree(path)

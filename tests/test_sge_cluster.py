@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,74 +15,19 @@ import pytest
 from batchdeck.backends.batch import TAG_PREFIX
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
 from batchdeck.backends.sge import SgeBatchSystem, parse_submit_output
-from batchdeck.backends.transport import CommandResult, FileStat, ProgressCallback, Transport
+from batchdeck.backends.transport import Transport
 
-from helpers import eventually, wait_state
+from helpers import RecordingTransport, eventually, wait_state
 
 pytestmark = [pytest.mark.sge]
 
 DONE = (RunState.TERMINATING, RunState.TERMINATED)
 
 
-class CountingTransport(Transport):
-    """Runs everything through a real transport and counts the commands by program name."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.calls: Counter[str] = Counter()
-
-    async def connect(self) -> None:
-        await self.inner.connect()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: bytes | None = None,
-        timeout: float | None = None,
-        cwd: str | None = None,
-    ) -> CommandResult:
-        self.calls[str(argv[0])] += 1
-        return await self.inner.run(argv, stdin=stdin, timeout=timeout, cwd=cwd)
-
-    async def home(self) -> str:
-        return await self.inner.home()
-
-    async def makedirs(self, path: str) -> None:
-        await self.inner.makedirs(path)
-
-    async def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        await self.inner.write_file(path, data, mode)
-
-    async def put_files(self, pairs: Sequence[tuple[str, str]]) -> None:
-        await self.inner.put_files(pairs)
-
-    async def get_files(
-        self, pairs: Sequence[tuple[str, str]], progress: ProgressCallback | None = None
-    ) -> dict[str, str]:
-        return await self.inner.get_files(pairs, progress)
-
-    async def stat(self, path: str) -> FileStat | None:
-        return await self.inner.stat(path)
-
-    async def list_tree(self, path: str) -> list[FileStat]:
-        return await self.inner.list_tree(path)
-
-    async def read_range(self, path: str, offset: int = 0, size: int | None = None) -> tuple[bytes, int]:
-        return await self.inner.read_range(path, offset, size)
-
-    async def remove_tree(self, path: str) -> None:
-        await self.inner.remove_tree(path)
-
-
 class Sge:
     """The backend under test plus bookkeeping so every job submitted is deleted afterwards."""
 
-    def __init__(self, system: SgeBatchSystem, counter: CountingTransport) -> None:
+    def __init__(self, system: SgeBatchSystem, counter: RecordingTransport) -> None:
         self.system = system
         self.counter = counter
         self.jobids: list[str] = []
@@ -125,7 +69,7 @@ class Sge:
 
 @pytest.fixture
 async def sge(sge_cluster: None, cluster_transport: Transport, shared_sandbox_root: str) -> AsyncIterator[Sge]:
-    counter = CountingTransport(cluster_transport)
+    counter = RecordingTransport(cluster_transport)
     system = SgeBatchSystem(
         "sge-test",
         transport=counter,
@@ -225,7 +169,7 @@ async def test_error_state_shows_the_reason(sge: Sge) -> None:
     second = sge.adopt(await sge.qsub("-wd", "/nonexistent/batchdeck-b", "-N", "eqw", "/bin/true"))
 
     async def both_stopped() -> bool:
-        sge.counter.calls.clear()
+        sge.counter.clear()
         await sge.system.update_job_states([first, second])
         return first.state == second.state == RunState.STOPPED
 
@@ -299,7 +243,7 @@ async def test_burst_of_100_jobs_is_one_qstat_per_refresh(sge: Sge) -> None:
     sge.jobids.extend(ids)
     jobs = [sge.adopt(jobid, "burst") for jobid in ids]
 
-    sge.counter.calls.clear()
+    sge.counter.clear()
     await sge.system.update_job_states(jobs)
     assert {job.state for job in jobs} == {RunState.SUBMITTED}
     assert {job.raw_state for job in jobs} == {"hqw"}
@@ -307,7 +251,7 @@ async def test_burst_of_100_jobs_is_one_qstat_per_refresh(sge: Sge) -> None:
     assert sge.counter.calls["sh"] == sge.counter.calls["qacct"] == 0
 
     await sge.system.transport.run(["qdel", *ids])
-    sge.counter.calls.clear()
+    sge.counter.clear()
     await sge.system.update_job_states(jobs)
     # Gone from qstat: ONE batched accounting command for all hundred.
     assert sge.counter.calls["qstat"] == 1

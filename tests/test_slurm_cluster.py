@@ -22,7 +22,9 @@ from batchdeck.backends.batch import tag_of
 from batchdeck.backends.errors import SchedulerError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
 from batchdeck.backends.slurm import SlurmBatchSystem
-from batchdeck.backends.transport import CommandResult, FileStat, ProgressCallback, Transport
+from batchdeck.backends.transport import Transport
+
+from helpers import RecordingTransport
 
 pytestmark = pytest.mark.slurm
 
@@ -30,72 +32,22 @@ pytestmark = pytest.mark.slurm
 SHARED_SCRATCH = Path("/var/tmp/batchdeck-test")
 
 
-class RecordingTransport(Transport):
-    """The real transport, counting the commands run; optionally pointing some at another slurm.conf."""
+class SlurmConfTransport(RecordingTransport):
+    """The real transport, recording commands; optionally pointing some at another slurm.conf."""
 
     def __init__(self, inner: Transport, slurm_conf_for: dict[str, str] | None = None) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.commands: list[list[str]] = []
+        super().__init__(inner)
         self.slurm_conf_for = dict(slurm_conf_for or {})
 
-    def count(self, program: str) -> int:
-        return sum(1 for argv in self.commands if argv and argv[0] == program)
-
-    async def connect(self) -> None:
-        await self.inner.connect()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: bytes | None = None,
-        timeout: float | None = None,
-        cwd: str | None = None,
-    ) -> CommandResult:
-        argv = list(argv)
-        self.commands.append(argv)
+    def rewrite(self, argv: list[str]) -> list[str]:
         conf = self.slurm_conf_for.get(argv[0]) if argv else None
-        real = ["env", f"SLURM_CONF={conf}", *argv] if conf else argv
-        return await self.inner.run(real, stdin=stdin, timeout=timeout, cwd=cwd)
-
-    async def home(self) -> str:
-        return await self.inner.home()
-
-    async def makedirs(self, path: str) -> None:
-        await self.inner.makedirs(path)
-
-    async def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        await self.inner.write_file(path, data, mode)
-
-    async def put_files(self, pairs: Sequence[tuple[str, str]]) -> None:
-        await self.inner.put_files(pairs)
-
-    async def get_files(
-        self, pairs: Sequence[tuple[str, str]], progress: ProgressCallback | None = None
-    ) -> dict[str, str]:
-        return await self.inner.get_files(pairs, progress)
-
-    async def stat(self, path: str) -> FileStat | None:
-        return await self.inner.stat(path)
-
-    async def list_tree(self, path: str) -> list[FileStat]:
-        return await self.inner.list_tree(path)
-
-    async def read_range(self, path: str, offset: int = 0, size: int | None = None) -> tuple[bytes, int]:
-        return await self.inner.read_range(path, offset, size)
-
-    async def remove_tree(self, path: str) -> None:
-        await self.inner.remove_tree(path)
+        return ["env", f"SLURM_CONF={conf}", *argv] if conf else argv
 
 
 @dataclass
 class Harness:
     backend: SlurmBatchSystem
-    transport: RecordingTransport
+    transport: SlurmConfTransport
     kind: str
     jobids: list[str] = field(default_factory=list)
     scratch: list[Path] = field(default_factory=list)
@@ -165,7 +117,7 @@ async def _cleanup(harness: Harness, sandbox_root: str) -> None:
 async def slurm(
     slurm_cluster: None, cluster_transport: Transport, shared_sandbox_root: str, transport_kind: str
 ) -> AsyncIterator[Harness]:
-    transport = RecordingTransport(cluster_transport)
+    transport = SlurmConfTransport(cluster_transport)
     backend = SlurmBatchSystem(
         "slurm-test", transport=transport, sandbox_root=shared_sandbox_root, accounting_delay=60, ssh_timeout=60
     )
