@@ -142,6 +142,11 @@ ctl="$root/$id/.batchdeck"
 date +%s.%N > "$ctl/cancelled"
 get "$ctl/pid"; pid=$v
 [ -n "$pid" ] || exit 0
+# Signal the group only while its leader is still this job's runner: a runner that
+# died unrecorded may have had its pid reused by an unrelated process group.
+if [ -r "/proc/$pid/cmdline" ] && ! grep -q -F -- "$ctl/run.sh" "/proc/$pid/cmdline" 2>/dev/null; then
+  exit 0
+fi
 kill -TERM "-$pid" 2>/dev/null
 n=0
 while alive "$pid" && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
