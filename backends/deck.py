@@ -20,6 +20,8 @@ from .model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from .registry import backend_class
 from .transport import ProgressCallback
 
+HOST_KEYS_NOT_VERIFIED = "SSH host keys are NOT verified (ignore_ssh_host_keys = true)"
+
 
 @dataclass
 class ClusterStatus:
@@ -28,6 +30,8 @@ class ClusterStatus:
     name: str
     state: str = "idle"  # idle | connecting | connected | error
     error: str = ""
+    # shown wherever the cluster is, e.g. that SSH host keys are not verified
+    warning: str = ""
     last_refresh: float | None = None
     other_jobs: list[SchedulerJob] = field(default_factory=list)
 
@@ -41,6 +45,9 @@ class Deck:
         for name, error in self.config.broken.items():
             self.status[name].state = "error"
             self.status[name].error = str(error)
+        for name, conf in self.config.clusters.items():
+            if conf.transport == "ssh" and conf.settings.get("ignore_ssh_host_keys"):
+                self.status[name].warning = HOST_KEYS_NOT_VERIFIED
         # Serialises polls per cluster: a refresh never overlaps the previous one.
         self._locks: dict[str, asyncio.Lock] = {}
 

@@ -140,3 +140,15 @@ def test_a_submission_failure_is_recorded_not_lost(env: dict[str, str], tmp_path
     config.write_text(f'[clusters.localhost]\nsandbox_root = "{tmp_path / "sb"}"\nmax_cores_per_job = 1\n')
     proc = run({**env, "BATCHDECK_CONFIG": str(config)}, "submit", "--cores", "2", "--", "true", check=False)
     assert proc.stderr.strip() == "batchdeck: error: job asks for 2 cores but cluster 'localhost' allows at most 1 per job (max_cores_per_job)"
+
+
+def test_a_cluster_that_skips_host_key_checks_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    config = tmp_path / "insecure.toml"
+    config.write_text('[clusters.far]\ntype = "local"\nfrontend = "127.0.0.1"\nport = 1\nignore_ssh_host_keys = true\n')
+    insecure = {**env, "BATCHDECK_CONFIG": str(config)}
+    clusters = json.loads(run(insecure, "clusters", "--json").stdout)
+    assert clusters[0]["warning"] == "SSH host keys are NOT verified (ignore_ssh_host_keys = true)"
+    proc = run(insecure, "queues", "--cluster", "far", check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0] == "batchdeck: warning: cluster 'far': SSH host keys are NOT verified (ignore_ssh_host_keys = true)"
+    assert proc.returncode == 1 and lines[1].startswith("batchdeck: error: ")  # nothing listens on port 1

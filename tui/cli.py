@@ -193,8 +193,20 @@ def _warn(lines: Sequence[str]) -> None:
         print(f"{PROG}: {line}", file=sys.stderr)
 
 
+def _warn_about_clusters(deck: Deck, clusters: Sequence[str]) -> None:
+    _warn([f"warning: cluster {c!r}: {deck.status[c].warning}" for c in clusters if deck.status.get(c) and deck.status[c].warning])
+
+
 async def _run(args: argparse.Namespace, deck: Deck) -> int:
     command = args.command
+    cluster_arg = getattr(args, "cluster", None)
+    if command in ("submit", "queues", "jobs") or cluster_arg:
+        _warn_about_clusters(deck, [cluster_arg or deck.config.default_cluster])
+    elif getattr(args, "id", None):
+        try:
+            _warn_about_clusters(deck, [deck.job(args.id).cluster])
+        except BatchdeckError:
+            pass
     if command == "submit":
         spec = _spec_from_args(args)
         cluster = args.cluster or deck.config.default_cluster
@@ -256,8 +268,8 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
             else:
                 conf = deck.config.clusters[name]
                 record.update(type=conf.type, transport=conf.transport, frontend=conf.frontend, error=None)
-                if conf.settings.get("ignore_ssh_host_keys"):
-                    record["warning"] = "SSH host keys are NOT verified (ignore_ssh_host_keys = true)"
+                if deck.status[name].warning:
+                    record["warning"] = deck.status[name].warning
             record["jobs"] = len(deck.jobs(name))
             records.append(record)
         if args.json:
