@@ -1,0 +1,76 @@
+"""Snapshots of every screen and dialog of the app, in both batchdeck themes.
+
+The app runs over the fixed demo deck (tui/demo.py): fixed ids, timestamps and
+cluster states, an injected clock, no polling. Regenerate with
+``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from textual.pilot import Pilot
+
+from batchdeck.themes import DARK, LIGHT
+from batchdeck.tui.confirm_screen import ConfirmScreen
+from batchdeck.tui.demo import demo_app
+from batchdeck.tui.screenshots import SCENES, SIZE, wait_for
+from batchdeck.tui.theme_screen import ThemeScreen
+
+
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def _cancel_dialog(pilot: Pilot) -> None:
+    await pilot.press("down", "c")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
+
+
+async def _theme_picker(pilot: Pilot) -> None:
+    await pilot.press("t")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ThemeScreen))
+
+
+async def _filtered(pilot: Pilot) -> None:
+    await pilot.press("slash", *"hpc")
+    await pilot.pause()
+
+
+async def _stderr_peek(pilot: Pilot) -> None:
+    await SCENES["peek"](pilot)
+    view = pilot.app.query_one("#peek")
+    await pilot.press("o")
+    await wait_for(pilot, lambda: view.tail.stderr and view.tail.opened and view.log_widget.line_count > 0)
+
+
+async def _cluster_selected(pilot: Pilot) -> None:
+    await pilot.press("shift+tab", "shift+tab", "down", "down")  # Jobs -> Queues -> Clusters: hpc
+    await pilot.pause()
+
+
+ALL_SCENES = {
+    **SCENES,
+    "cancel": _cancel_dialog,
+    "theme": _theme_picker,
+    "filter": _filtered,
+    "stderr": _stderr_peek,
+    "cluster": _cluster_selected,
+}
+
+
+@pytest.mark.parametrize("theme", [DARK, LIGHT])
+@pytest.mark.parametrize("scene", list(ALL_SCENES))
+def test_screen(snap_compare, scene: str, theme: str) -> None:  # noqa: ANN001 - pytest fixture
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.pause()
+        await ALL_SCENES[scene](pilot)
+
+    assert snap_compare(demo_app(theme=theme), run_before=run_before, terminal_size=SIZE)

@@ -1,0 +1,97 @@
+"""The app's pure parts: state colours, row building, form checking."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from rich.color import Color, ColorSystem
+
+from batchdeck.backends.deck import Deck
+from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
+from batchdeck.themes import STATE_ROLES, THEMES
+from batchdeck.tui.rows import JobFilter, job_role, other_key, visible_rows
+from batchdeck.tui.submit_screen import check_form
+
+
+@pytest.mark.parametrize("theme", THEMES, ids=lambda t: t.name)
+def test_state_colours_stay_distinct_on_16_colour_terminals(theme) -> None:  # noqa: ANN001
+    numbers = {
+        role: Color.parse(theme.variables[f"bd-{role}"]).downgrade(ColorSystem.STANDARD).number
+        for role in STATE_ROLES
+    }
+    background = Color.parse(theme.background or "").downgrade(ColorSystem.STANDARD).number
+    assert len(set(numbers.values())) == len(STATE_ROLES), numbers
+    assert background not in numbers.values()
+    # The same hue family in every theme: ANSI red/green/yellow/blue (normal or bright).
+    assert numbers["failed"] % 8 == 1 and numbers["done"] % 8 == 2 and numbers["pending"] % 8 == 3
+    assert numbers["running"] % 8 in (4, 6)
+
+
+def _job(ident: str, state: RunState, **kwargs: object) -> JobRecord:
+    return JobRecord(id=ident, cluster="c", spec=JobSpec(command=["x"], name=ident), state=state, **kwargs)  # type: ignore[arg-type]
+
+
+def test_roles() -> None:
+    assert job_role(_job("a", RunState.SUBMITTED)) == "pending"
+    assert job_role(_job("a", RunState.RUNNING)) == "running"
+    assert job_role(_job("a", RunState.RUNNING, stale=True)) == "stale"
+    assert job_role(_job("a", RunState.TERMINATING, exitcode=0)) == "done"
+    assert job_role(_job("a", RunState.TERMINATING, exitcode=2)) == "failed"
+    assert job_role(_job("a", RunState.TERMINATED, reason="cancelled")) == "failed"
+
+
+def test_visible_rows_mark_other_jobs_and_filter() -> None:
+    from batchdeck.backends.deck import ClusterStatus
+
+    jobs = [_job("aaaaaaaa", RunState.RUNNING, queue="q1", started=0.0)]
+    status = ClusterStatus(
+        "c",
+        other_jobs=[
+            SchedulerJob("7", RunState.RUNNING, name="mine-by-hand", queue="q2"),
+            SchedulerJob("8", RunState.RUNNING, name="bd-aaaaaaaa-x", queue="q1"),  # batchdeck's own
+        ],
+    )
+    rows = visible_rows(jobs, {"c": status}, JobFilter(), 90.0, {})
+    assert list(rows) == ["aaaaaaaa", other_key("c", "7")]
+    assert str(rows[other_key("c", "7")][0]) == "other"
+    assert rows["aaaaaaaa"][6] == "00:01:30"
+    assert list(visible_rows(jobs, {"c": status}, JobFilter(queue="q2"), 90.0, {})) == [other_key("c", "7")]
+    assert list(visible_rows(jobs, {"c": status}, JobFilter(text="BY-HAND"), 90.0, {})) == [other_key("c", "7")]
+
+
+@pytest.fixture
+def limited_deck(tmp_path: Path) -> Deck:
+    config = Path(os.environ["BATCHDECK_CONFIG"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f'[clusters.c]\ntype = "local"\nsandbox_root = "{tmp_path}"\nmax_cores = 4\n'
+        'max_memory_per_core = "2G"\nmax_walltime = "1:00:00"\n'
+    )
+    return Deck.open()
+
+
+def test_check_form(limited_deck: Deck, tmp_path: Path) -> None:
+    ok = check_form({"command": "python -c 'print(1)'", "cores": "2", "memory": "1G", "walltime": "30m"}, "c",
+                    limited_deck)
+    assert ok.errors == {}
+    assert ok.spec is not None and ok.spec.command == ["python", "-c", "print(1)"]
+    assert ok.spec.memory_per_core == 1024 and ok.spec.walltime == 1800 and ok.spec.name == "python"
+
+    bad = check_form({"command": "x", "cores": "8", "memory": "4G", "walltime": "2h"}, "c", limited_deck)
+    assert bad.spec is None
+    assert "max_cores" in bad.errors["cores"]
+    assert "max_memory_per_core" in bad.errors["memory"]
+    assert "max_walltime" in bad.errors["walltime"]
+
+    script = tmp_path / "s.sh"
+    script.write_text("echo hi\n")
+    both = check_form({"command": "x", "script": str(script)}, "c", limited_deck)
+    assert "not both" in both.errors["script"]
+    only_script = check_form({"script": str(script), "inputs": f"{script}=in.sh", "outputs": "a b"}, "c", limited_deck)
+    assert only_script.spec is not None and only_script.spec.script == "echo hi\n"
+    assert only_script.spec.inputs == {str(script): "in.sh"} and only_script.spec.outputs == ["a", "b"]
+    missing = check_form({"command": "x", "inputs": str(tmp_path / "nope")}, "c", limited_deck)
+    assert "does not exist" in missing.errors["inputs"]
+    assert "no cluster" in check_form({"command": "x"}, "zz", limited_deck).errors["cluster"]

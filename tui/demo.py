@@ -1,0 +1,170 @@
+"""A fixed, offline deck for screenshots and snapshot tests.
+
+A real Deck over a real journal and real sandbox files, with fixed ids,
+timestamps and cluster states, and no polling: every run renders the same.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from ..backends.config import load_config
+from ..backends.deck import Deck
+from ..backends.journal import Journal
+from ..backends.model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from .app import BatchdeckApp
+
+#: 2026-03-02 09:30:00 UTC: the demo's "now"
+FIXED_NOW = 1772443800.0
+DEMO_ROOT = Path("/tmp/batchdeck-demo")
+
+CONFIG = """\
+[clusters.localhost]
+type = "local"
+sandbox_root = "{root}/sandboxes"
+max_cores = 4
+max_walltime = "24:00:00"
+poll_interval = 1
+
+[clusters.hpc]
+type = "slurm"
+frontend = "login.hpc.example.org"
+max_cores_per_job = 64
+max_memory_per_core = "8G"
+max_walltime = "2-00:00:00"
+
+[clusters.oldhpc]
+type = "sge"
+frontend = "gate.old.example.org"
+
+[clusters.bigiron]
+type = "pbs"
+frontend = "bigiron.example.org"
+max_cores = "lots"
+"""
+
+
+def _job(
+    ident: str,
+    name: str,
+    cluster: str,
+    command: list[str],
+    state: RunState,
+    created: float,
+    *,
+    queue: str | None = None,
+    started: float | None = None,
+    finished: float | None = None,
+    exitcode: int | None = None,
+    signal: int | None = None,
+    reason: str = "",
+    raw_state: str = "",
+    stale: bool = False,
+    sandbox: str | None = None,
+    cores: int = 1,
+) -> JobRecord:
+    job = JobRecord(
+        id=ident,
+        cluster=cluster,
+        spec=JobSpec(command=command, name=name, queue=queue, cores=cores),
+        jobid=ident if cluster == "localhost" else str(48000 + int(created) % 1000),
+        sandbox=sandbox,
+        state=state,
+        raw_state=raw_state,
+        exitcode=exitcode,
+        signal=signal,
+        reason=reason,
+        queue=queue,
+        created=created,
+        submitted=created + 1,
+        started=started,
+        finished=finished,
+        last_seen=FIXED_NOW,
+        stale=stale,
+    )
+    return job
+
+
+def build_demo_deck(root: Path = DEMO_ROOT) -> tuple[Deck, dict[str, list[QueueInfo]]]:
+    """The demo deck (its journal, config and sandboxes rebuilt under ``root``) and its queues."""
+    if root.exists():
+        shutil.rmtree(root)
+    sandboxes = root / "sandboxes"
+    sandboxes.mkdir(parents=True)
+    config_path = root / "batchdeck.toml"
+    config_path.write_text(CONFIG.format(root=root))
+    journal = Journal(root / "journal.sqlite")
+    now = FIXED_NOW
+    local_sandbox = str(sandboxes / "a1b2c3d4")
+    jobs = [
+        _job("e5f6g7h8", "preprocess", "localhost", ["python", "prep.py", "data/"], RunState.TERMINATED,
+             now - 7200, started=now - 7190, finished=now - 6500, exitcode=0, reason="results fetched",
+             queue="local", sandbox=str(sandboxes / "e5f6g7h8")),
+        _job("a1b2c3d4", "train-resnet", "localhost", ["python", "train.py", "--epochs", "40"], RunState.RUNNING,
+             now - 3800, started=now - 3723, queue="local", sandbox=local_sandbox, cores=2, raw_state="running"),
+        _job("u1v2w3x4", "quick-test", "localhost", ["sleep", "600"], RunState.TERMINATED,
+             now - 3000, started=now - 2990, finished=now - 2900, signal=15, reason="cancelled", queue="local"),
+        _job("i9j0k1l2", "sweep-07", "hpc", ["./sweep.sh", "7"], RunState.SUBMITTED, now - 1800,
+             queue="gpu", reason="Priority", raw_state="PENDING", sandbox="/home/ada/.batchdeck/jobs/i9j0k1l2"),
+        _job("m3n4o5p6", "bad-params", "hpc", ["./sweep.sh", "--lr", "-1"], RunState.TERMINATING, now - 1500,
+             queue="short", started=now - 1400, finished=now - 1388, exitcode=1, raw_state="FAILED",
+             sandbox="/home/ada/.batchdeck/jobs/m3n4o5p6"),
+        _job("q7r8s9t0", "assembly", "oldhpc", ["spades.py", "-k", "21,33,55"], RunState.RUNNING, now - 900,
+             queue="all.q", started=now - 850, raw_state="r", stale=True,
+             sandbox="/home/ada/.batchdeck/jobs/q7r8s9t0"),
+    ]
+    for job in jobs:
+        journal.save(job)
+    lines = [f"epoch {n:3d}/40  loss {2.5 / (n + 1):.4f}  acc {min(0.99, 0.4 + n * 0.02):.3f}" for n in range(1, 25)]
+    (sandboxes / "a1b2c3d4").mkdir()
+    (sandboxes / "a1b2c3d4" / "stdout.txt").write_text("loading dataset: 50000 images\n" + "\n".join(lines) + "\n")
+    (sandboxes / "a1b2c3d4" / "stderr.txt").write_text("warning: cudnn not found, using CPU kernels\n")
+    (sandboxes / "e5f6g7h8").mkdir()
+    (sandboxes / "e5f6g7h8" / "stdout.txt").write_text("prepared 50000 records\n")
+
+    deck = Deck(load_config(config_path), journal)
+    status = deck.status
+    status["localhost"].state = "connected"
+    status["localhost"].last_refresh = now
+    status["hpc"].state = "connected"
+    status["hpc"].last_refresh = now
+    status["hpc"].other_jobs = [
+        SchedulerJob("48213", RunState.RUNNING, raw_state="RUNNING", name="jupyter-notebook", user="ada",
+                     queue="interactive", start_time=now - 5400),
+        SchedulerJob("48240", RunState.SUBMITTED, raw_state="PENDING", name="bd-i9j0k1l2-sweep-07", user="ada",
+                     queue="gpu", reason="Priority"),
+    ]
+    status["oldhpc"].state = "error"
+    status["oldhpc"].error = "cannot connect to gate.old.example.org:22: Connection refused"
+    queues = {
+        "localhost": [QueueInfo("local", "up", True, 86400, 4, 2, 1, 0, 1)],
+        "hpc": [
+            QueueInfo("short", "up", True, 4 * 3600, 512, 140, 37, 12, 16),
+            QueueInfo("gpu", "up", False, 2 * 86400, 128, 0, 16, 41, 4),
+            QueueInfo("interactive", "up", False, 8 * 3600, 32, 20, 3, 0, 2),
+            QueueInfo("maint", "drain", False, None, 64, 0, 0, 0, 2),
+        ],
+    }
+    return deck, queues
+
+
+def demo_app(root: Path = DEMO_ROOT, theme: str | None = None) -> BatchdeckApp:
+    deck, queues = build_demo_deck(root)
+    app = BatchdeckApp(
+        deck, clock=lambda: FIXED_NOW, auto_refresh=False, queues=queues, peek_interval=3600,
+        download_base=root / "downloads",
+    )
+    app.last_refresh = FIXED_NOW
+    if theme:
+        app.theme = theme
+    return app
+
+
+def set_utc() -> None:
+    """The header shows local time: pin it so renders match everywhere."""
+    import os
+
+    os.environ["TZ"] = "UTC"
+    time.tzset()

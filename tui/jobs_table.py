@@ -1,0 +1,151 @@
+"""The Jobs pane: a DataTable updated in place from the rows the app computes."""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
+
+from .rows import COLUMNS, Row, other_key
+
+#: rows added per step when many arrive at once
+FILL_CHUNK = 1000
+
+
+class JobsTable(DataTable[str | Text]):
+    """Rows keyed by job id (or ``other:<cluster>:<jobid>``).
+
+    ``sync`` touches only what changed, so a refresh of thousands of jobs costs a
+    comparison per cell, and the cursor and scroll position survive it.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        self._shown: dict[str, Row] = {}
+        self._pending: dict[str, Row] | None = None
+        self._restore: str | None = None
+        self.border_title = "Jobs"
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    @property
+    def shown(self) -> dict[str, Row]:
+        return self._shown
+
+    @property
+    def selected_key(self) -> str | None:
+        if not self._shown or self.cursor_row < 0 or self.row_count == 0:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except CellDoesNotExist:
+            return None
+
+    def select_key(self, key: str) -> bool:
+        try:
+            index = self.get_row_index(key)
+        except RowDoesNotExist:
+            return False
+        self.move_cursor(row=index, animate=False)
+        return True
+
+    def sync(self, rows: dict[str, Row]) -> int:
+        """Make the table show ``rows``; returns how many cells or rows changed.
+
+        Many new rows at once (the first fill, clearing a filter over thousands of
+        jobs) are added FILL_CHUNK at a time with a screen refresh between chunks:
+        measuring new rows is what blocks the event loop, and it stays bounded.
+        """
+        selected = self._restore or self.selected_key
+        scroll = (self.scroll_x, self.scroll_y)
+        old = self._shown
+        self._pending = None
+        changes = 0
+        if list(old) == list(rows):
+            for key, cells in rows.items():
+                before = old[key]
+                if before == cells:
+                    continue
+                for index, (column, _label) in enumerate(COLUMNS):
+                    if before[index] != cells[index]:
+                        self._set_cell(key, column, cells[index])
+                        changes += 1
+            shown = dict(rows)
+        else:
+            removed = [key for key in old if key not in rows]
+            kept = [key for key in old if key in rows]
+            if kept != [key for key in rows if key in old]:
+                # The order of surviving rows changed (e.g. a new filter): rebuild.
+                self.clear()
+                old, removed, kept = {}, [], []
+            for key in removed:
+                self.remove_row(key)
+                changes += 1
+            for key in kept:
+                before, cells = old[key], rows[key]
+                if before != cells:
+                    for index, (column, _label) in enumerate(COLUMNS):
+                        if before[index] != cells[index]:
+                            self._set_cell(key, column, cells[index])
+                            changes += 1
+            added = [key for key in rows if key not in old]
+            now = added[:FILL_CHUNK]
+            self.add_rows_keyed({key: rows[key] for key in now})
+            changes += len(now)
+            present = set(kept).union(now)
+            order = [key for key in rows if key in present]
+            # New rows were appended; a new batchdeck job belongs before the
+            # other jobs, so re-sort only when the order is off.
+            if [row.key.value for row in self.ordered_rows] != order:
+                self._reorder(order)
+            shown = {key: rows[key] for key in order}
+            if len(added) > len(now):
+                self._pending = rows
+                self.call_after_refresh(self._continue_fill)
+        self._shown = shown
+        self._restore = None
+        if selected is not None:
+            if selected in shown:
+                self.select_key(selected)
+                self.scroll_to(*scroll, animate=False, immediate=True)
+            elif selected in rows:
+                self._restore = selected  # still to come in a later chunk
+        return changes
+
+    @property
+    def filling(self) -> bool:
+        """Rows are still being added in chunks."""
+        return self._pending is not None
+
+    def _continue_fill(self) -> None:
+        if self._pending is not None:
+            self.sync(self._pending)
+
+    def _set_cell(self, key: str, column: str, value: str | Text) -> None:
+        """Update one cell without clipping it and without re-measuring its column.
+
+        update_width=False clips a value wider than the column ("runnin"), but
+        update_width=True re-measures every cell of the column whenever the new
+        value is narrower, which is O(rows) per cell. So columns only grow: widen
+        when the value needs it, otherwise keep the width.
+        """
+        width = value.cell_len if isinstance(value, Text) else cell_len(value)
+        grow = width > self.columns[ColumnKey(column)].content_width
+        self.update_cell(key, column, value, update_width=grow)
+
+    def add_rows_keyed(self, rows: dict[str, Row]) -> None:
+        for key, cells in rows.items():
+            self.add_row(*cells, key=key)
+
+    def _reorder(self, order: list[str]) -> None:
+        position = {key: index for index, key in enumerate(order)}
+
+        def where(values: tuple[str | Text, ...]) -> int:
+            src, job, cluster = (str(v) for v in values)
+            key = job if src == "bd" else other_key(cluster, job)
+            return position.get(key, len(position))
+
+        self.sort("src", "id", "cluster", key=where)

@@ -1,0 +1,226 @@
+"""What the app shows of jobs, clusters and queues: pure functions, no widgets.
+
+Kept apart from the widgets so the table diffing and the benchmark can use them
+without an app, and so every pane formats a state the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from ..backends.batch import tag_of
+from ..backends.deck import ClusterStatus
+from ..backends.model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..backends.units import format_walltime
+from ..themes import DEFAULT_STATE_COLOURS
+
+Clock = Callable[[], float]
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("src", "by"),
+    ("id", "id"),
+    ("name", "name"),
+    ("cluster", "cluster"),
+    ("queue", "queue"),
+    ("state", "state"),
+    ("elapsed", "elapsed"),
+    ("exit", "exit / reason"),
+)
+STATE_COLUMN = 5
+
+# A symbol per state role: states stay distinguishable without colour.
+_ROLE_SYMBOL = {"pending": "◌", "running": "▶", "failed": "✘", "done": "✔", "stale": "?"}
+
+OTHER_PREFIX = "other:"
+
+
+def other_key(cluster: str, jobid: str) -> str:
+    """Row key of a job batchdeck did not submit (cannot clash with an 8-character batchdeck id)."""
+    return f"{OTHER_PREFIX}{cluster}:{jobid}"
+
+
+def state_role(state: RunState, exitcode: int | None = None, signal: int | None = None, stale: bool = False) -> str:
+    if stale or state == RunState.UNKNOWN:
+        return "stale"
+    if state in (RunState.NEW, RunState.SUBMITTED, RunState.STOPPED):
+        return "pending"
+    if state == RunState.RUNNING:
+        return "running"
+    if (exitcode not in (None, 0)) or signal:
+        return "failed"
+    return "done"
+
+
+def job_role(job: JobRecord) -> str:
+    if job.state == RunState.TERMINATED and job.reason.startswith(("submission failed", "cancelled")):
+        return "failed"
+    return state_role(job.state, job.exitcode, job.signal, job.stale)
+
+
+def state_text(state: RunState, role: str, colours: dict[str, str], stale: bool = False) -> Text:
+    label = f"{_ROLE_SYMBOL[role]} {state.value.lower()}"
+    if stale:
+        label += " (stale)"
+    return Text(label, style=colours.get(role, DEFAULT_STATE_COLOURS[role]))
+
+
+def elapsed(start: float | None, end: float | None, now: float) -> str:
+    if start is None:
+        return ""
+    return format_walltime(max(0.0, (end if end is not None else now) - start))
+
+
+def outcome(job: JobRecord) -> str:
+    parts = []
+    if job.exitcode is not None:
+        parts.append(f"exit {job.exitcode}")
+    if job.signal:
+        parts.append(f"signal {job.signal}")
+    if job.reason and job.reason not in ("submitted",):
+        parts.append(job.reason)
+    return " · ".join(parts)
+
+
+Row = tuple[str | Text, ...]
+
+
+def job_row(job: JobRecord, now: float, colours: dict[str, str]) -> Row:
+    role = job_role(job)
+    return (
+        "bd",
+        job.id,
+        job.spec.name,
+        job.cluster,
+        job.queue or job.spec.queue or "",
+        state_text(job.state, role, colours, job.stale),
+        elapsed(job.started, job.finished, now),
+        outcome(job),
+    )
+
+
+def other_row(cluster: str, info: SchedulerJob, now: float, colours: dict[str, str]) -> Row:
+    role = state_role(info.state, info.exitcode, info.signal)
+    if info.elapsed is not None and info.state != RunState.RUNNING:
+        took = format_walltime(info.elapsed)
+    else:
+        took = elapsed(info.start_time, info.end_time, now)
+    reason = info.reason or (f"exit {info.exitcode}" if info.exitcode is not None else "")
+    return (
+        Text("other", style="italic dim"),
+        Text(info.jobid, style="italic"),
+        Text(info.name, style="italic"),
+        cluster,
+        info.queue,
+        state_text(info.state, role, colours),
+        took,
+        reason,
+    )
+
+
+def is_other(info: SchedulerJob) -> bool:
+    """A scheduler job the user started outside batchdeck (no batchdeck tag in its name)."""
+    return tag_of(info.name) is None
+
+
+@dataclass
+class JobFilter:
+    cluster: str | None = None
+    queue: str | None = None
+    text: str = ""
+
+    def accepts(self, cluster: str, queue: str, cells: Iterable[str | Text]) -> bool:
+        if self.cluster is not None and cluster != self.cluster:
+            return False
+        if self.queue is not None and queue != self.queue:
+            return False
+        if self.text:
+            needle = self.text.lower()
+            return any(needle in str(cell).lower() for cell in cells)
+        return True
+
+
+def visible_rows(
+    jobs: Iterable[JobRecord],
+    statuses: dict[str, ClusterStatus],
+    flt: JobFilter,
+    now: float,
+    colours: dict[str, str],
+) -> dict[str, Row]:
+    """The rows the Jobs table should show, in order: batchdeck's jobs, then the user's others."""
+    rows: dict[str, Row] = {}
+    for job in jobs:
+        row = job_row(job, now, colours)
+        if flt.accepts(job.cluster, str(row[4]), row):
+            rows[job.id] = row
+    for cluster, status in statuses.items():
+        for info in status.other_jobs:
+            if not is_other(info):
+                continue
+            row = other_row(cluster, info, now, colours)
+            if flt.accepts(cluster, info.queue, row):
+                rows[other_key(cluster, info.jobid)] = row
+    return rows
+
+
+def cluster_counts(jobs: Iterable[JobRecord]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for job in jobs:
+        per = counts.setdefault(job.cluster, {})
+        role = job_role(job)
+        per[role] = per.get(role, 0) + 1
+    return counts
+
+
+def counts_text(counts: dict[str, int], colours: dict[str, str]) -> Text:
+    text = Text()
+    for role, label in (("running", "run"), ("pending", "pend"), ("done", "done"), ("failed", "fail"), ("stale", "stale")):
+        if counts.get(role):
+            if text:
+                text.append(" ")
+            text.append(f"{counts[role]} {label}", style=colours.get(role, DEFAULT_STATE_COLOURS[role]))
+    return text or Text("no jobs", style="dim")
+
+
+_CONN_ROLE = {"connected": "done", "connecting": "pending", "idle": "stale", "error": "failed"}
+_CONN_SYMBOL = {"connected": "●", "connecting": "◌", "idle": "○", "error": "✘"}
+
+
+def cluster_prompt(status: ClusterStatus, counts: dict[str, int], colours: dict[str, str], others: int) -> Text:
+    role = _CONN_ROLE.get(status.state, "stale")
+    text = Text()
+    text.append(status.name, style="bold")
+    text.append("  ")
+    text.append(f"{_CONN_SYMBOL.get(status.state, '?')} {status.state}", style=colours.get(role, DEFAULT_STATE_COLOURS[role]))
+    text.append("\n  ")
+    text.append_text(counts_text(counts, colours))
+    if others:
+        text.append(f" +{others} other", style="italic dim")
+    if status.state == "error" and status.error:
+        text.append("\n  ")
+        text.append(status.error, style=colours.get("failed", "red"))
+    return text
+
+
+def queue_row(queue: QueueInfo) -> tuple[str, ...]:
+    cores = "-"
+    if queue.total_cores is not None:
+        free = "?" if queue.free_cores is None else str(queue.free_cores)
+        cores = f"{free}/{queue.total_cores}"
+    name = queue.name + ("*" if queue.is_default else "")
+    return (
+        name,
+        queue.state,
+        cores,
+        f"{queue.running}/{queue.pending}",
+        format_walltime(queue.max_walltime) if queue.max_walltime else "∞",
+    )
+
+
+def clock_text(when: float | None) -> str:
+    if when is None:
+        return "never"
+    return time.strftime("%H:%M:%S", time.localtime(when))
