@@ -20,6 +20,7 @@ from .model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from .registry import backend_class
 from .transport import ProgressCallback
 
+ACTIVE_STATES = [s for s in RunState if s.is_active]
 HOST_KEYS_NOT_VERIFIED = "SSH host keys are NOT verified (ignore_ssh_host_keys = true)"
 
 
@@ -131,7 +132,7 @@ class Deck:
 
     async def reconcile(self, cluster: str) -> list[JobRecord]:
         """Find jobs that were being submitted when batchdeck stopped, by their tag."""
-        pending = [j for j in self.jobs(cluster) if j.state == RunState.NEW and j.reason == "submitting"]
+        pending = [j for j in self.journal.jobs(cluster, [RunState.NEW]) if j.reason == "submitting"]
         if not pending:
             return []
         listed = await self.backend(cluster).list_jobs()
@@ -152,7 +153,9 @@ class Deck:
         """One refresh of a cluster: one status query for all its jobs."""
         status = self.status.setdefault(cluster, ClusterStatus(cluster))
         async with self._lock(cluster):
-            jobs = [j for j in self.jobs(cluster) if j.state.is_active]
+            # Only the jobs the scheduler can still change: a poll stays cheap however
+            # long the journal's history grows.
+            jobs = await asyncio.to_thread(self.journal.jobs, cluster, ACTIVE_STATES)
             was_stale = [j for j in jobs if j.stale]
             try:
                 if status.state != "connected":
@@ -163,14 +166,15 @@ class Deck:
             except BatchdeckError as exc:
                 status.state = "error"
                 status.error = str(exc)
-                for job in jobs:
-                    if not job.stale:
-                        job.stale = True
-                        self.journal.save(job)
+                newly_stale = [job for job in jobs if not job.stale]
+                for job in newly_stale:
+                    job.stale = True
+                await asyncio.to_thread(self.journal.save_many, newly_stale)
                 raise
-            for job in {id(j): j for j in [*result.changed, *was_stale]}.values():
+            to_save = list({id(j): j for j in [*result.changed, *was_stale]}.values())
+            for job in to_save:
                 job.stale = False
-                self.journal.save(job)
+            await asyncio.to_thread(self.journal.save_many, to_save)
             status.state = "connected"
             status.error = ""
             status.other_jobs = result.all_jobs

@@ -11,10 +11,12 @@ import os
 import secrets
 import sqlite3
 import string
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import BatchdeckError, JobNotFound
-from .model import JobRecord
+from .model import JobRecord, RunState
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -27,6 +29,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_cluster ON jobs (cluster);
+CREATE INDEX IF NOT EXISTS jobs_cluster_state ON jobs (cluster, state);
 """
 
 
@@ -53,42 +56,64 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            # The engine reads and writes from worker threads so a big poll never
+            # blocks the app's event loop; one connection, one writer at a time.
+            self._lock = threading.RLock()
         except (OSError, sqlite3.Error) as exc:
             raise BatchdeckError(f"cannot open the job journal {self.path}: {exc}") from exc
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def new_id(self) -> str:
         while True:
             candidate = new_job_id()
-            if not self._db.execute("SELECT 1 FROM jobs WHERE id = ?", (candidate,)).fetchone():
+            with self._lock:
+                taken = self._db.execute("SELECT 1 FROM jobs WHERE id = ?", (candidate,)).fetchone()
+            if not taken:
                 return candidate
 
     def save(self, job: JobRecord) -> None:
         """Insert or replace the record (committed when this returns)."""
+        self.save_many([job])
+
+    def save_many(self, jobs: Iterable[JobRecord]) -> None:
+        """Insert or replace records in one transaction (committed when this returns)."""
+        rows = [(j.id, j.cluster, j.state.value, j.created, json.dumps(j.to_dict())) for j in jobs]
+        if not rows:
+            return
         try:
-            self._db.execute(
-                "INSERT INTO jobs (id, cluster, state, created, record) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET cluster=excluded.cluster, state=excluded.state, "
-                "record=excluded.record",
-                (job.id, job.cluster, job.state.value, job.created, json.dumps(job.to_dict())),
-            )
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(
+                        "INSERT INTO jobs (id, cluster, state, created, record) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT(id) DO UPDATE SET cluster=excluded.cluster, state=excluded.state, "
+                        "record=excluded.record",
+                        rows,
+                    )
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise BatchdeckError(f"cannot write job {job.id} to the journal {self.path}: {exc}") from exc
+            raise BatchdeckError(f"cannot write to the job journal {self.path}: {exc}") from exc
 
     def get(self, job_id: str) -> JobRecord:
-        row = self._db.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no job {job_id!r} in the journal ({self.path})")
         return JobRecord.from_dict(json.loads(row[0]))
 
     def find(self, prefix: str) -> JobRecord:
         """A job by its id or an unambiguous prefix of it."""
-        rows = self._db.execute(
-            "SELECT record FROM jobs WHERE id = ? OR id LIKE ? ORDER BY id = ? DESC LIMIT 3",
-            (prefix, prefix.replace("%", "").replace("_", "") + "%", prefix),
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record FROM jobs WHERE id = ? OR id LIKE ? ORDER BY id = ? DESC LIMIT 3",
+                (prefix, prefix.replace("%", "").replace("_", "") + "%", prefix),
+            ).fetchall()
         if not rows:
             raise JobNotFound(f"no job {prefix!r} in the journal ({self.path})")
         first = JobRecord.from_dict(json.loads(rows[0][0]))
@@ -96,14 +121,24 @@ class Journal:
             raise JobNotFound(f"job id prefix {prefix!r} is ambiguous")
         return first
 
-    def jobs(self, cluster: str | None = None) -> list[JobRecord]:
-        if cluster is None:
-            rows = self._db.execute("SELECT record FROM jobs ORDER BY created").fetchall()
-        else:
-            rows = self._db.execute(
-                "SELECT record FROM jobs WHERE cluster = ? ORDER BY created", (cluster,)
-            ).fetchall()
+    def jobs(self, cluster: str | None = None, states: Iterable[RunState] | None = None) -> list[JobRecord]:
+        """Records in creation order, optionally only one cluster's and only some states'."""
+        query = "SELECT record FROM jobs"
+        where: list[str] = []
+        params: list[str] = []
+        if cluster is not None:
+            where.append("cluster = ?")
+            params.append(cluster)
+        if states is not None:
+            wanted = [s.value for s in states]
+            where.append(f"state IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY created", params).fetchall()
         return [JobRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def delete(self, job_id: str) -> None:
-        self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        with self._lock:
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))

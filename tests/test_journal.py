@@ -170,3 +170,13 @@ async def test_a_refused_submission_is_recorded_as_failed(tmp_path: Path) -> Non
         await deck.submit("localhost", JobSpec(command=["true"], inputs={"/no/such/input": "x"}))
     assert deck.jobs() == []  # refused before anything was recorded or sent
     await deck.close()
+
+
+def test_jobs_filtered_by_cluster_and_state(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    for job_id, cluster, state in [("a0000001", "x", RunState.RUNNING), ("a0000002", "x", RunState.TERMINATED), ("a0000003", "y", RunState.RUNNING)]:
+        job = JobRecord(id=job_id, cluster=cluster, spec=JobSpec(command=["true"]), state=state)
+        journal.save(job)
+    assert [j.id for j in journal.jobs("x", [RunState.RUNNING, RunState.SUBMITTED])] == ["a0000001"]
+    assert [j.id for j in journal.jobs(states=[RunState.RUNNING])] == ["a0000001", "a0000003"]
+    assert [j.id for j in journal.jobs("x")] == ["a0000001", "a0000002"]
