@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from rich.color import Color, ColorSystem
 
-from batchdeck.backends.deck import Deck
+from batchdeck.backends.deck import HOST_KEYS_NOT_VERIFIED, ClusterStatus, Deck
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
 from batchdeck.themes import STATE_ROLES, THEMES
-from batchdeck.tui.rows import JobFilter, job_role, other_key, visible_rows
+from batchdeck.tui.rows import JobFilter, cluster_prompt, job_role, other_key, visible_rows
 from batchdeck.tui.submit_screen import check_form
 
 
@@ -95,3 +95,10 @@ def test_check_form(limited_deck: Deck, tmp_path: Path) -> None:
     missing = check_form({"command": "x", "inputs": str(tmp_path / "nope")}, "c", limited_deck)
     assert "does not exist" in missing.errors["inputs"]
     assert "no cluster" in check_form({"command": "x"}, "zz", limited_deck).errors["cluster"]
+
+
+def test_a_cluster_that_skips_host_key_checks_says_so_on_its_row() -> None:
+    status = ClusterStatus("far", state="connected", warning=HOST_KEYS_NOT_VERIFIED)
+    text = cluster_prompt(status, {}, {}, 0).plain
+    assert "SSH host keys are NOT verified (ignore_ssh_host_keys = true)" in text
+    assert "NOT verified" not in cluster_prompt(ClusterStatus("near", state="connected"), {}, {}, 0).plain

@@ -7,6 +7,7 @@ the widgets only display what ``rows`` computes from it.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -608,7 +609,7 @@ class BatchdeckApp(App[int]):
 
 def job_detail(job: JobRecord, now: float) -> Text:
     spec = job.spec
-    what = " ".join(spec.command) if spec.command else "(script)"
+    what = shlex.join([*spec.command, *spec.arguments]) if spec.command else "(script)"
     text = Text()
     text.append(f"{job.id}", style="bold")
     text.append(f"  {job.name} on {job.cluster}")

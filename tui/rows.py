@@ -202,6 +202,9 @@ def cluster_prompt(status: ClusterStatus, counts: dict[str, int], colours: dict[
     if status.state == "error" and status.error:
         text.append("\n  ")
         text.append(status.error, style=colours.get("failed", "red"))
+    if status.warning:
+        text.append("\n  ")
+        text.append(f"⚠ {status.warning}", style=colours.get("pending", "yellow"))
     return text
 
 
