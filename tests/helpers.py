@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from batchdeck.backends.batch import BatchSystem
+from batchdeck.backends.errors import ParseError
 from batchdeck.backends.model import JobRecord, RunState
 from batchdeck.backends.transport import CommandResult, FileStat, ProgressCallback, Transport
 
@@ -117,3 +118,21 @@ class RecordingTransport(Transport):
 
     async def remove_tree(self, path: str) -> None:
         await self.inner.remove_tree(path)
+
+
+def only_parse_errors(parser: Callable[[str], object], text: str) -> None:
+    """Run a parser on any text: it may refuse it, but only with a ParseError."""
+    try:
+        parser(text)
+    except ParseError:
+        pass
+
+
+def damaged(text: str, draw: Callable[..., object]) -> str:
+    """A real sample with a random stretch replaced by random text (``draw`` is hypothesis's data.draw)."""
+    from hypothesis import strategies as st
+
+    start = int(draw(st.integers(0, len(text))))  # type: ignore[call-overload]
+    end = int(draw(st.integers(start, len(text))))  # type: ignore[call-overload]
+    junk = str(draw(st.text(max_size=20)))
+    return text[:start] + junk + text[end:]

@@ -25,7 +25,7 @@ from batchdeck.backends.local_transport import LocalTransport
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
 from batchdeck.backends.transport import CommandResult
 
-from helpers import eventually, wait_state
+from helpers import damaged, eventually, only_parse_errors, wait_state
 from simulators import batchsim
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -425,13 +425,6 @@ PARSERS: list[Callable[[str], Any]] = [
 ]
 
 
-def only_parse_errors(parser: Callable[[str], Any], text: str) -> None:
-    try:
-        parser(text)
-    except ParseError:
-        pass
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(PARSERS), st.text())
 def test_parsers_raise_only_parse_error_on_any_text(parser: Callable[[str], Any], text: str) -> None:
@@ -443,11 +436,7 @@ def test_parsers_raise_only_parse_error_on_any_text(parser: Callable[[str], Any]
 def test_parsers_raise_only_parse_error_on_damaged_samples(
     parser: Callable[[str], Any], path: str, data: st.DataObject
 ) -> None:
-    text = sample(path)
-    start = data.draw(st.integers(0, len(text)))
-    end = data.draw(st.integers(start, len(text)))
-    junk = data.draw(st.text(max_size=20))
-    only_parse_errors(parser, text[:start] + junk + text[end:])
+    only_parse_errors(parser, damaged(sample(path), data.draw))
 
 
 # ---------------------------------------------------------------------------- end to end (simulator)
