@@ -22,24 +22,13 @@ SPOOL=/var/spool/gridengine
 QMASTER_PIDFILE=$SPOOL/qmaster/qmaster.pid
 export SGE_ROOT SGE_CELL
 
-die() { echo "sge-start: ERROR: $*" >&2; exit 1; }
+PROG=sge-start
+# shellcheck source=tests/clusters/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ "$(id -u)" = 0 ] || die "must run as root"
 mkdir -p "$D"
-elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 
 # ---- helpers -------------------------------------------------------------------------------
-alive() {   # alive PID [COMM]: exists, not a zombie (PID 1 reaps orphans late), comm matches
-    local st
-    [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    if [ -n "${2:-}" ]; then
-        local comm=${st#*(}; comm=${comm%)*}
-        [ "$comm" = "$2" ] || return 1
-    fi
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
-pid_of() { cat "$1" 2>/dev/null | tr -dc '0-9' || true; }
 execd_pidfile() { compgen -G "$SPOOL/execd/*/execd.pid" | head -n1 || true; }
 qmaster_running() { alive "$(pid_of "$QMASTER_PIDFILE")" sge_qmaster; }
 execd_running() { local f; f=$(execd_pidfile); [ -n "$f" ] && alive "$(pid_of "$f")" sge_execd; }
@@ -49,29 +38,6 @@ stop_daemon() {        # stop_daemon PIDFILE COMM
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 300); do alive "$pid" || break; sleep 0.1; done
     if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.3; fi
-}
-need_pkgs() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    export DEBIAN_FRONTEND=noninteractive
-    local apt=(apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold)
-    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-        "${apt[@]}" update -qq >/dev/null 2>&1 || die "apt-get update failed"
-    fi
-    if ! "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >"$D/apt.log" 2>&1; then
-        "${apt[@]}" update -qq >/dev/null 2>&1 || true
-        "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >"$D/apt.log" 2>&1 ||
-            { tail -n 20 "$D/apt.log" >&2; die "apt-get install ${missing[*]} failed (log: $D/apt.log)"; }
-    fi
-}
-write_if_changed() {   # stdin -> FILE only when different; returns 0 when it changed
-    local tmp="$1.tmp.$$"
-    cat >"$tmp"
-    if [ -f "$1" ] && cmp -s "$tmp" "$1"; then rm -f "$tmp"; return 1; fi
-    mv -f "$tmp" "$1"
 }
 wait_for() {           # wait_for SECONDS CMD...: poll every 0.1 s
     local end=$(( $(date +%s) + $1 )); shift

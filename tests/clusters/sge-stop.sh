@@ -15,7 +15,9 @@ for a in "$@"; do
         *) echo "sge-stop: ERROR: unknown argument $a" >&2; exit 2 ;;
     esac
 done
-die() { echo "sge-stop: ERROR: $*" >&2; exit 1; }
+PROG=sge-stop
+# shellcheck source=tests/clusters/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ "$(id -u)" = 0 ] || die "must run as root"
 T0=$(date +%s.%N)
 SGE_ROOT=/var/lib/gridengine
@@ -24,18 +26,6 @@ SPOOL=/var/spool/gridengine
 QMASTER_PIDFILE=$SPOOL/qmaster/qmaster.pid
 export SGE_ROOT SGE_CELL
 
-alive() {
-    local st
-    [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    if [ -n "${2:-}" ]; then
-        local comm=${st#*(}; comm=${comm%)*}
-        [ "$comm" = "$2" ] || return 1
-    fi
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
-pid_of() { cat "$1" 2>/dev/null | tr -dc '0-9' || true; }
 FAILED=""
 wait_gone() {          # wait_gone PID COMM SECONDS: zombie-aware wait, then SIGKILL
     local pid=$1 comm=$2 n=$(( $3 * 10 ))

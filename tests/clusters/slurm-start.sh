@@ -25,27 +25,15 @@ DBPASS=batchdeck-slurm
 NODE_TIMEOUT=30     # s to wait for the node to become idle
 SMOKE_TIMEOUT=45    # s to wait for the smoke job to complete
 
-die() { echo "slurm-start: ERROR: $*" >&2; exit 1; }
+PROG=slurm-start
+# shellcheck source=tests/clusters/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ "$(id -u)" = 0 ] || die "must run as root"
 case $ACCOUNTING in 0|1) ;; *) die "SLURM_ACCOUNTING must be 0 or 1" ;; esac
 case $CGROUP in auto|yes|no) ;; *) die "SLURM_CGROUP must be auto, yes or no" ;; esac
 mkdir -p "$D"
-elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 
 # ---- helpers -------------------------------------------------------------------------------
-# alive PID [COMM]: process exists, is not a zombie (PID 1 reaps orphans late) and has that comm
-alive() {
-    local st
-    [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    if [ -n "${2:-}" ]; then
-        local comm=${st#*(}; comm=${comm%)*}
-        [ "$comm" = "$2" ] || return 1
-    fi
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
-pid_of() { cat "$1" 2>/dev/null | tr -dc '0-9' || true; }          # pid_of PIDFILE
 running() { alive "$(pid_of "$1")" "$2"; }                         # running PIDFILE COMM
 stop_daemon() {                                                    # stop_daemon PIDFILE COMM
     local pid; pid=$(pid_of "$1")
@@ -55,29 +43,7 @@ stop_daemon() {                                                    # stop_daemon
     if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
     rm -f "$1"
 }
-need_pkgs() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    export DEBIAN_FRONTEND=noninteractive
-    local apt=(apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold)
-    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-        "${apt[@]}" update -qq >/dev/null 2>&1 || die "apt-get update failed"
-    fi
-    if ! "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >"$D/apt.log" 2>&1; then
-        "${apt[@]}" update -qq >/dev/null 2>&1 || true
-        "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >"$D/apt.log" 2>&1 ||
-            { tail -n 20 "$D/apt.log" >&2; die "apt-get install ${missing[*]} failed (log: $D/apt.log)"; }
-    fi
-}
-write_if_changed() {   # stdin -> FILE only when different; returns 0 when it changed
-    local tmp="$1.tmp.$$"
-    cat >"$tmp"
-    if [ -f "$1" ] && cmp -s "$tmp" "$1"; then rm -f "$tmp"; return 1; fi
-    mv -f "$tmp" "$1"
-}
+# alive PID [COMM]: process exists, is not a zombie (PID 1 reaps orphans late) and has that comm
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_for() {           # wait_for SECONDS WHAT CMD...: poll every 0.1 s
     local secs=$1 end; shift 2   # $2 only names what we wait for

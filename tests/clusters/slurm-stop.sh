@@ -16,22 +16,12 @@ for a in "$@"; do
         *) echo "slurm-stop: ERROR: unknown argument $a" >&2; exit 2 ;;
     esac
 done
-die() { echo "slurm-stop: ERROR: $*" >&2; exit 1; }
+PROG=slurm-stop
+# shellcheck source=tests/clusters/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ "$(id -u)" = 0 ] || die "must run as root"
 T0=$(date +%s.%N)
 
-alive() {
-    local st
-    [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    if [ -n "${2:-}" ]; then
-        local comm=${st#*(}; comm=${comm%)*}
-        [ "$comm" = "$2" ] || return 1
-    fi
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
-pid_of() { cat "$1" 2>/dev/null | tr -dc '0-9' || true; }
 running() { alive "$(pid_of "$1")" "$2"; }
 FAILED=""
 stop_daemon() {        # stop_daemon PIDFILE COMM [TIMEOUT_S]: TERM, wait (zombie-aware), KILL

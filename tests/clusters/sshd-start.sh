@@ -18,7 +18,9 @@ PORT=${BATCHDECK_SSHD_PORT:-2222}
 MAX_SESSIONS=${SSHD_MAX_SESSIONS:-10}
 TEST_USER=batchtest
 
-die() { echo "sshd-start: ERROR: $*" >&2; exit 1; }
+PROG=sshd-start
+# shellcheck source=tests/clusters/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ "$(id -u)" = 0 ] || die "must run as root"
 [[ $PORT =~ ^[0-9]+$ ]] || die "BATCHDECK_SSHD_PORT must be a number, got '$PORT'"
 case $STATE in *' '*) die "BATCHDECK_CLUSTER_STATE must not contain spaces" ;; esac
@@ -26,33 +28,10 @@ case $STATE in *' '*) die "BATCHDECK_CLUSTER_STATE must not contain spaces" ;; e
 # ---- helpers -------------------------------------------------------------------------------
 # alive PID: true if the process exists and is not a zombie (PID 1 here reaps orphans late,
 # so a dead daemon can still pass `kill -0` for a few seconds).
-alive() {
-    local st
-    [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
 # our_sshd PID: alive and really our listener (cmdline names our config file)
 our_sshd() {
     alive "${1:-}" || return 1
     tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "-f $D/sshd_config"
-}
-need_pkgs() {   # install the packages that are not installed yet
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    export DEBIAN_FRONTEND=noninteractive
-    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-        apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null || die "apt-get update failed"
-    fi
-    if ! apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >"$D/apt.log" 2>&1; then
-        apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1 || true
-        apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >"$D/apt.log" 2>&1 ||
-            { tail -n 20 "$D/apt.log" >&2; die "apt-get install ${missing[*]} failed (log: $D/apt.log)"; }
-    fi
 }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
@@ -87,12 +66,6 @@ genkey "$D/wrong_key" "batchdeck-unauthorized-client"               # never auth
 chmod 600 "$D/ssh_host_ed25519_key" "$D/ssh_host_wrong_ed25519_key" "$D/id_ed25519" "$D/wrong_key"
 
 # write_if_changed FILE: stdin -> FILE, only when the content differs; returns 0 if it changed
-write_if_changed() {
-    local tmp="$1.tmp.$$"
-    cat >"$tmp"
-    if [ -f "$1" ] && cmp -s "$tmp" "$1"; then rm -f "$tmp"; return 1; fi
-    mv -f "$tmp" "$1"
-}
 
 for u in "$TEST_USER" root; do
     write_if_changed "$D/authorized_keys/$u" <"$D/id_ed25519.pub" || true

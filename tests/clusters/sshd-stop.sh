@@ -19,16 +19,11 @@ for a in "$@"; do
         *) echo "sshd-stop: ERROR: unknown argument $a" >&2; exit 2 ;;
     esac
 done
-die() { echo "sshd-stop: ERROR: $*" >&2; exit 1; }
+PROG=sshd-stop
+# shellcheck source=tests/clusters/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ "$(id -u)" = 0 ] || die "must run as root"
 
-alive() {
-    local st
-    [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
 # stop_pids SIG PID...: signal, wait up to 5 s (zombie-aware), then SIGKILL the rest
 stop_pids() {
     local sig=$1 p left
