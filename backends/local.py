@@ -18,6 +18,8 @@ from .errors import BatchdeckError, ParseError
 from .model import JobRecord, QueueInfo, RunState, SchedulerJob
 
 RUNNER = f"{CONTROL_DIR}/run.sh"
+#: the one queue of the local backend, as the Queues pane shows it
+LOCAL_QUEUE = "local"
 
 _ALIVE_FN = r"""
 # Shell builtins only: a poll of many jobs must not fork per file.
@@ -178,6 +180,7 @@ def parse_local_status(text: str) -> list[SchedulerJob]:
             jobid=jobid,
             state=RunState.SUBMITTED,
             raw_state=state.strip() or "starting",
+            queue=LOCAL_QUEUE,
             name=name.strip(),
             cores=int(cores) if cores.strip().isdigit() else None,
             submit_time=_float(submitted),
@@ -298,7 +301,7 @@ class LocalBatchSystem(BatchSystem):
         used = sum(j.cores or 1 for j in running)
         return [
             QueueInfo(
-                name="local",
+                name=LOCAL_QUEUE,
                 state="up",
                 is_default=True,
                 max_walltime=self.max_walltime,

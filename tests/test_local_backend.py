@@ -338,6 +338,7 @@ async def test_list_jobs_and_queues(backend: LocalBatchSystem) -> None:
     listed = {j.jobid: j for j in await backend.list_jobs()}
     assert listed[job.id].name == f"bd-{job.id}-listed_job"
     assert listed[job.id].state == RunState.RUNNING
+    assert listed[job.id].queue == "local"
     queues = await backend.list_queues()
     assert queues[0].name == "local" and queues[0].running >= 1
     release(job)
