@@ -264,6 +264,8 @@ class BatchSystem:
             raise InvalidJobSpec("walltime must be positive")
         for name in (spec.stdout, spec.stderr, *spec.outputs, *spec.inputs.values()):
             safe_relative_path(name)
+        if spec.queue is not None and (not spec.queue.strip() or any(ord(c) < 32 for c in spec.queue)):
+            raise InvalidJobSpec(f"queue name {spec.queue!r} is empty or contains control characters")
         for key in spec.environment:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
                 raise InvalidJobSpec(f"environment variable name {key!r} is not valid")
@@ -322,7 +324,15 @@ class BatchSystem:
 
     def render_script(self, job: JobRecord, sandbox: str) -> str:
         lines = ["#!/bin/bash"]
-        lines += self.script_directives(job, sandbox)
+        for directive in self.script_directives(job, sandbox):
+            # A directive is a shell comment: a line break in a value would start a
+            # line that bash runs. No scheduler can take such a value anyway.
+            if any(c in directive for c in "\n\r\x00"):
+                raise InvalidJobSpec(
+                    f"cannot write the scheduler directive {directive.splitlines()[0]!r}...: "
+                    "a value (queue, name or file name) contains a line break"
+                )
+            lines.append(directive)
         lines.append(f"# batchdeck job {job.id} on cluster {self.name}")
         lines.append(f"cd {shlex.quote(sandbox)} || exit 1")
         if self.spools_output:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 
@@ -82,3 +83,29 @@ def test_hostile_strings_round_trip_and_execute_nothing(
 
     asyncio.run(scenario())
     assert not CANARY.exists(), "a hostile string was executed"
+
+
+def test_a_line_break_in_a_value_never_becomes_a_script_line(tmp_path: Path) -> None:
+    """Each scheduler refuses the value, or its job script, run by bash for real, executes nothing."""
+    from batchdeck.backends.errors import InvalidJobSpec
+    from batchdeck.backends.lsf import LsfBatchSystem
+    from batchdeck.backends.pbs import PbsBatchSystem
+    from batchdeck.backends.sge import SgeBatchSystem
+    from batchdeck.backends.slurm import SlurmBatchSystem
+
+    refused = 0
+    for cls in (SlurmBatchSystem, SgeBatchSystem, PbsBatchSystem, LsfBatchSystem):
+        backend = cls("c")
+        for field in ("queue", "stdout", "stderr", "name"):
+            CANARY.unlink(missing_ok=True)
+            spec = JobSpec(command=["true"], **{field: f"x\ntouch {CANARY}\n"})
+            job = JobRecord(id="abcd1234", cluster="c", spec=spec)
+            try:
+                backend.validate_spec(spec)
+                script = backend.render_script(job, str(tmp_path))
+            except InvalidJobSpec:
+                refused += 1
+                continue
+            subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, timeout=30)
+            assert not CANARY.exists(), f"{cls.__name__}: a line break in {field} ran a command"
+    assert refused >= 4  # every scheduler refuses at least a queue name with a line break
