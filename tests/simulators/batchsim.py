@@ -193,28 +193,25 @@ def pbs_id(job: dict[str, Any]) -> str:
     return f"{job['seq']}.{PBS_SERVER}"
 
 
-def pbs_directives(script: str) -> dict[str, Any]:
+def directives(script: str, prefix: str, keys: dict[str, str]) -> dict[str, Any]:
+    """The ``prefix -FLAG value`` lines of a job script, by the names ``keys`` gives their flags."""
     found: dict[str, Any] = {}
     for line in script.splitlines():
-        match = re.match(r"^#PBS\s+-(\w)\s*(.*)$", line)
-        if not match:
-            continue
-        flag, value = match.group(1), match.group(2).strip()
-        if flag == "N":
-            found["name"] = value
-        elif flag == "q":
-            found["queue"] = value
-        elif flag == "o":
-            found["o"] = value
-        elif flag == "e":
-            found["e"] = value
-        elif flag == "j" and value == "oe":
-            found["join"] = True
-        elif flag == "l":
-            if m := re.search(r"ncpus=(\d+)|ppn=(\d+)", value):
-                found["cores"] = m.group(1) or m.group(2)
-            if m := re.search(r"walltime=(\S+)", value):
-                found["walltime"] = m.group(1)
+        match = re.match(rf"^{prefix}\s+-(\w+)\s*(.*)$", line)
+        if match and match.group(1) in keys:
+            found[keys[match.group(1)]] = match.group(2).strip()
+    return found
+
+
+def pbs_directives(script: str) -> dict[str, Any]:
+    found = directives(script, "#PBS", {"N": "name", "q": "queue", "o": "o", "e": "e", "j": "j", "l": "l"})
+    found["join"] = found.pop("j", None) == "oe"
+    resources = " ".join(re.findall(r"^#PBS\s+-l\s*(.*)$", script, re.M))
+    if m := re.search(r"ncpus=(\d+)|ppn=(\d+)", resources):
+        found["cores"] = m.group(1) or m.group(2)
+    if m := re.search(r"walltime=(\S+)", resources):
+        found["walltime"] = m.group(1)
+    found.pop("l", None)
     return found
 
 
@@ -424,24 +421,9 @@ def tracejob(store: Store, args: list[str]) -> int:
 
 
 def lsf_directives(script: str) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for line in script.splitlines():
-        match = re.match(r"^#BSUB\s+-(\w+)\s*(.*)$", line)
-        if not match:
-            continue
-        flag, value = match.group(1), match.group(2).strip()
-        if flag == "J":
-            found["name"] = value
-        elif flag == "q":
-            found["queue"] = value
-        elif flag == "n":
-            found["cores"] = value
-        elif flag == "o":
-            found["o"] = value
-        elif flag == "e":
-            found["e"] = value
-        elif flag == "W":
-            found["walltime"] = value
+    found = directives(
+        script, "#BSUB", {"J": "name", "q": "queue", "n": "cores", "o": "o", "e": "e", "W": "walltime"}
+    )
     if "o" in found and "e" not in found:
         found["join"] = True  # LSF writes stderr into the -o file when -e is not given
     return found
