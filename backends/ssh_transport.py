@@ -23,10 +23,9 @@ import posixpath
 import shlex
 import socket
 import tarfile
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import asyncssh
 
@@ -38,6 +37,7 @@ from .errors import (
     RemoteFileNotFound,
     TransportError,
 )
+from .tar_stream import TAR_BLOCK, Buffered, PartFiles, padded, parse_pax, plan_upload, tar_message
 from .transport import CommandResult, FileStat, ProgressCallback, Transport, command_line
 
 T = TypeVar("T")
@@ -52,7 +52,6 @@ _BULK_WINDOW = 16 * 1024 * 1024
 _PREFERRED_CIPHERS = ["aes128-gcm@openssh.com"]
 _RECONNECT_DELAYS = (0.0, 0.25, 0.5, 1.0, 2.0)
 _MAX_RETRIES = 2
-_TAR_BLOCK = 512
 _UPLOAD_CHUNK = 1024 * 1024
 
 
@@ -615,7 +614,7 @@ class SshTransport(Transport):
                 raise RemoteFileNotFound(f"input file {local} does not exist")
         targets = [(local, await self._absolute(remote)) for local, remote in pairs]
         try:
-            members = await asyncio.to_thread(_plan_upload, targets)
+            members = await asyncio.to_thread(plan_upload, targets)
         except OSError as exc:
             raise TransportError(f"cannot read {exc.filename}: {exc.strerror or exc}") from exc
 
@@ -630,7 +629,7 @@ class SshTransport(Transport):
                         if local is not None:
                             await self._send_file(proc, local, info.size)
                         await proc.stdin.drain()
-                    proc.stdin.write(b"\0" * (2 * _TAR_BLOCK))
+                    proc.stdin.write(b"\0" * (2 * TAR_BLOCK))
                     proc.stdin.write_eof()
                     code = await self._finish(proc, self.timeout)
                     err = await stderr_task
@@ -657,7 +656,7 @@ class SshTransport(Transport):
         except OSError as exc:
             proc.close()
             raise TransportError(f"cannot read {local}: {exc.strerror or exc}") from exc
-        padding = (size - sent) + (-size % _TAR_BLOCK)
+        padding = (size - sent) + (-size % TAR_BLOCK)
         if padding:
             proc.stdin.write(b"\0" * padding)
 
@@ -723,7 +722,7 @@ class SshTransport(Transport):
         async def op(conn: asyncssh.SSHClientConnection) -> dict[str, str]:
             async with self._process(conn, command_line(["cat", "--", path]), bulk=True) as proc:
                 proc.stdin.write_eof()
-                with _PartFiles(dests) as parts:
+                with PartFiles(dests) as parts:
                     done = 0
                     while chunk := await self._read(proc.stdout, self.large_file_chunk_size):
                         parts.write(chunk)
@@ -757,7 +756,7 @@ class SshTransport(Transport):
                 proc.stdin.write(names)
                 proc.stdin.write_eof()
                 stderr_task = asyncio.ensure_future(proc.stderr.read())
-                stream = _Buffered(lambda: self._read(proc.stdout, 1024 * 1024))
+                stream = Buffered(lambda: self._read(proc.stdout, 1024 * 1024))
                 try:
                     async for member, size, mtime_ns, mode in self._tar_members(stream):
                         path = by_member.get(posixpath.normpath(member))
@@ -776,14 +775,14 @@ class SshTransport(Transport):
                     stderr_task.cancel()
             for path in paths:
                 if path not in received:
-                    message = _tar_message(err, path) or f"tar exited with status {code}"
+                    message = tar_message(err, path) or f"tar exited with status {code}"
                     for remote, _local in wanted[path]:
                         failures[remote] = message
             return failures
 
         return await self._attempt("the download", op, retry_in_flight=False)
 
-    async def _tar_members(self, stream: _Buffered) -> AsyncIterator[tuple[str, int, int, int]]:
+    async def _tar_members(self, stream: Buffered) -> AsyncIterator[tuple[str, int, int, int]]:
         """Regular-file members of a pax/ustar stream, each followed by its data.
 
         The caller consumes (or skips) the data before asking for the next member.
@@ -791,8 +790,8 @@ class SshTransport(Transport):
         pax: dict[str, str] = {}
         long_name: str | None = None
         while True:
-            block = await stream.exactly(_TAR_BLOCK)
-            if block == b"\0" * _TAR_BLOCK:
+            block = await stream.exactly(TAR_BLOCK)
+            if block == b"\0" * TAR_BLOCK:
                 return
             try:
                 info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
@@ -800,9 +799,9 @@ class SshTransport(Transport):
                 raise TransportError(f"{self.name}: corrupt tar stream ({exc})") from exc
             size = int(pax.get("size", info.size))
             if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME):
-                data = await stream.exactly(_padded(info.size))
+                data = await stream.exactly(padded(info.size))
                 if info.type == tarfile.XHDTYPE:
-                    pax = _parse_pax(data[: info.size])
+                    pax = parse_pax(data[: info.size])
                 elif info.type == tarfile.GNUTYPE_LONGNAME:
                     long_name = data[: info.size].rstrip(b"\0").decode("utf-8", "surrogateescape")
                 continue
@@ -814,8 +813,8 @@ class SshTransport(Transport):
             else:
                 await self._skip(stream, size)
 
-    async def _skip(self, stream: _Buffered, size: int) -> None:
-        remaining = _padded(size)
+    async def _skip(self, stream: Buffered, size: int) -> None:
+        remaining = padded(size)
         while remaining:
             chunk = await stream.some(min(remaining, 1024 * 1024))
             if not chunk:
@@ -824,14 +823,14 @@ class SshTransport(Transport):
 
     async def _receive(
         self,
-        stream: _Buffered,
+        stream: Buffered,
         dests: list[tuple[str, str]],
         size: int,
         mtime_ns: int,
         mode: int,
         progress: ProgressCallback | None,
     ) -> dict[str, str]:
-        with _PartFiles(dests) as parts:
+        with PartFiles(dests) as parts:
             done = 0
             while done < size:
                 chunk = await stream.some(min(size - done, self.large_file_chunk_size))
@@ -842,115 +841,13 @@ class SshTransport(Transport):
                 if progress:
                     for remote, _local in dests:
                         progress(remote, done, size)
-            if -size % _TAR_BLOCK:
-                await stream.exactly(-size % _TAR_BLOCK)
+            if -size % TAR_BLOCK:
+                await stream.exactly(-size % TAR_BLOCK)
             parts.commit(mtime_ns, mode)
             if progress and size == 0:
                 for remote, _local in dests:
                     progress(remote, 0, 0)
             return parts.failures
-
-
-class _Buffered:
-    """Exact-size reads over a stream, served from large reads.
-
-    A tar member costs three small reads; one await per buffered megabyte instead
-    of per read keeps many small files cheap.
-    """
-
-    def __init__(self, fill: Callable[[], Awaitable[bytes]]) -> None:
-        self._fill = fill
-        self._buf = b""
-        self._pos = 0
-
-    async def _more(self) -> bool:
-        chunk = await self._fill()
-        if not chunk:
-            return False
-        self._buf = self._buf[self._pos :] + chunk
-        self._pos = 0
-        return True
-
-    async def exactly(self, n: int) -> bytes:
-        while len(self._buf) - self._pos < n:
-            if not await self._more():
-                raise asyncio.IncompleteReadError(self._buf[self._pos :], n)
-        data = self._buf[self._pos : self._pos + n]
-        self._pos += n
-        return data
-
-    async def some(self, n: int) -> bytes:
-        """Up to n bytes; b"" only at the end of the stream."""
-        if self._pos >= len(self._buf) and not await self._more():
-            return b""
-        data = self._buf[self._pos : self._pos + n]
-        self._pos += len(data)
-        return data
-
-
-class _PartFiles:
-    """One file's data written to temporary names beside its destinations, renamed on commit.
-
-    A destination that cannot be written is recorded as a failure and skipped, so
-    the stream it shares with other files keeps going.
-    """
-
-    def __init__(self, dests: list[tuple[str, str]]) -> None:
-        self.dests = dests
-        self.failures: dict[str, str] = {}
-        self._open: list[tuple[str, str, str, IO[bytes]]] = []  # remote, local, tmp, handle
-
-    def __enter__(self) -> _PartFiles:
-        for remote, local in self.dests:
-            try:
-                directory = os.path.dirname(local) or "."
-                os.makedirs(directory, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=".bd-part-", dir=directory)
-            except OSError as exc:
-                self.failures[remote] = exc.strerror or str(exc)
-                continue
-            self._open.append((remote, local, tmp, os.fdopen(fd, "wb")))
-        return self
-
-    def write(self, data: bytes) -> None:
-        for entry in list(self._open):
-            try:
-                entry[3].write(data)
-            except OSError as exc:
-                self._drop(entry, exc)
-
-    def commit(self, mtime_ns: int, mode: int) -> None:
-        for entry in list(self._open):
-            remote, local, tmp, handle = entry
-            try:
-                handle.close()
-                os.chmod(tmp, mode & 0o7777)
-                os.utime(tmp, ns=(mtime_ns, mtime_ns))
-                os.replace(tmp, local)
-                self._open.remove(entry)
-            except OSError as exc:
-                self._drop(entry, exc)
-
-    def _drop(self, entry: tuple[str, str, str, IO[bytes]], exc: OSError) -> None:
-        remote, _local, tmp, handle = entry
-        self.failures[remote] = exc.strerror or str(exc)
-        self._open.remove(entry)
-        with contextlib.suppress(OSError):
-            handle.close()
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-    def __exit__(self, *exc_info: object) -> None:
-        # Anything still open was interrupted: never leave it behind.
-        for _remote, _local, tmp, handle in self._open:
-            with contextlib.suppress(OSError):
-                handle.close()
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        self._open = []
-
-
-# ---------------------------------------------------------------------- helpers
 
 
 def _label(username: str | None, host: str, port: int | None) -> str:
@@ -998,62 +895,3 @@ def _parse_time(text: str) -> tuple[float, int]:
     return sec + nsec * 1e-9, sec * 10**9 + nsec
 
 
-def _padded(size: int) -> int:
-    return size + (-size % _TAR_BLOCK)
-
-
-def _parse_pax(data: bytes) -> dict[str, str]:
-    records: dict[str, str] = {}
-    pos = 0
-    while pos < len(data):
-        space = data.index(b" ", pos)
-        length = int(data[pos:space])
-        if length <= 0:
-            break
-        key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
-        records[key.decode("utf-8", "replace")] = value.decode("utf-8", "surrogateescape")
-        pos += length
-    return records
-
-
-def _tar_message(stderr: str, path: str) -> str:
-    member = path.lstrip("/")
-    for line in stderr.splitlines():
-        if member in line:
-            reason = line.rsplit(": ", 1)[-1].strip()
-            return reason or line.strip()
-    return ""
-
-
-def _plan_upload(targets: list[tuple[str, str]]) -> list[tuple[tarfile.TarInfo, str | None]]:
-    """tar members (header, local file or None) copying each local file or tree to its remote path."""
-    members: list[tuple[tarfile.TarInfo, str | None]] = []
-
-    def add(local: str, remote: str) -> None:
-        st = os.stat(local)  # follows links, as shutil.copy2 / copytree do
-        info = tarfile.TarInfo("./" + remote.lstrip("/"))
-        # exact nanoseconds (a float would round), so both ends compare equal
-        sec, nsec = divmod(st.st_mtime_ns, 10**9)
-        info.mtime = sec
-        info.pax_headers = {"mtime": f"{sec}.{nsec:09d}"}
-        info.mode = st.st_mode & 0o7777
-        if os.path.isdir(local):
-            info.type = tarfile.DIRTYPE
-            members.append((info, None))
-        else:
-            info.type = tarfile.REGTYPE
-            info.size = st.st_size
-            members.append((info, local))
-
-    for local, remote in targets:
-        if os.path.isdir(local):
-            for dirpath, dirnames, filenames in os.walk(local, followlinks=True):
-                rel = os.path.relpath(dirpath, local)
-                base = remote if rel == "." else posixpath.join(remote, *rel.split(os.sep))
-                add(dirpath, base)
-                for filename in filenames:
-                    add(os.path.join(dirpath, filename), posixpath.join(base, filename))
-                dirnames.sort()
-        else:
-            add(local, remote)
-    return members
