@@ -107,6 +107,9 @@ class PollResult:
 
     changed: list[JobRecord] = field(default_factory=list)
     all_jobs: list[SchedulerJob] = field(default_factory=list)
+    #: every active batchdeck job of the cluster as it now is (filled by the Deck):
+    #: lets a client replace copies another process changed in the journal
+    jobs: list[JobRecord] = field(default_factory=list)
 
 
 class BatchSystem:

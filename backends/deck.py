@@ -51,6 +51,9 @@ class Deck:
                 self.status[name].warning = HOST_KEYS_NOT_VERIFIED
         # Serialises polls per cluster: a refresh never overlaps the previous one.
         self._locks: dict[str, asyncio.Lock] = {}
+        # Jobs this deck is submitting right now: reconcile must not adopt them
+        # (their own submit records the answer), or the two would race.
+        self._submitting: set[str] = set()
 
     @classmethod
     def open(cls, config_path: str | os.PathLike[str] | None = None) -> Deck:
@@ -112,6 +115,7 @@ class Deck:
             sent = True
             self.journal.save(record)
 
+        self._submitting.add(job.id)
         try:
             await backend.submit_job(job, on_prepared=prepared)
         except BaseException as exc:
@@ -126,13 +130,19 @@ class Deck:
                     job.transition(RunState.TERMINATED, job.reason)
                 self.journal.save(job)
             raise
+        finally:
+            self._submitting.discard(job.id)
         job.reason = ""
         self.journal.save(job)
         return job
 
     async def reconcile(self, cluster: str) -> list[JobRecord]:
         """Find jobs that were being submitted when batchdeck stopped, by their tag."""
-        pending = [j for j in self.journal.jobs(cluster, [RunState.NEW]) if j.reason == "submitting"]
+        pending = [
+            j
+            for j in self.journal.jobs(cluster, [RunState.NEW])
+            if j.reason == "submitting" and j.id not in self._submitting
+        ]
         if not pending:
             return []
         listed = await self.backend(cluster).list_jobs()
@@ -161,8 +171,10 @@ class Deck:
                 if status.state != "connected":
                     status.state = "connecting"
                 backend = self.backend(cluster)
-                await self.reconcile(cluster)
+                found = await self.reconcile(cluster)
                 result = await backend.update_job_states(jobs)
+                result.changed.extend(found)
+                result.jobs = [*jobs, *found]
             except BatchdeckError as exc:
                 status.state = "error"
                 status.error = str(exc)

@@ -180,3 +180,30 @@ def test_jobs_filtered_by_cluster_and_state(tmp_path: Path) -> None:
     assert [j.id for j in journal.jobs("x", [RunState.RUNNING, RunState.SUBMITTED])] == ["a0000001"]
     assert [j.id for j in journal.jobs(states=[RunState.RUNNING])] == ["a0000001", "a0000003"]
     assert [j.id for j in journal.jobs("x")] == ["a0000001", "a0000002"]
+
+
+async def test_a_poll_never_adopts_a_job_this_deck_is_still_submitting(tmp_path: Path) -> None:
+    deck = make_deck(tmp_path)
+    backend = deck.backend("localhost")
+    original = backend._submit
+    adopted: list[str] = []
+
+    async def submit_then_poll(job: JobRecord, script_path: str) -> str:
+        jobid = await original(job, script_path)
+        # The scheduler has the job, its submit is not recorded yet: exactly when a
+        # concurrent refresh used to adopt it by its tag and then race the submit.
+        result = await deck.poll("localhost")
+        adopted.extend(j.id for j in result.changed)
+        return jobid
+
+    backend._submit = submit_then_poll  # type: ignore[method-assign]
+    job = await deck.submit("localhost", JobSpec(command=["sh", "-c", "echo once"]))
+    assert adopted == []
+    assert deck.job(job.id).jobid == job.id
+
+    async def seen_finished() -> bool:
+        result = await deck.poll("localhost")
+        return any(j.id == job.id and j.state == RunState.TERMINATING for j in [*result.changed, *result.jobs])
+
+    await eventually(seen_finished, 30, "the job to finish, seen in the poll's jobs")
+    await deck.close()

@@ -234,7 +234,9 @@ class BatchdeckApp(App[int]):
         else:
             if was_error:
                 self._reload_cluster(name)  # stale marks were cleared in the journal
-            for job in result.changed:
+            # The journal's copies, not only what this poll changed: another batchdeck
+            # (the CLI, a second app) may have changed a job since we last looked.
+            for job in [*result.jobs, *result.changed]:
                 self.jobs_by_id[job.id] = job
         finally:
             self._polling.discard(name)
