@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -12,6 +14,8 @@ import pytest
 from test_tui_pilot import SIZE, make_app, state_cell, submit
 from textual.widgets import DataTable
 
+from batchdeck.backends.deck import Deck
+from batchdeck.backends.errors import BatchdeckError
 from batchdeck.backends.model import RunState
 from batchdeck.tui.app import BatchdeckApp
 from batchdeck.tui.confirm_screen import ConfirmScreen
@@ -33,7 +37,20 @@ def scheduler(request: pytest.FixtureRequest) -> Iterator[str]:
         f'[clusters.hpc]\ntype = "{request.param}"\nsandbox_root = "{root}"\npoll_interval = 0.5\naccounting_delay = 60\n'
     )
     yield request.param
+    asyncio.run(_cancel_leftovers())
     shutil.rmtree(root, ignore_errors=True)
+
+
+async def _cancel_leftovers() -> None:
+    """A failed run must not leave jobs holding the node's slots for the next test."""
+    deck = Deck.open()
+    try:
+        for job in deck.jobs():
+            if job.state.is_active:
+                with contextlib.suppress(BatchdeckError):
+                    await deck.cancel(job.id)
+    finally:
+        await deck.close()
 
 
 def queue_names(app: BatchdeckApp) -> list[str]:
@@ -57,7 +74,11 @@ async def test_submit_watch_peek_and_cancel_on_a_real_scheduler(scheduler: str, 
         await pilot.press("escape")
 
         sleeper = await submit(pilot, app, command="sleep 300", name="sleeper")
-        await wait_for(pilot, lambda: app.jobs_by_id[sleeper.id].state == RunState.RUNNING, timeout=60)
+        try:
+            await wait_for(pilot, lambda: app.jobs_by_id[sleeper.id].state == RunState.RUNNING, timeout=60)
+        except TimeoutError:
+            record = app.jobs_by_id[sleeper.id]
+            raise AssertionError(f"{record.summary()} status={app.deck.status['hpc']}") from None
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
