@@ -138,7 +138,3 @@ class Journal:
         with self._lock:
             rows = self._db.execute(query + " ORDER BY created", params).fetchall()
         return [JobRecord.from_dict(json.loads(r[0])) for r in rows]
-
-    def delete(self, job_id: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
