@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from batchdeck.backends.journal import Journal
-from batchdeck.backends.local import LocalBatchSystem
+from batchdeck.backends.engine.journal import Journal
 from batchdeck.backends.model import JobRecord, JobSpec
+from batchdeck.backends.schedulers.local import LocalBatchSystem
 
 
 def bench_journal(n: int, directory: Path) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from batchdeck.backends.ssh_transport import SshTransport  # noqa: E402
+from batchdeck.backends.transports.ssh import SshTransport  # noqa: E402
 
 from conftest import STATE_DIR, read_env_file  # noqa: E402
 

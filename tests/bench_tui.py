@@ -91,7 +91,7 @@ async def main() -> int:
     config.write_text(f'[clusters.local]\ntype = "local"\nsandbox_root = "{root / "sandboxes"}"\n')
     os.environ["BATCHDECK_CONFIG"] = str(config)
 
-    from batchdeck.backends.deck import Deck
+    from batchdeck.backends.engine.deck import Deck
     from batchdeck.backends.model import RunState
     from batchdeck.tui.app import BatchdeckApp
     from batchdeck.tui.jobs_table import JobsTable

@@ -92,7 +92,7 @@ def sge_cluster() -> None:
 
 def make_ssh_transport(env: dict[str, str], **overrides: object):  # noqa: ANN201 - SshTransport
     try:
-        from batchdeck.backends.ssh_transport import SshTransport
+        from batchdeck.backends.transports.ssh import SshTransport
     except ImportError as exc:  # pragma: no cover - only while the SSH transport is missing
         need("ssh", False, f"SshTransport cannot be imported: {exc}")
     settings: dict[str, object] = {
@@ -118,7 +118,7 @@ def transport_kind(request: pytest.FixtureRequest) -> str:
 def cluster_transport(transport_kind: str, request: pytest.FixtureRequest):  # noqa: ANN201
     """A Transport of the kind the test is parametrised with."""
     if transport_kind == "local":
-        from batchdeck.backends.local_transport import LocalTransport
+        from batchdeck.backends.transports.local import LocalTransport
 
         return LocalTransport()
     env = request.getfixturevalue("sshd_env")

@@ -7,10 +7,10 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from batchdeck.backends.batch import BatchSystem
 from batchdeck.backends.errors import ParseError
 from batchdeck.backends.model import JobRecord, RunState
-from batchdeck.backends.transport import CommandResult, FileStat, ProgressCallback, Transport
+from batchdeck.backends.schedulers.base import BatchSystem
+from batchdeck.backends.transports.base import CommandResult, FileStat, ProgressCallback, Transport
 
 
 async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 30, what: str = "condition") -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from batchdeck.backends.config import load_config
-from batchdeck.backends.deck import Deck
+from batchdeck.backends.engine.config import load_config
+from batchdeck.backends.engine.deck import Deck
+from batchdeck.backends.engine.journal import Journal
 from batchdeck.backends.errors import ConfigError
-from batchdeck.backends.journal import Journal
 from batchdeck.backends.units import format_walltime, parse_memory, parse_walltime
 
 

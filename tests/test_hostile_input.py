@@ -10,9 +10,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchdeck.backends.journal import Journal
-from batchdeck.backends.local import LocalBatchSystem
+from batchdeck.backends.engine.journal import Journal
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
+from batchdeck.backends.schedulers.local import LocalBatchSystem
 
 CANARY = Path("/tmp/batchdeck-canary-executed")
 HOSTILE = [
@@ -88,10 +88,10 @@ def test_hostile_strings_round_trip_and_execute_nothing(
 def test_a_line_break_in_a_value_never_becomes_a_script_line(tmp_path: Path) -> None:
     """Each scheduler refuses the value, or its job script, run by bash for real, executes nothing."""
     from batchdeck.backends.errors import InvalidJobSpec
-    from batchdeck.backends.lsf import LsfBatchSystem
-    from batchdeck.backends.pbs import PbsBatchSystem
-    from batchdeck.backends.sge import SgeBatchSystem
-    from batchdeck.backends.slurm import SlurmBatchSystem
+    from batchdeck.backends.schedulers.lsf import LsfBatchSystem
+    from batchdeck.backends.schedulers.pbs import PbsBatchSystem
+    from batchdeck.backends.schedulers.sge import SgeBatchSystem
+    from batchdeck.backends.schedulers.slurm import SlurmBatchSystem
 
     refused = 0
     for cls in (SlurmBatchSystem, SgeBatchSystem, PbsBatchSystem, LsfBatchSystem):

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from batchdeck.backends.config import ClusterConfig, Config
-from batchdeck.backends.deck import Deck
+from batchdeck.backends.engine.config import ClusterConfig, Config
+from batchdeck.backends.engine.deck import Deck
+from batchdeck.backends.engine.journal import Journal
 from batchdeck.backends.errors import BatchdeckError, ConnectionFailed, InvalidStateTransition, JobNotFound
-from batchdeck.backends.journal import Journal
-from batchdeck.backends.local import LAUNCH_SCRIPT
-from batchdeck.backends.local_transport import LocalTransport
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
-from batchdeck.backends.transports import make_transport
+from batchdeck.backends.schedulers.local import LAUNCH_SCRIPT
+from batchdeck.backends.transports.factory import make_transport
+from batchdeck.backends.transports.local import LocalTransport
 
 from helpers import eventually
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from batchdeck.backends.batch import generic_filename_mapping
 from batchdeck.backends.errors import BatchdeckError, LimitExceeded, ParseError, UnsafePath
-from batchdeck.backends.local import LocalBatchSystem, parse_local_status
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
-from batchdeck.backends.transport import Transport
+from batchdeck.backends.schedulers.base import generic_filename_mapping
+from batchdeck.backends.schedulers.local import LocalBatchSystem, parse_local_status
+from batchdeck.backends.transports.base import Transport
 
 from helpers import eventually, process_gone, wait_state
 

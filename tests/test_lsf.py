@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchdeck.backends import lsf
 from batchdeck.backends.errors import InvalidJobSpec, ParseError, SchedulerError
-from batchdeck.backends.local_transport import LocalTransport
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
-from batchdeck.backends.transport import CommandResult
+from batchdeck.backends.schedulers import lsf
+from batchdeck.backends.transports.base import CommandResult
+from batchdeck.backends.transports.local import LocalTransport
 
 from helpers import damaged, eventually, only_parse_errors, wait_state
 from simulators import batchsim

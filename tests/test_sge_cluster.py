@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from batchdeck.backends.batch import TAG_PREFIX
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
-from batchdeck.backends.sge import SgeBatchSystem, parse_submit_output
-from batchdeck.backends.transport import Transport
+from batchdeck.backends.schedulers.base import TAG_PREFIX
+from batchdeck.backends.schedulers.sge import SgeBatchSystem, parse_submit_output
+from batchdeck.backends.transports.base import Transport
 
 from helpers import RecordingTransport, eventually, wait_state
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchdeck.backends import sge
-from batchdeck.backends.batch import JOB_SCRIPT
 from batchdeck.backends.errors import InvalidJobSpec, ParseError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
+from batchdeck.backends.schedulers import sge
+from batchdeck.backends.schedulers.base import JOB_SCRIPT
 
 SAMPLES = Path(__file__).parent / "samples" / "sge"
 RECIPES = Path("/work/shared/recipes/configs")

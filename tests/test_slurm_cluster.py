@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from batchdeck.backends.batch import tag_of
 from batchdeck.backends.errors import SchedulerError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
-from batchdeck.backends.slurm import SlurmBatchSystem
-from batchdeck.backends.transport import Transport
+from batchdeck.backends.schedulers.base import tag_of
+from batchdeck.backends.schedulers.slurm import SlurmBatchSystem
+from batchdeck.backends.transports.base import Transport
 
 from helpers import RecordingTransport
 

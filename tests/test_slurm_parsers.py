@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchdeck.backends.batch import tag_of
 from batchdeck.backends.errors import ParseError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
-from batchdeck.backends.slurm import (
+from batchdeck.backends.schedulers.base import tag_of
+from batchdeck.backends.schedulers.slurm import (
     FIELD_SEP,
     SQUEUE_FIELDS,
     SlurmBatchSystem,

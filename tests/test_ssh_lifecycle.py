@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from batchdeck.backends.local import LocalBatchSystem
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
-from batchdeck.backends.transport import Transport
+from batchdeck.backends.schedulers.local import LocalBatchSystem
+from batchdeck.backends.transports.base import Transport
 
 from conftest import make_ssh_transport
 from helpers import wait_state

@@ -31,8 +31,8 @@ from batchdeck.backends.errors import (
     RemoteFileNotFound,
     TransportError,
 )
-from batchdeck.backends.local_transport import LocalTransport
-from batchdeck.backends.transport import Transport
+from batchdeck.backends.transports.base import Transport
+from batchdeck.backends.transports.local import LocalTransport
 
 from conftest import make_ssh_transport, read_env_file
 
@@ -196,7 +196,7 @@ async def test_nothing_listening_is_connection_failed(sshd_env: dict[str, str]) 
 
 
 async def test_ssh_config_alias(sshd_env: dict[str, str]) -> None:
-    from batchdeck.backends.ssh_transport import SshTransport
+    from batchdeck.backends.transports.ssh import SshTransport
 
     transport = SshTransport("bd-test", ssh_config=sshd_env["SSHD_CONFIG_CLIENT"], timeout=30)
     try:
@@ -209,7 +209,7 @@ async def test_ssh_config_alias(sshd_env: dict[str, str]) -> None:
 
 
 async def test_transports_factory_builds_ssh(sshd_env: dict[str, str]) -> None:
-    from batchdeck.backends.transports import make_transport
+    from batchdeck.backends.transports.factory import make_transport
 
     transport = make_transport(
         "ssh",
@@ -572,7 +572,7 @@ async def test_sessions_are_bounded_below_max_sessions(ssh: Transport) -> None:
 
 
 async def test_proxy_jump_from_ssh_config(sshd_env: dict[str, str], tmp_path: Path) -> None:
-    from batchdeck.backends.ssh_transport import SshTransport
+    from batchdeck.backends.transports.ssh import SshTransport
 
     config = tmp_path / "ssh_config"
     config.write_text(
@@ -714,7 +714,7 @@ async def test_sshd_down_during_download_then_restarted(private_sshd: dict[str, 
 
 
 async def test_config_known_hosts_file_is_used_and_named(sshd_env: dict[str, str], tmp_path: Path) -> None:
-    from batchdeck.backends.ssh_transport import SshTransport
+    from batchdeck.backends.transports.ssh import SshTransport
 
     wrong = sshd_env["SSHD_KNOWN_HOSTS_WRONG"]
     config = tmp_path / "ssh_config"
@@ -763,7 +763,7 @@ async def test_tar_members_outside_the_request_are_never_written(
     import io
     import tarfile
 
-    from batchdeck.backends import ssh_transport
+    from batchdeck.backends.transports import ssh as ssh_transport
 
     wanted = f"{scratch}/wanted.txt"
     await ssh.write_file(wanted, b"real")

@@ -14,7 +14,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, OptionList, Static
 
-from batchdeck.backends.deck import Deck
+from batchdeck.backends.engine.deck import Deck
 from batchdeck.backends.errors import ConfigError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
 from batchdeck.themes import DARK, LIGHT

@@ -14,7 +14,7 @@ import pytest
 from test_tui_pilot import SIZE, make_app, state_cell, submit
 from textual.widgets import DataTable
 
-from batchdeck.backends.deck import Deck
+from batchdeck.backends.engine.deck import Deck
 from batchdeck.backends.errors import BatchdeckError
 from batchdeck.backends.model import RunState
 from batchdeck.tui.app import BatchdeckApp

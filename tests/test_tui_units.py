@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rich.color import Color, ColorSystem
 
-from batchdeck.backends.deck import HOST_KEYS_NOT_VERIFIED, ClusterStatus, Deck
+from batchdeck.backends.engine.deck import HOST_KEYS_NOT_VERIFIED, ClusterStatus, Deck
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
 from batchdeck.themes import STATE_ROLES, THEMES
 from batchdeck.tui.rows import JobFilter, cluster_prompt, job_role, other_key, visible_rows
@@ -43,7 +43,7 @@ def test_roles() -> None:
 
 
 def test_visible_rows_mark_other_jobs_and_filter() -> None:
-    from batchdeck.backends.deck import ClusterStatus
+    from batchdeck.backends.engine.deck import ClusterStatus
 
     jobs = [_job("aaaaaaaa", RunState.RUNNING, queue="q1", started=0.0)]
     status = ClusterStatus(

@@ -24,8 +24,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, OptionList
 from textual.widgets.option_list import Option
 
-from ..backends.config import Config, default_config_path
-from ..backends.deck import Deck
+from ..backends.engine.config import Config, default_config_path
+from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError, ConfigError
 from ..backends.model import JobRecord, QueueInfo, RunState, SchedulerJob
 from ..backends.units import format_memory, format_walltime

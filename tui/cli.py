@@ -15,10 +15,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..backends.batch import tag_of
-from ..backends.deck import Deck
+from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError, InvalidJobSpec
 from ..backends.model import JobRecord, JobSpec
+from ..backends.schedulers.base import tag_of
 from ..backends.units import format_walltime, parse_memory, parse_walltime
 
 PROG = "batchdeck"

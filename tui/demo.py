@@ -10,9 +10,9 @@ import shutil
 import time
 from pathlib import Path
 
-from ..backends.config import load_config
-from ..backends.deck import Deck
-from ..backends.journal import Journal
+from ..backends.engine.config import load_config
+from ..backends.engine.deck import Deck
+from ..backends.engine.journal import Journal
 from ..backends.model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from .app import BatchdeckApp
 

@@ -14,10 +14,10 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static, Switch
 
-from ..backends.batch import TransferReport
-from ..backends.deck import Deck
+from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobRecord
+from ..backends.schedulers.base import TransferReport
 
 
 def summary_text(report: TransferReport) -> Text:

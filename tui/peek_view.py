@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Log, Static
 
-from ..backends.deck import Deck
+from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError, RemoteFileNotFound
 
 #: bytes read when a file is opened (from its end) and per earlier chunk

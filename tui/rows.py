@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from ..backends.batch import tag_of
-from ..backends.deck import ClusterStatus
+from ..backends.engine.deck import ClusterStatus
 from ..backends.model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..backends.schedulers.base import tag_of
 from ..backends.units import format_walltime
 from ..themes import DEFAULT_STATE_COLOURS
 

@@ -14,10 +14,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ..backends.batch import BatchSystem
-from ..backends.deck import Deck
+from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobSpec, QueueInfo
+from ..backends.schedulers.base import BatchSystem
 from ..backends.units import format_memory, format_walltime, parse_memory, parse_walltime
 
 FIELDS: tuple[tuple[str, str, str], ...] = (

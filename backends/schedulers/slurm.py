@@ -23,10 +23,10 @@ import shlex
 import time
 from collections.abc import Sequence
 
-from .batch import BatchSystem, safe_relative_path, scheduler_job_name
-from .errors import ParseError, SchedulerError
-from .model import JobRecord, QueueInfo, RunState, SchedulerJob
-from .units import format_walltime, parse_duration
+from ..errors import ParseError, SchedulerError
+from ..model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..units import format_walltime, parse_duration
+from .base import BatchSystem, safe_relative_path, scheduler_job_name
 
 #: ASCII unit separator: cannot appear in a job or partition name typed by a user,
 #: so a line splits unambiguously (``|``, ``^`` and spaces all can).

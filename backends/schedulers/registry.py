@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import importlib
 
-from .batch import BatchSystem
-from .errors import ConfigError
+from ..errors import ConfigError
+from .base import BatchSystem
 
 # Imported on first use, so a cluster of one type never loads the others' modules.
 BACKENDS: dict[str, str] = {
-    "local": "batchdeck.backends.local:LocalBatchSystem",
-    "slurm": "batchdeck.backends.slurm:SlurmBatchSystem",
-    "sge": "batchdeck.backends.sge:SgeBatchSystem",
-    "pbs": "batchdeck.backends.pbs:PbsBatchSystem",
-    "lsf": "batchdeck.backends.lsf:LsfBatchSystem",
+    "local": "batchdeck.backends.schedulers.local:LocalBatchSystem",
+    "slurm": "batchdeck.backends.schedulers.slurm:SlurmBatchSystem",
+    "sge": "batchdeck.backends.schedulers.sge:SgeBatchSystem",
+    "pbs": "batchdeck.backends.schedulers.pbs:PbsBatchSystem",
+    "lsf": "batchdeck.backends.schedulers.lsf:LsfBatchSystem",
 }
 
 

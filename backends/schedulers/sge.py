@@ -14,9 +14,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
-from .batch import BatchSystem, PollResult, scheduler_job_name
-from .errors import InvalidJobSpec, ParseError, SchedulerError
-from .model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..errors import InvalidJobSpec, ParseError, SchedulerError
+from ..model import JobRecord, QueueInfo, RunState, SchedulerJob
+from .base import BatchSystem, PollResult, scheduler_job_name
 
 # ---------------------------------------------------------------------- pure helpers
 

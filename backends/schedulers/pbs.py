@@ -21,12 +21,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
-from .batch import BatchSystem, PollResult, scheduler_job_name
-from .errors import BatchdeckError, InvalidJobSpec, ParseError, SchedulerError
-from .model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..errors import BatchdeckError, InvalidJobSpec, ParseError, SchedulerError
+from ..model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..transports.base import CommandResult
+from ..units import parse_duration
+from .base import BatchSystem, PollResult, scheduler_job_name
 from .parsing import parser
-from .transport import CommandResult
-from .units import parse_duration
 
 FLAVOURS = ("pro", "torque")
 

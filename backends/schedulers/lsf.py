@@ -19,11 +19,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .batch import BatchSystem, scheduler_job_name
-from .errors import InvalidJobSpec, ParseError, SchedulerError
-from .model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..errors import InvalidJobSpec, ParseError, SchedulerError
+from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..transports.base import CommandResult
+from .base import BatchSystem, scheduler_job_name
 from .parsing import parser
-from .transport import CommandResult
 
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.@-]+$")
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .registry import BACKENDS
-from .units import parse_memory, parse_walltime
+from ..errors import ConfigError
+from ..schedulers.registry import BACKENDS
+from ..units import parse_memory, parse_walltime
 
 if sys.version_info >= (3, 11):
     import tomllib

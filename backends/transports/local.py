@@ -9,8 +9,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import RemoteFileNotFound, TransportError
-from .transport import CommandResult, FileStat, ProgressCallback, Transport
+from ..errors import RemoteFileNotFound, TransportError
+from .base import CommandResult, FileStat, ProgressCallback, Transport
 
 _CHUNK = 1024 * 1024
 

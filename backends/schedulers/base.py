@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from .errors import (
+from ..errors import (
     BatchdeckError,
     InvalidJobSpec,
     InvalidStateTransition,
@@ -28,9 +28,9 @@ from .errors import (
     SchedulerError,
     UnsafePath,
 )
-from .model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
-from .transport import CommandResult, ProgressCallback, Transport
-from .units import format_memory, format_walltime
+from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..transports.base import CommandResult, ProgressCallback, Transport
+from ..units import format_memory, format_walltime
 
 #: batchdeck's own files inside a sandbox; never downloaded as results
 CONTROL_DIR = ".batchdeck"
@@ -174,7 +174,7 @@ class BatchSystem:
         if isinstance(transport, Transport):
             self.transport = transport
         else:
-            from .transports import make_transport
+            from ..transports.factory import make_transport
 
             self.transport = make_transport(
                 transport,

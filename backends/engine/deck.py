@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .batch import BatchSystem, PollResult, TransferReport, tag_of
+from ..errors import BatchdeckError, ConfigError, SchedulerError
+from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..schedulers.base import BatchSystem, PollResult, TransferReport, tag_of
+from ..schedulers.registry import backend_class
+from ..transports.base import ProgressCallback
 from .config import Config, load_config
-from .errors import BatchdeckError, ConfigError, SchedulerError
 from .journal import Journal
-from .model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
-from .registry import backend_class
-from .transport import ProgressCallback
 
 ACTIVE_STATES = [s for s in RunState if s.is_active]
 HOST_KEYS_NOT_VERIFIED = "SSH host keys are NOT verified (ignore_ssh_host_keys = true)"

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .errors import ParseError
+from ..errors import ParseError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

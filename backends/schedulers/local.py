@@ -13,9 +13,9 @@ from __future__ import annotations
 import posixpath
 import time
 
-from .batch import CONTROL_DIR, BatchSystem, scheduler_job_name
-from .errors import BatchdeckError, ParseError
-from .model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..errors import BatchdeckError, ParseError
+from ..model import JobRecord, QueueInfo, RunState, SchedulerJob
+from .base import CONTROL_DIR, BatchSystem, scheduler_job_name
 
 RUNNER = f"{CONTROL_DIR}/run.sh"
 #: the one queue of the local backend, as the Queues pane shows it

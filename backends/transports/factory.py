@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ConfigError
-from .transport import Transport
+from ..errors import ConfigError
+from .base import Transport
 
 
 def make_transport(kind: str, **settings: Any) -> Transport:
     """``kind`` is a cluster's ``transport`` setting: ``local`` or ``ssh``."""
     if kind == "local":
-        from .local_transport import LocalTransport
+        from .local import LocalTransport
 
         return LocalTransport(timeout=settings.get("ssh_timeout"))
     if kind == "ssh":
         # Imported here so that local-only use never needs asyncssh loaded.
-        from .ssh_transport import SshTransport
+        from .ssh import SshTransport
 
         return SshTransport(
             host=settings.get("frontend") or "localhost",

@@ -15,8 +15,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import BatchdeckError, JobNotFound
-from .model import JobRecord, RunState
+from ..errors import BatchdeckError, JobNotFound
+from ..model import JobRecord, RunState
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 

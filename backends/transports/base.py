@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .errors import SchedulerError
+from ..errors import SchedulerError
 
 # (remote path, bytes done for that file, that file's size)
 ProgressCallback = Callable[[str, int, int], None]

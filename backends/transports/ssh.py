@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import asyncssh
 
-from .errors import (
+from ..errors import (
     AuthenticationFailed,
     ConnectionFailed,
     HostKeyChanged,
@@ -37,8 +37,8 @@ from .errors import (
     RemoteFileNotFound,
     TransportError,
 )
+from .base import CommandResult, FileStat, ProgressCallback, Transport, command_line
 from .tar_stream import TAR_BLOCK, Buffered, PartFiles, padded, parse_pax, plan_upload, tar_message
-from .transport import CommandResult, FileStat, ProgressCallback, Transport, command_line
 
 T = TypeVar("T")
 
