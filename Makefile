@@ -9,15 +9,19 @@ TEST_STAMP := $(VENV)/.installed-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet --upgrade pip > /dev/null 2>&1 || $(PY) -m pip install --upgrade pip
 
+# pip's log goes to a file and is shown only when the install fails: setuptools'
+# editable-install notice is not something a user of `make run` needs to read.
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
-	touch $@
+	@echo "installing batchdeck into $(VENV) (log: $(VENV)/install.log)"
+	@$(PY) -m pip install --quiet -e . > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@touch $@
 
 $(TEST_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e ".[test]"
-	touch $@ $(STAMP)
+	@echo "installing batchdeck[test] into $(VENV) (log: $(VENV)/install.log)"
+	@$(PY) -m pip install --quiet -e ".[test]" > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@touch $@ $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/batchdeck
@@ -26,11 +30,16 @@ run: $(STAMP)
 # then runs the whole suite; tests whose daemon is missing are skipped with the reason.
 test: $(TEST_STAMP)
 	-@bash tests/clusters/up.sh --installed-only
-	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest -ra $(PYTEST_ARGS)
 
+# mypy cannot follow package-dir (backends/ installs as batchdeck.backends): it checks
+# the package through a tree of links under .mypy-src/batchdeck.
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
+	@mkdir -p .mypy-src/batchdeck
+	@for d in backends tui themes; do ln -sfn ../../$$d .mypy-src/batchdeck/$$d; done
+	$(VENV)/bin/mypy
 
 bench: $(TEST_STAMP)
 	$(PY) tests/bench_tui.py

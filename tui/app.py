@@ -432,7 +432,7 @@ class BatchdeckApp(App[int]):
             return False
         return True
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for action, _key, label, help_text in ACTIONS:
             if action != "quit":

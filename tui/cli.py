@@ -275,7 +275,7 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         if args.json:
             _print_json(records)
         else:
-            rows = [("NAME", "TYPE", "TRANSPORT", "FRONTEND", "JOBS", "NOTE")]
+            rows: list[tuple[str, ...]] = [("NAME", "TYPE", "TRANSPORT", "FRONTEND", "JOBS", "NOTE")]
             for r in records:
                 note = r.get("error") or r.get("warning") or ""
                 rows.append((r["name"], r["type"] or "-", r["transport"] or "-", r["frontend"] or "-", str(r["jobs"]), note))

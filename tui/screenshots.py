@@ -21,10 +21,10 @@ from .peek_view import PeekView
 from .submit_screen import SubmitScreen
 
 SIZE = (140, 42)
-Scene = Callable[[Pilot], Awaitable[None]]
+Scene = Callable[[Pilot[int]], Awaitable[None]]
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_for(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Pump the app until ``condition`` holds; raise if it never does."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -35,12 +35,12 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float =
     await pilot.pause()
 
 
-async def main_screen(pilot: Pilot) -> None:
+async def main_screen(pilot: Pilot[int]) -> None:
     await pilot.press("down")  # the running job, so the detail area has something to say
     await pilot.pause()
 
 
-async def submit_form(pilot: Pilot) -> None:
+async def submit_form(pilot: Pilot[int]) -> None:
     await pilot.press("s")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, SubmitScreen))
     await pilot.press(*"./train.sh", "space", *"-e", "space", "5")
@@ -48,18 +48,18 @@ async def submit_form(pilot: Pilot) -> None:
     await pilot.pause()
 
 
-async def peek(pilot: Pilot) -> None:
+async def peek(pilot: Pilot[int]) -> None:
     await pilot.press("down", "p")
     view = pilot.app.query_one(PeekView)
     await wait_for(pilot, lambda: view.tail is not None and view.tail.opened and view.log_widget.line_count > 0)
 
 
-async def download_dialog(pilot: Pilot) -> None:
+async def download_dialog(pilot: Pilot[int]) -> None:
     await pilot.press("down", "d")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, DownloadScreen))
 
 
-async def help_screen(pilot: Pilot) -> None:
+async def help_screen(pilot: Pilot[int]) -> None:
     await pilot.press("question_mark")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
 

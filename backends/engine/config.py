@@ -85,7 +85,7 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in choices:
             raise ValueError(f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
-        return value
+        return str(value)
 
     return check
 
@@ -154,7 +154,7 @@ class ClusterConfig:
 
     @property
     def frontend(self) -> str:
-        return self.settings.get("frontend", "localhost")
+        return str(self.settings.get("frontend", "localhost"))
 
 
 @dataclass

@@ -440,12 +440,12 @@ class BatchSystem:
         listed = await self.query_jobs()
         by_id = {info.jobid: info for info in listed}
         active = [job for job in jobs if job.jobid and job.state.is_active]
-        missing = [job.jobid for job in active if job.jobid not in by_id]
+        missing = [job.jobid for job in active if job.jobid and job.jobid not in by_id]
         finished = await self.query_finished(missing) if missing else {}
         result = PollResult(all_jobs=listed)
         now = time.time()
         for job in active:
-            info = by_id.get(job.jobid) or finished.get(job.jobid)  # type: ignore[arg-type]
+            info = by_id.get(job.jobid or "") or finished.get(job.jobid or "")
             if info is not None:
                 job.last_seen = now
                 job.stale = False

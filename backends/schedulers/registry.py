@@ -26,4 +26,5 @@ def backend_class(type_name: str) -> type[BatchSystem]:
         ) from None
     module_name, _, class_name = target.partition(":")
     module = importlib.import_module(module_name)
-    return getattr(module, class_name)
+    cls: type[BatchSystem] = getattr(module, class_name)
+    return cls

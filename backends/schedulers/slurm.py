@@ -467,8 +467,8 @@ def parse_scontrol_jobs(text: str) -> list[SchedulerJob]:
         if "JobState" not in values:
             raise ParseError(what, "no JobState", record)
         jobid = _check_jobid(values["JobId"], what, record)
-        array_id = _value(values.get("ArrayJobId", ""))
-        array_task = _value(values.get("ArrayTaskId", ""))
+        array_id: str | None = _value(values.get("ArrayJobId", ""))
+        array_task: str | None = _value(values.get("ArrayTaskId", ""))
         if array_id and array_task:
             # the id users see and squeue/sacct print for an array task
             if array_task.isdecimal():
