@@ -17,7 +17,7 @@ from typing import Any
 
 from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError, InvalidJobSpec
-from ..backends.model import JobRecord, JobSpec
+from ..backends.model import JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
 from ..backends.units import format_walltime, parse_memory, parse_walltime
 
@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("free", help="delete a TERMINATED job's sandbox on the cluster")
     p.add_argument("id")
+
+    p = sub.add_parser("wait", help="wait until every job named has finished; exit 1 if one did not succeed")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--notify", action="store_true", help="ring the bell and raise a desktop notification (OSC 9/777) as each ends")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="give up after this long (exit 124)")
 
     p = sub.add_parser("clusters", help="configured clusters")
     p.add_argument("--json", action="store_true")
@@ -259,6 +264,8 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         job = await deck.free(args.id)
         print(f"{job.id} sandbox freed")
         return 0
+    if command == "wait":
+        return await _wait(deck, args)
     if command == "clusters":
         records = []
         for name in deck.cluster_names:
@@ -307,6 +314,59 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
             _print_table(rows)
         return 0
     raise CliError(f"unknown command {command!r}")
+
+
+def _succeeded(job: JobRecord) -> bool:
+    return job.exitcode == 0 and not job.signal and not job.reason.startswith(("cancelled", "submission failed"))
+
+
+def _finished(job: JobRecord) -> bool:
+    return not job.state.is_active and not (job.state == RunState.NEW and job.reason == "submitting")
+
+
+async def _wait(deck: Deck, args: argparse.Namespace) -> int:
+    """Poll each cluster of the named jobs at its own interval until all have finished."""
+    if args.timeout is not None and args.timeout <= 0:
+        raise CliError("--timeout must be > 0")
+    waiting = {deck.job(ident).id for ident in args.ids}
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    all_ok = True
+    while True:
+        for job_id in sorted(waiting):
+            job = deck.job(job_id)
+            if not _finished(job):
+                continue
+            waiting.discard(job_id)
+            ok = _succeeded(job)
+            all_ok = all_ok and ok
+            line = f"{job.id} {job.name}: {job.state.value}{' (' + job.reason + ')' if job.reason else ''}"
+            print(line, flush=True)
+            if args.notify:
+                _notify("batchdeck: job " + ("done" if ok else "did not succeed"), line)
+        if not waiting:
+            return 0 if all_ok else 1
+        clusters = sorted({deck.job(j).cluster for j in waiting})
+        _warn(await _refresh(deck, clusters))
+        if deadline is not None and time.monotonic() >= deadline:
+            print(f"{PROG}: still running after {args.timeout:g} s: {' '.join(sorted(waiting))}", file=sys.stderr)
+            return 124
+        interval = min(deck.config.clusters[c].poll_interval for c in clusters if c in deck.config.clusters)
+        pause = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
+        await asyncio.sleep(pause)
+
+
+def _notify(title: str, body: str) -> None:
+    """To the controlling terminal, so it works with stdout redirected to a file."""
+    from .terminal_notify import notification
+
+    sequence = notification(title, body)
+    try:
+        with open("/dev/tty", "w") as tty:
+            tty.write(sequence)
+    except OSError:
+        if sys.stdout.isatty():
+            sys.stdout.write(sequence)
+            sys.stdout.flush()
 
 
 async def _peek(deck: Deck, args: argparse.Namespace) -> int:

@@ -1,0 +1,75 @@
+"""`batchdeck wait` as a script uses it, and the terminal notification sequences it sends."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from batchdeck.tui.terminal_notify import BEL, ESC, notification, osc9, osc777, tmux_passthrough
+
+BATCHDECK = [sys.executable, "-m", "batchdeck.tui.cli"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "batchdeck.toml"
+    config.write_text(f'[clusters.localhost]\ntype = "local"\nsandbox_root = "{tmp_path / "sandboxes"}"\npoll_interval = 0.2\n')
+    return {**os.environ, "BATCHDECK_DATA_DIR": str(tmp_path / "data"), "BATCHDECK_CONFIG": str(config)}
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BATCHDECK, *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def submit(env: dict[str, str], *command: str) -> str:
+    proc = cli(env, "submit", "--", *command)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_wait_returns_when_every_job_ended_and_says_how(env: dict[str, str]) -> None:
+    good = submit(env, "sh", "-c", "sleep 0.5; echo done")
+    bad = submit(env, "sh", "-c", "exit 3")
+    proc = cli(env, "wait", good, bad)
+    assert proc.returncode == 1, proc.stderr  # one of them failed
+    lines = proc.stdout.splitlines()
+    assert {line.split()[0] for line in lines} == {good, bad}
+    assert any(line.startswith(bad) and "exit code 3" in line for line in lines), lines
+    assert cli(env, "wait", good).returncode == 0
+
+
+def test_wait_times_out_with_124_and_names_the_jobs_still_running(env: dict[str, str]) -> None:
+    slow = submit(env, "sleep", "30")
+    try:
+        proc = cli(env, "wait", slow, "--timeout", "1")
+        assert proc.returncode == 124
+        assert slow in proc.stderr and "still running" in proc.stderr
+    finally:
+        cli(env, "cancel", slow)
+
+
+def test_wait_refuses_an_unknown_job_in_one_line(env: dict[str, str]) -> None:
+    proc = cli(env, "wait", "zzzzzzzz")
+    assert proc.returncode != 0
+    assert len(proc.stderr.strip().splitlines()) == 1 and "zzzzzzzz" in proc.stderr
+
+
+def test_sequences_carry_no_control_characters_from_the_message() -> None:
+    hostile = f"job\x1b]0;pwned\x07\nname;x"
+    for sequence in (osc9(hostile), osc777("t;itle", hostile)):
+        body = sequence[2:-2]  # between "ESC ]" and the string terminator "ESC \"
+        assert ESC not in body and "\x07" not in body and "\n" not in body
+    assert osc777("a;b", "c").startswith(f"{ESC}]777;notify;a,b;c")
+
+
+def test_bell_and_both_osc_forms_and_tmux_passthrough() -> None:
+    plain = notification("batchdeck", "job done", in_tmux=False)
+    assert plain.startswith(BEL) and f"{ESC}]9;batchdeck: job done" in plain and f"{ESC}]777;notify;batchdeck;job done" in plain
+    wrapped = notification("batchdeck", "job done", in_tmux=True)
+    assert wrapped.count(f"{ESC}Ptmux;") == 2
+    # inside the passthrough every ESC of the inner sequence is doubled
+    assert tmux_passthrough(osc9("x")) == f"{ESC}Ptmux;{ESC}{ESC}]9;x{ESC}{ESC}\\{ESC}\\"
