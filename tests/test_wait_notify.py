@@ -59,7 +59,7 @@ def test_wait_refuses_an_unknown_job_in_one_line(env: dict[str, str]) -> None:
 
 
 def test_sequences_carry_no_control_characters_from_the_message() -> None:
-    hostile = f"job\x1b]0;pwned\x07\nname;x"
+    hostile = "job\x1b]0;pwned\x07\nname;x"
     for sequence in (osc9(hostile), osc777("t;itle", hostile)):
         body = sequence[2:-2]  # between "ESC ]" and the string terminator "ESC \"
         assert ESC not in body and "\x07" not in body and "\n" not in body
