@@ -90,6 +90,19 @@ def parse_walltime(value: str | int | float) -> int:
     return seconds
 
 
+_AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.I)
+_AGE_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(value: str) -> float:
+    """Seconds from an age such as ``30d``, ``12h``, ``90m``, ``2w``: the unit is required, since a bare
+    number would be read as minutes by parse_walltime and as days by a user cleaning a month of jobs."""
+    match = _AGE_RE.match(value)
+    if not match:
+        raise ValueError(f"expected an age like '30d', '12h', '90m' or '2w', got {value!r}")
+    return float(match.group(1)) * _AGE_SECONDS[match.group(2).lower()]
+
+
 def parse_duration(text: str) -> int | None:
     """Seconds from a scheduler's ``[D-]HH:MM:SS`` / ``MM:SS`` form; None if not of that form.
 

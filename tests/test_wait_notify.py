@@ -73,3 +73,41 @@ def test_bell_and_both_osc_forms_and_tmux_passthrough() -> None:
     assert wrapped.count(f"{ESC}Ptmux;") == 2
     # inside the passthrough every ESC of the inner sequence is doubled
     assert tmux_passthrough(osc9("x")) == f"{ESC}Ptmux;{ESC}{ESC}]9;x{ESC}{ESC}\\{ESC}\\"
+
+
+def test_forget_refuses_a_running_job_and_notes_an_unfreed_sandbox(env: dict[str, str]) -> None:
+    done = submit(env, "true")
+    running = submit(env, "sleep", "30")
+    try:
+        assert cli(env, "wait", done).returncode == 0
+        refused = cli(env, "forget", done, running)
+        assert refused.returncode != 0 and running in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert cli(env, "status", done).returncode == 0  # nothing was forgotten
+        proc = cli(env, "forget", done)
+        assert proc.returncode == 0 and f"forgot {done}" in proc.stdout
+        assert "was not freed" in proc.stderr  # its sandbox is still on the cluster
+        assert cli(env, "status", done).returncode != 0
+    finally:
+        cli(env, "cancel", running)
+
+
+def test_clean_forgets_only_old_finished_jobs(env: dict[str, str], tmp_path: Path) -> None:
+    from batchdeck.backends.engine.journal import Journal
+
+    first = submit(env, "true")
+    second = submit(env, "true")
+    assert cli(env, "wait", first, second).returncode == 0
+    journal = Journal(tmp_path / "data" / "journal.sqlite")
+    old = journal.get(first)
+    old.state, old.finished = type(old.state)("TERMINATED"), old.created - 40 * 86400
+    journal.save(old)
+    journal.close()
+    dry = cli(env, "clean", "--older-than", "30d", "--dry-run")
+    assert dry.returncode == 0 and f"would forget {first}" in dry.stdout and second not in dry.stdout
+    assert cli(env, "status", first).returncode == 0
+    assert cli(env, "clean").returncode == 0
+    assert cli(env, "status", first).returncode != 0
+    assert cli(env, "status", second).returncode == 0
+    bad = cli(env, "clean", "--older-than", "30")
+    assert bad.returncode == 2 and "30d" in bad.stderr

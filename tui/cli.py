@@ -19,7 +19,7 @@ from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError, InvalidJobSpec
 from ..backends.model import JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
-from ..backends.units import format_walltime, parse_memory, parse_walltime
+from ..backends.units import format_walltime, parse_age, parse_memory, parse_walltime
 
 PROG = "batchdeck"
 
@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("free", help="delete a TERMINATED job's sandbox on the cluster")
     p.add_argument("id")
+
+    p = sub.add_parser("forget", help="remove jobs from the journal (their sandboxes stay until freed)")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--force", action="store_true", help="also forget jobs the scheduler may still run")
+
+    p = sub.add_parser("clean", help="forget finished jobs older than an age (GC3Pie's gclean)")
+    p.add_argument("--older-than", default="30d", metavar="AGE", help="e.g. 30d, 12h, 2w (default 30d)")
+    p.add_argument("--cluster")
+    p.add_argument("--dry-run", action="store_true", help="list what would be forgotten, forget nothing")
 
     p = sub.add_parser("wait", help="wait until every job named has finished; exit 1 if one did not succeed")
     p.add_argument("ids", nargs="+", metavar="ID")
@@ -266,6 +275,10 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         return 0
     if command == "wait":
         return await _wait(deck, args)
+    if command == "forget":
+        return _forget(deck, [deck.job(ident) for ident in args.ids], force=args.force)
+    if command == "clean":
+        return _clean(deck, args)
     if command == "clusters":
         records = []
         for name in deck.cluster_names:
@@ -314,6 +327,42 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
             _print_table(rows)
         return 0
     raise CliError(f"unknown command {command!r}")
+
+
+def _forget(deck: Deck, jobs: Sequence[JobRecord], force: bool, dry_run: bool = False) -> int:
+    """Forget the jobs; refuse (all of them) if one may still run, unless forced."""
+    running = [job for job in jobs if not _finished(job)]
+    if running and not force:
+        names = ", ".join(f"{job.id} ({job.state.value} on {job.cluster})" for job in running)
+        raise CliError(f"not forgetting jobs the scheduler may still run: {names}; cancel them first, or --force")
+    kept = [job for job in jobs if job.sandbox]
+    if not dry_run:
+        deck.journal.forget(job.id for job in jobs)
+    verb = "would forget" if dry_run else "forgot"
+    for job in jobs:
+        print(f"{verb} {job.id} {job.name} ({job.state.value} on {job.cluster})")
+    for job in kept:
+        print(f"{PROG}: note: {job.id}: its sandbox {job.sandbox} on {job.cluster} was not freed", file=sys.stderr)
+    return 0
+
+
+def _clean(deck: Deck, args: argparse.Namespace) -> int:
+    try:
+        age = parse_age(args.older_than)
+    except ValueError as exc:
+        raise CliError(f"--older-than: {exc}") from None
+    if args.cluster:
+        deck.config.cluster(args.cluster)
+    cutoff = time.time() - age
+    old = [
+        job
+        for job in deck.journal.jobs(args.cluster, [RunState.TERMINATED])
+        if (job.finished or job.created) < cutoff
+    ]
+    if not old:
+        print(f"no finished job older than {args.older_than}")
+        return 0
+    return _forget(deck, old, force=False, dry_run=args.dry_run)
 
 
 def _succeeded(job: JobRecord) -> bool:
@@ -410,6 +459,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return asyncio.run(_with_deck(args, deck))
+    except CliError as exc:
+        # usage, whichever option was wrong: always 2
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     except BatchdeckError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -138,3 +138,26 @@ class Journal:
         with self._lock:
             rows = self._db.execute(query + " ORDER BY created", params).fetchall()
         return [JobRecord.from_dict(json.loads(r[0])) for r in rows]
+
+    def forget(self, job_ids: Iterable[str]) -> int:
+        """Delete these records (GC3Pie's gclean) in one transaction; returns how many went."""
+        ids = list(dict.fromkeys(job_ids))
+        removed = 0
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    # SQLite limits the number of bound parameters per statement
+                    for start in range(0, len(ids), 500):
+                        chunk = ids[start : start + 500]
+                        cursor = self._db.execute(
+                            f"DELETE FROM jobs WHERE id IN ({', '.join('?' for _ in chunk)})", chunk
+                        )
+                        removed += cursor.rowcount
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise BatchdeckError(f"cannot write to the job journal {self.path}: {exc}") from exc
+        return removed
