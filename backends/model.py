@@ -226,3 +226,31 @@ class QueueInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class HistoryRecord:
+    """One finished job as the scheduler's accounting remembers it (``batchdeck history``)."""
+
+    jobid: str
+    name: str = ""
+    user: str = ""
+    queue: str = ""
+    state: str = ""  # the scheduler's own word: COMPLETED, TIMEOUT, failed 37 ...
+    outcome: str | None = None  # ok, failed, timeout, cancelled, oom, node_fail, killed ...
+    exitcode: int | None = None
+    signal: int | None = None
+    submit_time: float | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    elapsed: float | None = None  # seconds
+    cores: int | None = None
+    cpu_time: float | None = None  # seconds, user + system, all steps
+    requested_memory: float | None = None  # MiB for the whole job
+    max_rss: float | None = None  # MiB, the highest over the job's steps
+    gpus: int | None = None
+    cpu_efficiency: float | None = None
+    memory_efficiency: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

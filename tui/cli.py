@@ -17,7 +17,7 @@ from typing import Any
 
 from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError, InvalidJobSpec
-from ..backends.model import JobRecord, JobSpec, RunState
+from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
 from ..backends.units import format_walltime, parse_age, parse_memory, parse_walltime
 
@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("free", help="delete a TERMINATED job's sandbox on the cluster")
     p.add_argument("id")
+
+    p = sub.add_parser("history", help="your finished jobs from the clusters' accounting (not only batchdeck's)")
+    p.add_argument("--cluster", help="one cluster (default: every cluster with a scheduler)")
+    p.add_argument("--since", default="7d", metavar="AGE", help="how far back, e.g. 12h, 7d, 2w (default 7d)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="at most N jobs per cluster (newest first)")
+    p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the N newest (with --limit: paging)")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("forget", help="remove jobs from the journal (their sandboxes stay until freed)")
     p.add_argument("ids", nargs="+", metavar="ID")
@@ -275,6 +282,8 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         return 0
     if command == "wait":
         return await _wait(deck, args)
+    if command == "history":
+        return await _history(deck, args)
     if command == "forget":
         return _forget(deck, [deck.job(ident) for ident in args.ids], force=args.force)
     if command == "clean":
@@ -327,6 +336,54 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
             _print_table(rows)
         return 0
     raise CliError(f"unknown command {command!r}")
+
+
+def _percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{fraction * 100:.0f}%"
+
+
+async def _history(deck: Deck, args: argparse.Namespace) -> int:
+    try:
+        since = time.time() - parse_age(args.since)
+    except ValueError as exc:
+        raise CliError(f"--since: {exc}") from None
+    if args.limit is not None and args.limit < 1 or args.offset < 0:
+        raise CliError("--limit must be >= 1 and --offset >= 0")
+    if args.cluster:
+        deck.config.cluster(args.cluster)
+        clusters = [args.cluster]
+    else:
+        clusters = [n for n, c in deck.config.clusters.items() if c.type != "local"]
+        if not clusters:
+            raise CliError("no cluster with a scheduler is configured (local clusters keep no accounting)")
+
+    async def one(cluster: str) -> list[HistoryRecord] | BatchdeckError:
+        try:
+            return await deck.history(cluster, since)
+        except BatchdeckError as exc:
+            return exc
+
+    answers = await asyncio.gather(*(one(c) for c in clusters))
+    failed = 0
+    rows: list[tuple[str, HistoryRecord]] = []
+    for cluster, answer in zip(clusters, answers, strict=True):
+        if isinstance(answer, BatchdeckError):
+            failed += 1
+            print(f"{PROG}: {answer}", file=sys.stderr)
+            continue
+        end = None if args.limit is None else args.offset + args.limit
+        rows.extend((cluster, record) for record in answer[args.offset : end])
+    if args.json:
+        _print_json([{"cluster": cluster, **record.to_dict()} for cluster, record in rows])
+    else:
+        table: list[tuple[str, ...]] = [("CLUSTER", "JOBID", "NAME", "OUTCOME", "EXIT", "ELAPSED", "CORES", "CPU", "MEM", "ENDED")]
+        for cluster, r in rows:
+            exit_text = f"sig {r.signal}" if r.signal else ("-" if r.exitcode is None else str(r.exitcode))
+            ended = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.end_time)) if r.end_time else "-"
+            table.append((cluster, r.jobid, r.name, r.outcome or r.state, exit_text, format_walltime(r.elapsed),
+                          str(r.cores or "-"), _percent(r.cpu_efficiency), _percent(r.memory_efficiency), ended))  # fmt: skip
+        _print_table(table)
+    return 1 if failed else 0
 
 
 def _forget(deck: Deck, jobs: Sequence[JobRecord], force: bool, dry_run: bool = False) -> int:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BatchdeckError, ConfigError, SchedulerError
-from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..model import HistoryRecord, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..schedulers.base import BatchSystem, PollResult, TransferReport, tag_of
 from ..schedulers.registry import backend_class
 from ..transports.base import ProgressCallback
 from .config import Config, load_config
+from .history import HistoryCache, query_history
 from .journal import Journal
 
 ACTIVE_STATES = [s for s in RunState if s.is_active]
@@ -51,6 +52,7 @@ class Deck:
                 self.status[name].warning = HOST_KEYS_NOT_VERIFIED
         # Serialises polls per cluster: a refresh never overlaps the previous one.
         self._locks: dict[str, asyncio.Lock] = {}
+        self.history_cache = HistoryCache()
         # Jobs this deck is submitting right now: reconcile must not adopt them
         # (their own submit records the answer), or the two would race.
         self._submitting: set[str] = set()
@@ -234,6 +236,14 @@ class Deck:
         job.reason = "sandbox freed"
         self.journal.save(job)
         return job
+
+    async def history(self, cluster: str, since: float) -> list[HistoryRecord]:
+        """Finished jobs from the cluster's accounting (cached for a short while, so paging is free)."""
+        cached = self.history_cache.get(cluster, since)
+        if cached is None:
+            cached = await query_history(self.backend(cluster), since)
+            self.history_cache.put(cluster, since, cached)
+        return cached
 
     async def queues(self, cluster: str) -> list[QueueInfo]:
         return await self.backend(cluster).list_queues()

@@ -14,9 +14,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
+from ..efficiency import cpu_efficiency, memory_efficiency
 from ..errors import InvalidJobSpec, ParseError, SchedulerError
-from ..model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..model import HistoryRecord, JobRecord, QueueInfo, RunState, SchedulerJob
 from .base import BatchSystem, PollResult, scheduler_job_name
+from .parsing import parser
 
 # ---------------------------------------------------------------------- pure helpers
 
@@ -477,6 +479,116 @@ def classify_qdel_output(text: str) -> str:
     if re.search(r"do not have the necessary privileges|not allowed|permission denied", text, re.I):
         return "denied"
     return "unknown"
+
+
+# ---------------------------------------------------------------------- history (qacct)
+
+
+def qacct_history_argv(user: str, days: int) -> list[str]:
+    """Every job record of ``user`` of the last ``days`` days (``-j`` lists them one by one)."""
+    return ["qacct", "-o", user, "-d", str(max(1, days)), "-j"]
+
+
+# qacct prints sizes scaled with binary units ("4.809MB", "1.2GB", "0.000B")
+_QACCT_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$", re.I)
+# a request's size: K/M/G are powers of 1024, k/m/g of 1000 (sge_types(1))
+_REQUEST_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGkmg]?)$")
+
+
+def _qacct_mib(text: str | None) -> float | None:
+    match = _QACCT_SIZE.match(text or "")
+    if not match:
+        return None
+    scale = {"": 1 / 1024 / 1024, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2}[match.group(2).upper()]
+    return float(match.group(1)) * scale
+
+
+def _seconds(text: str | None) -> float | None:
+    match = re.match(r"^\s*(\d+(?:\.\d+)?)s?\s*$", text or "")
+    return float(match.group(1)) if match else None
+
+
+def _requested_mib(category: str, slots: int) -> float | None:
+    """h_vmem (or mem_free) of the job's category, which Grid Engine applies per slot."""
+    match = re.search(r"(?:^|[\s,])(?:h_vmem|mem_free|s_vmem)=(\d+(?:\.\d+)?[KMGkmg]?)", category)
+    if not match:
+        return None
+    size = _REQUEST_SIZE.match(match.group(1))
+    if not size:
+        return None
+    value, unit = float(size.group(1)), size.group(2)
+    factor = {"": 1 / 1024 / 1024, "K": 1 / 1024, "M": 1.0, "G": 1024.0,
+              "k": 1000 / 1024 / 1024, "m": 1e6 / 1024 / 1024, "g": 1e9 / 1024 / 1024}[unit]  # fmt: skip
+    return value * factor * max(1, slots)
+
+
+def _history_outcome(failed: int, exit_status: int | None, category: str) -> str:
+    if failed == 37:
+        return "timeout" if "h_rt" in category or "h_cpu" in category else "oom"
+    if failed == 100:
+        return "killed"  # qdel and a SIGKILL from inside read the same (failed 100, exit 137)
+    if failed:
+        return "failed"
+    if exit_status is not None and 128 < exit_status <= 128 + 64:
+        return "killed"
+    return "ok" if exit_status == 0 else "failed"
+
+
+@parser("qacct history")
+def parse_qacct_history(text: str) -> list[HistoryRecord]:
+    """Records of ``qacct -o USER -d N -j``; its totals table (no job at all) gives none."""
+    records = []
+    blocks: list[list[str]] = [[]]
+    for raw in text.splitlines():
+        if re.match(r"^OWNER\s+WALLCLOCK", raw):
+            break  # the totals table qacct appends after the records
+        if raw.startswith("===="):
+            blocks.append([])
+        elif raw.strip():
+            blocks[-1].append(raw.rstrip())
+    for block in blocks:
+        fields: dict[str, str] = {}
+        for line in block:
+            match = _QACCT_LINE.match(line)
+            if match:
+                fields.setdefault(match.group(1), match.group(2))
+        if not fields:
+            continue
+        if "jobnumber" not in fields:
+            raise ParseError("qacct history", "a record without a jobnumber", text)
+        job = _record_to_job(fields, text)
+        failed = _int(fields.get("failed")) or 0
+        category = fields.get("category", "")
+        slots = job.cores or 1
+        elapsed = _seconds(fields.get("ru_wallclock"))
+        cpu = _seconds(fields.get("cpu"))
+        requested = _requested_mib(category, slots)
+        used = _qacct_mib(fields.get("maxvmem"))
+        outcome = _history_outcome(failed, _int(fields.get("exit_status")), category)
+        jobid = job.jobid if not job.array_task else f"{job.jobid}.{job.array_task}"
+        records.append(
+            HistoryRecord(
+                jobid=jobid,
+                name=job.name,
+                user=job.user,
+                queue=job.queue,
+                state=job.raw_state,
+                outcome=outcome,
+                exitcode=job.exitcode if outcome in ("ok", "failed") else None,
+                signal=job.signal,
+                submit_time=job.submit_time,
+                start_time=job.start_time,
+                end_time=job.end_time,
+                elapsed=elapsed,
+                cores=slots,
+                cpu_time=cpu,
+                requested_memory=requested,
+                max_rss=used,
+                cpu_efficiency=cpu_efficiency(cpu, elapsed, slots),
+                memory_efficiency=memory_efficiency(used, requested),
+            )
+        )
+    return records
 
 
 # Characters that survive a ``#$`` directive line unquoted and mean nothing special to

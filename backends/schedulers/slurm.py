@@ -23,10 +23,12 @@ import shlex
 import time
 from collections.abc import Sequence
 
+from ..efficiency import cpu_efficiency, memory_efficiency
 from ..errors import ParseError, SchedulerError
-from ..model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..model import HistoryRecord, JobRecord, QueueInfo, RunState, SchedulerJob
 from ..units import format_walltime, parse_duration
 from .base import BatchSystem, safe_relative_path, scheduler_job_name
+from .parsing import parser
 
 #: ASCII unit separator: cannot appear in a job or partition name typed by a user,
 #: so a line splits unambiguously (``|``, ``^`` and spaces all can).
@@ -619,6 +621,128 @@ def _directive_value(value: str) -> str:
 def _filename_pattern(path: str) -> str:
     """An output path with SLURM's ``%`` replacement symbols neutralised."""
     return path.replace("%", "%%")
+
+
+# ---------------------------------------------------------------------------- history (sacct)
+
+#: what ``batchdeck history`` asks sacct for: the job lines, and the step lines for MaxRSS
+SACCT_HISTORY_FIELDS: tuple[str, ...] = (
+    "JobID", "User", "Partition", "State", "ExitCode", "Submit", "Start", "End", "ElapsedRaw",
+    "TotalCPU", "AllocCPUS", "AllocTRES", "ReqMem", "MaxRSS", "JobName",
+)  # fmt: skip
+
+#: sacct's final job states -> batchdeck's outcome words
+_HISTORY_OUTCOMES: dict[str, str] = {
+    "COMPLETED": "ok", "FAILED": "failed", "TIMEOUT": "timeout", "CANCELLED": "cancelled",
+    "OUT_OF_MEMORY": "oom", "NODE_FAIL": "node_fail", "PREEMPTED": "preempted", "DEADLINE": "deadline",
+    "BOOT_FAIL": "boot_fail",
+}  # fmt: skip
+
+
+def sacct_history_argv(user: str, since: float) -> list[str]:
+    """Every job of ``user`` that ended since ``since`` (epoch seconds): an explicit ``-S`` window,
+    never sacct's since-midnight default; ``-E now`` with ``-s`` final states, so running jobs stay out."""
+    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since))
+    return [
+        "sacct", "-n", "-P", "-u", user, "-S", start, "-E", "now",
+        "-s", "CD,F,TO,CA,OOM,NF,PR,DL,BF", f"--format={','.join(SACCT_HISTORY_FIELDS)}",
+    ]  # fmt: skip
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP]?)$")
+_SIZE_MIB = {"": 1 / (1024 * 1024), "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2, "P": 1024.0**3}
+
+
+def _mib(text: str) -> float | None:
+    """MiB from sacct's sizes: ``1184K``, ``500M``, ``1.50G``, or a plain byte count."""
+    match = _SIZE.match(_value(text).upper().rstrip("CN"))  # pre-21.08 suffix c/n (per cpu / node)
+    if not match:
+        return None
+    return float(match.group(1)) * _SIZE_MIB[match.group(2)]
+
+
+def _tres(text: str) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in _value(text).split(",") if "=" in item)
+
+
+def _cpu_seconds(text: str) -> float | None:
+    """sacct's TotalCPU: ``MM:SS.mmm``, ``HH:MM:SS[.mmm]`` or ``D-HH:MM:SS``."""
+    text = _value(text)
+    if not text:
+        return None
+    whole, _, fraction = text.partition(".")
+    if ":" in whole and whole.count(":") == 1 and "-" not in whole:
+        whole = "00:" + whole
+    seconds = parse_duration(whole)
+    if seconds is None:
+        return None
+    return seconds + (float("0." + fraction) if fraction.isdecimal() else 0.0)
+
+
+@parser("sacct history")
+def parse_sacct_history(text: str) -> list[HistoryRecord]:
+    """Jobs of ``sacct -n -P --format=SACCT_HISTORY_FIELDS``: one record per job (steps folded in:
+    the highest MaxRSS, the batch step's signal), efficiency computed as seff does."""
+    what = "sacct history"
+    jobs: dict[str, HistoryRecord] = {}
+    step_rss: dict[str, float] = {}
+    step_signal: dict[str, int] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = _split_line(line, len(SACCT_HISTORY_FIELDS), "|", what)
+        row = dict(zip((f.lower() for f in SACCT_HISTORY_FIELDS), parts, strict=True))
+        jobid = _check_jobid(row["jobid"], what, line)
+        base, dot, _step = jobid.partition(".")
+        if dot:
+            rss = _mib(row["maxrss"])
+            if rss is not None:
+                step_rss[base] = max(step_rss.get(base, 0.0), rss)
+            _rc, sig = decode_exit_code(row["exitcode"])
+            if sig:
+                step_signal.setdefault(base, sig)
+            continue
+        raw_state = row["state"].strip()
+        word = raw_state.split()[0].upper().rstrip("+") if raw_state else ""
+        rc, sig = decode_exit_code(row["exitcode"])
+        outcome = _HISTORY_OUTCOMES.get(word)
+        if outcome == "ok" and rc:
+            outcome = "failed"
+        elapsed = float(row["elapsedraw"]) if _is_number(row["elapsedraw"].strip()) else None
+        cores = _int(row["alloccpus"])
+        tres = _tres(row["alloctres"])
+        requested = _mib(tres.get("mem", "")) or _mib(row["reqmem"])
+        gpus = tres.get("gres/gpu")
+        jobs[jobid] = HistoryRecord(
+            jobid=jobid,
+            name=row["jobname"],
+            user=row["user"].strip(),
+            queue=_value(row["partition"]),
+            state=raw_state,
+            outcome=outcome,
+            exitcode=rc,
+            signal=sig,
+            submit_time=parse_time(row["submit"]),
+            start_time=parse_time(row["start"]),
+            end_time=parse_time(row["end"]),
+            elapsed=elapsed,
+            cores=cores,
+            cpu_time=_cpu_seconds(row["totalcpu"]),
+            requested_memory=requested,
+            gpus=int(gpus) if gpus and gpus.isdecimal() else None,
+        )
+    for jobid, record in jobs.items():
+        record.max_rss = step_rss.get(jobid)
+        if record.signal is None and jobid in step_signal:
+            record.signal = step_signal[jobid]
+        if record.outcome == "failed" and record.signal and not record.exitcode:
+            record.outcome = "killed"
+        if record.outcome not in ("ok", "failed", None) and not record.exitcode:
+            # a timeout, cancel or OOM kill ended the script: its "exit 0" is not one
+            record.exitcode = None
+        record.cpu_efficiency = cpu_efficiency(record.cpu_time, record.elapsed, record.cores)
+        record.memory_efficiency = memory_efficiency(record.max_rss, record.requested_memory)
+    return list(jobs.values())
 
 
 # ---------------------------------------------------------------------------- the backend
