@@ -7,16 +7,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers import eventually
-
 from batchdeck.backends.efficiency import cpu_efficiency, memory_efficiency
 from batchdeck.backends.schedulers.sge import parse_qacct_history
 from batchdeck.backends.schedulers.slurm import parse_sacct_history
+
+from helpers import eventually
 
 BATCHDECK = [sys.executable, "-m", "batchdeck.tui.cli"]
 # ~200 MiB resident for the whole run, and 3 s of CPU time, however busy the machine is (the
