@@ -254,3 +254,54 @@ class HistoryRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class JobDetails:
+    """Everything the scheduler says about one job (``batchdeck show``), fetched on demand."""
+
+    cluster: str
+    jobid: str
+    name: str = ""
+    user: str = ""
+    state: RunState = RunState.UNKNOWN
+    raw_state: str = ""
+    reason: str = ""  # in plain words; the scheduler's own code in raw_reason
+    raw_reason: str = ""
+    queue: str = ""
+    account: str = ""
+    qos: str = ""
+    nodes: int | None = None
+    node_list: str = ""
+    cores: int | None = None
+    memory: float | None = None  # MiB for the whole job
+    gpus: int | None = None
+    submit_time: float | None = None
+    start_time: float | None = None  # for a pending job: the scheduler's estimate, if it has one
+    start_is_estimate: bool = False
+    end_time: float | None = None
+    elapsed: float | None = None
+    time_limit: int | None = None  # seconds
+    workdir: str = ""
+    command: str = ""
+    stdout: str = ""  # resolved from the scheduler's record and its filename rules
+    stderr: str = ""
+    dependency: str = ""
+    dependency_never_satisfied: bool = False
+    array_id: str | None = None
+    array_task: str | None = None
+    exitcode: int | None = None
+    signal: int | None = None
+    batchdeck_id: str | None = None
+
+    @property
+    def time_left(self) -> float | None:
+        if self.time_limit is None or self.elapsed is None or self.state != RunState.RUNNING:
+            return None
+        return max(0.0, self.time_limit - self.elapsed)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["time_left"] = self.time_left
+        return data

@@ -15,11 +15,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..backends.engine import job_control
 from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError, InvalidJobSpec
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
-from ..backends.units import format_walltime, parse_age, parse_memory, parse_walltime
+from ..backends.units import format_memory, format_walltime, parse_age, parse_memory, parse_walltime
 
 PROG = "batchdeck"
 
@@ -74,8 +75,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing files (changed ones only, unless --all)")
     p.add_argument("--all", action="store_true", help="with --overwrite, copy every file unconditionally")
 
-    p = sub.add_parser("cancel", help="cancel a job")
+    p = sub.add_parser("cancel", help="cancel a job (a batchdeck id, or CLUSTER:JOBID for any of your jobs)")
     p.add_argument("id")
+
+    p = sub.add_parser("show", help="everything the scheduler says about a job (ID or CLUSTER:JOBID)")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("signal", help="send a signal to a job (ID or CLUSTER:JOBID)")
+    p.add_argument("id")
+    p.add_argument("signal", type=str.upper, help="TERM, INT, HUP, USR1, USR2, KILL (STOP, CONT)")
+
+    for name, text in (("hold", "hold a pending job"), ("release", "release a held job")):
+        p = sub.add_parser(name, help=f"{text} (ID or CLUSTER:JOBID)")
+        p.add_argument("id")
+
+    p = sub.add_parser("timelimit", help="give a job a new time limit, where the scheduler allows it")
+    p.add_argument("id")
+    p.add_argument("walltime", help="e.g. 1:30:00, 90m, 2h")
 
     p = sub.add_parser("free", help="delete a TERMINATED job's sandbox on the cluster")
     p.add_argument("id")
@@ -272,6 +289,15 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
             print(f"failed   {name}: {why}")
         print(f"{len(report.copied)} copied, {len(report.skipped)} skipped, {len(report.failed)} failed")
         return 0 if report.ok else 1
+    if command == "show":
+        return await _show(deck, args)
+    if command in ("signal", "hold", "release", "timelimit"):
+        return await _control(deck, args)
+    if command == "cancel" and _is_target(deck, args.id):
+        cluster, jobid, _record = _target(deck, args.id)
+        answer = await job_control.control(deck.backend(cluster), "cancel", jobid)
+        print(f"{cluster}:{jobid} cancel requested{': ' + answer if answer else ''}")
+        return 0
     if command == "cancel":
         job = await deck.cancel(args.id)
         print(f"{job.id} {job.state.value}{' (' + job.reason + ')' if job.reason else ''}")
@@ -336,6 +362,94 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
             _print_table(rows)
         return 0
     raise CliError(f"unknown command {command!r}")
+
+
+def _is_target(deck: Deck, text: str) -> bool:
+    """``CLUSTER:JOBID``: any of the user's jobs on a configured cluster."""
+    cluster, sep, _ = text.partition(":")
+    return bool(sep) and cluster in deck.cluster_names
+
+
+def _target(deck: Deck, text: str) -> tuple[str, str, JobRecord | None]:
+    """(cluster, scheduler job id, batchdeck's record if it is one of batchdeck's jobs)."""
+    if _is_target(deck, text):
+        cluster, _, jobid = text.partition(":")
+        if not jobid or not jobid.isprintable() or jobid.strip() != jobid:
+            raise CliError(f"{text!r}: expected CLUSTER:JOBID with a scheduler job id after the colon")
+        deck.config.cluster(cluster)
+        mine = [j for j in deck.jobs(cluster) if j.jobid == jobid]
+        return cluster, jobid, mine[0] if mine else None
+    job = deck.job(text)
+    if not job.jobid:
+        raise CliError(f"job {job.id} has no scheduler job id yet ({job.state.value}{': ' + job.reason if job.reason else ''})")
+    return job.cluster, job.jobid, job
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    ago = time.time() - epoch
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+    if abs(ago) < 60:
+        return f"{local} (just now)" if ago >= 0 else f"{local} (in {-ago:.0f} s)"
+    span = format_walltime(abs(ago))
+    return f"{local} ({span} ago)" if ago >= 0 else f"{local} (in {span})"
+
+
+async def _show(deck: Deck, args: argparse.Namespace) -> int:
+    cluster, jobid, record = _target(deck, args.id)
+    backend = deck.backend(cluster)
+    if backend.type_name == "local" and record is not None:
+        details = job_control.details_from_record(record)
+    else:
+        details = await job_control.job_details(backend, jobid)
+    if record is not None:
+        details.batchdeck_id = record.id
+    if args.json:
+        _print_json(details.to_dict())
+        return 0
+    d = details
+    memory = "-" if d.memory is None else format_memory(int(d.memory))
+    start_label = "estimated start" if d.start_is_estimate else "started"
+    rows = [
+        ("job", f"{d.cluster}:{d.jobid}" + (f" (batchdeck {d.batchdeck_id})" if d.batchdeck_id else "")),
+        ("name", d.name), ("user", d.user or "-"),
+        ("state", f"{d.state.value} ({d.raw_state})" if d.raw_state else d.state.value),
+        ("reason", d.reason or "-"), ("queue", d.queue or "-"), ("account", d.account or "-"),
+        ("nodes", f"{d.nodes if d.nodes is not None else '-'} {d.node_list}".strip()),
+        ("cores", str(d.cores or "-")), ("memory", memory), ("gpus", str(d.gpus or "-")),
+        ("submitted", _when(d.submit_time)), (start_label, _when(d.start_time)), ("ended", _when(d.end_time)),
+        ("elapsed", format_walltime(d.elapsed)), ("time limit", format_walltime(d.time_limit)),
+        ("time left", format_walltime(d.time_left)),
+        ("depends on", d.dependency + (" — can never be satisfied" if d.dependency_never_satisfied else "") or "-"),
+        ("workdir", d.workdir or "-"), ("command", d.command or "-"),
+        ("stdout", d.stdout or "-"), ("stderr", d.stderr or "-"),
+    ]  # fmt: skip
+    if d.array_id:
+        rows.insert(1, ("array", f"{d.array_id} tasks {d.array_task}"))
+    if d.exitcode is not None or d.signal is not None:
+        rows.append(("exit", f"{d.exitcode if d.exitcode is not None else '-'}" + (f" signal {d.signal}" if d.signal else "")))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+async def _control(deck: Deck, args: argparse.Namespace) -> int:
+    cluster, jobid, _record = _target(deck, args.id)
+    action, value = args.command, None
+    if action == "signal":
+        value = args.signal.removeprefix("SIG")
+    elif action == "timelimit":
+        action = "time_limit"
+        try:
+            value = str(parse_walltime(args.walltime))
+        except ValueError as exc:
+            raise CliError(f"walltime: {exc}") from None
+    answer = await job_control.control(deck.backend(cluster), action, jobid, value)
+    done = {"signal": f"sent SIG{value}", "hold": "held", "release": "released", "time_limit": "new time limit set"}
+    print(f"{cluster}:{jobid} {done[action]}{': ' + answer if answer else ''}")
+    return 0
 
 
 def _percent(fraction: float | None) -> str:

@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 
 from ..efficiency import cpu_efficiency, memory_efficiency
 from ..errors import InvalidJobSpec, ParseError, SchedulerError
-from ..model import HistoryRecord, JobRecord, QueueInfo, RunState, SchedulerJob
-from .base import BatchSystem, PollResult, scheduler_job_name
+from ..model import HistoryRecord, JobDetails, JobRecord, QueueInfo, RunState, SchedulerJob
+from ..units import parse_duration
+from .base import BatchSystem, PollResult, scheduler_job_name, tag_of
 from .parsing import parser
 
 # ---------------------------------------------------------------------- pure helpers
@@ -589,6 +590,139 @@ def parse_qacct_history(text: str) -> list[HistoryRecord]:
             )
         )
     return records
+
+
+# ---------------------------------------------------------------------- details (qstat -j)
+
+#: ONE round trip for ``batchdeck show``: qstat -j has no state, the listing has no paths, and a
+#: finished job is known only to qacct. Ids and user are arguments, never part of the script.
+DETAILS_SCRIPT = (
+    'qstat -j "$1" 2>&1 || { echo "@@@ qacct"; qacct -j "$1" 2>&1; }; echo "@@@ qstat"; qstat -xml -u "$2"'
+)
+_DETAIL_LINE = re.compile(r"^([A-Za-z_][\w \-()]*?):\s*(.*)$")
+
+
+def _expand_sge_path(path: str, values: dict[str, str]) -> str:
+    """qsub's pseudo variables in -o/-e paths: $JOB_ID, $TASK_ID, $JOB_NAME, $USER, $HOME, $HOSTNAME."""
+    for name in ("JOB_ID", "TASK_ID", "JOB_NAME", "USER", "HOME", "HOSTNAME"):
+        if name in values:
+            path = path.replace(f"${name}", values[name]).replace(f"${{{name}}}", values[name])
+    return path
+
+
+def _sge_output_path(path_list: str, kind: str, name: str, jobid: str, task: str, directory: str,
+                     values: dict[str, str]) -> str:  # fmt: skip
+    """The file a job writes: the path list's entry ([host:]path, NONE meaning any host), else
+    Grid Engine's default ``NAME.oJOBID[.TASKID]`` in the working directory or home."""
+    default = f"{name}.{kind}{jobid}" + (f".{task}" if task else "")
+    entry = path_list.split(",")[0].rsplit(":", 1)[-1].strip() if path_list.strip() else ""
+    if not entry:
+        return f"{directory.rstrip('/')}/{default}" if directory else default
+    entry = _expand_sge_path(entry, values)
+    if not entry.startswith("/"):
+        entry = f"{directory.rstrip('/')}/{entry}"
+    return entry
+
+
+@parser("qstat -j output")
+def parse_sge_details(text: str, cluster: str = "", user: str = "") -> JobDetails:
+    """DETAILS_SCRIPT's output: ``qstat -j`` (or ``qacct -j`` once finished) and the listing."""
+    main, _, listing = text.partition("@@@ qstat")
+    main, _, accounting = main.partition("@@@ qacct")
+    fields: dict[str, str] = {}
+    last = ""
+    for raw in main.splitlines():
+        match = _DETAIL_LINE.match(raw)
+        if match and not raw.startswith(" "):
+            last = match.group(1).strip()
+            fields.setdefault(last, match.group(2).strip())
+        elif last == "scheduling info" and raw.strip():
+            fields[last] += "; " + raw.strip()
+    if accounting.strip():
+        finished = parse_qacct(accounting)
+        if not finished:
+            raise ParseError("qstat -j output", "the job is neither queued nor in accounting", text)
+        info = next(iter(finished.values()))
+        return JobDetails(
+            cluster=cluster, jobid=info.jobid, name=info.name, user=info.user, state=info.state,
+            raw_state=info.raw_state, reason=info.reason, queue=info.queue, cores=info.cores,
+            submit_time=info.submit_time, start_time=info.start_time, end_time=info.end_time,
+            elapsed=info.elapsed, exitcode=info.exitcode, signal=info.signal, batchdeck_id=tag_of(info.name),
+        )  # fmt: skip
+    jobid = fields.get("job_number", "")
+    if not jobid.isdigit():
+        raise ParseError("qstat -j output", "no job_number", text)
+    listed = [j for j in parse_qstat_xml(listing.strip()) if j.jobid == jobid] if listing.strip() else []
+    state, raw_state, reason = RunState.UNKNOWN, "", ""
+    if listed:
+        best = order_for_refresh(listed)[-1]
+        state, raw_state, reason = best.state, best.raw_state, best.reason
+    resources = dict(
+        item.split("=", 1) for item in fields.get("hard resource_list", "").split(",") if "=" in item
+    )
+    pe = re.search(r"range:\s*(\d+)", fields.get("parallel environment", ""))
+    slots = int(pe.group(1)) if pe else 1
+    name = fields.get("job_name", "")
+    tasks = fields.get("job-array tasks", "")
+    task = tasks.split("-")[0].split(":")[0] if tasks else ""
+    home = fields.get("sge_o_home", "")
+    directory = fields.get("cwd") or home
+    values = {"JOB_ID": jobid, "JOB_NAME": name, "USER": fields.get("owner", user), "HOME": home}
+    if task:
+        values["TASK_ID"] = task
+    stdout = _sge_output_path(fields.get("stdout_path_list", ""), "o", name, jobid, task, directory, values)
+    if fields.get("merge", "").lower().startswith("y"):
+        stderr = stdout
+    else:
+        stderr = _sge_output_path(fields.get("stderr_path_list", ""), "e", name, jobid, task, directory, values)
+    h_rt = resources.get("h_rt", "")
+    limit = int(h_rt) if h_rt.isdigit() else parse_duration(h_rt) if h_rt else None
+    scheduling = fields.get("scheduling info", "")
+    predecessors = fields.get("jid_predecessor_list", "")
+    command = " ".join(p for p in (fields.get("script_file", ""), fields.get("job_args", "").replace(",", " ")) if p)
+    return JobDetails(
+        cluster=cluster,
+        jobid=jobid,
+        name=name,
+        user=fields.get("owner", ""),
+        state=state,
+        raw_state=raw_state,
+        reason=scheduling or reason,
+        raw_reason=scheduling,
+        queue=fields.get("hard_queue_list", "") or (listed[0].queue if listed else ""),
+        account=fields.get("account", ""),
+        cores=slots,
+        memory=_requested_mib(fields.get("hard resource_list", "").replace(",", " "), slots),
+        submit_time=_epoch(fields.get("submission_time"), _QACCT_TIME),
+        start_time=listed[0].start_time if listed else None,
+        time_limit=limit,
+        workdir=directory,
+        command=command,
+        stdout=stdout,
+        stderr=stderr,
+        dependency=f"after {predecessors}" if predecessors else "",
+        array_id=jobid if tasks else None,
+        array_task=tasks or None,
+        batchdeck_id=tag_of(name),
+    )
+
+
+def sge_control_argv(action: str, jobid: str, value: str | None = None) -> list[str]:
+    """``cancel``, ``hold``, ``release``, ``time_limit`` (seconds; pending jobs only), ``signal``
+    (Grid Engine has no general signal: KILL is a delete, STOP/CONT suspend and resume)."""
+    if action == "cancel" or (action == "signal" and value == "KILL"):
+        return ["qdel", jobid]
+    if action == "signal" and value in ("STOP", "CONT"):
+        return ["qmod", "-sj" if value == "STOP" else "-usj", jobid]
+    if action == "signal":
+        raise InvalidJobSpec(f"Grid Engine cannot send SIG{value} to a job: only KILL (a delete) and STOP/CONT")
+    if action == "hold":
+        return ["qhold", jobid]
+    if action == "release":
+        return ["qrls", jobid]
+    if action == "time_limit":
+        return ["qalter", "-l", f"h_rt={int(value or 0)}", jobid]
+    raise ValueError(f"unknown action {action!r}")
 
 
 # Characters that survive a ``#$`` directive line unquoted and mean nothing special to

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 
 from ..efficiency import cpu_efficiency, memory_efficiency
 from ..errors import ParseError, SchedulerError
-from ..model import HistoryRecord, JobRecord, QueueInfo, RunState, SchedulerJob
+from ..model import HistoryRecord, JobDetails, JobRecord, QueueInfo, RunState, SchedulerJob
 from ..units import format_walltime, parse_duration
-from .base import BatchSystem, safe_relative_path, scheduler_job_name
+from .base import BatchSystem, safe_relative_path, scheduler_job_name, tag_of
 from .parsing import parser
 
 #: ASCII unit separator: cannot appear in a job or partition name typed by a user,
@@ -743,6 +743,169 @@ def parse_sacct_history(text: str) -> list[HistoryRecord]:
         record.cpu_efficiency = cpu_efficiency(record.cpu_time, record.elapsed, record.cores)
         record.memory_efficiency = memory_efficiency(record.max_rss, record.requested_memory)
     return list(jobs.values())
+
+
+# ---------------------------------------------------------------------------- details (scontrol show job)
+
+#: SLURM's pending/hold reason codes in plain words (squeue(1) "JOB REASON CODES")
+SLURM_REASONS: dict[str, str] = {
+    "Priority": "waiting: jobs with a higher priority go first",
+    "Resources": "waiting for the cores, memory or nodes it asked for to become free",
+    "Dependency": "waiting for the jobs it depends on",
+    "DependencyNeverSatisfied": "its dependency can never be satisfied: it will never start (cancel it)",
+    "JobHeldUser": "held by its owner (batchdeck release, or scontrol release)",
+    "JobHeldAdmin": "held by an administrator",
+    "BeginTime": "waiting for the start time it asked for",
+    "ReqNodeNotAvail": "a node it needs is down, drained or reserved",
+    "NodeDown": "a node it needs is down",
+    "Reservation": "waiting for its reservation to start",
+    "Licenses": "waiting for licenses",
+    "Cleaning": "being cleaned up after a requeue",
+    "launch_failed_requeued_held": "its launch failed; requeued and held",
+    "JobArrayTaskLimit": "its array's limit of tasks running at once is reached",
+    "Prolog": "its prolog is running",
+    "PartitionNodeLimit": "it asks for more nodes than the partition allows: it will not start",
+    "PartitionTimeLimit": "its time limit exceeds the partition's: it will not start",
+    "PartitionDown": "the partition is down",
+    "PartitionInactive": "the partition is inactive",
+    "PartitionConfig": "it asks for more than the partition's nodes have: it will not start",
+    "BadConstraints": "its constraints cannot be satisfied: it will not start",
+    "InvalidAccount": "its account is not valid: it will not start",
+    "InvalidQOS": "its QOS is not valid: it will not start",
+    "MaxRequeue": "requeued too often",
+}
+_LIMIT_FAMILIES = (
+    ("QOSGrp", "a group limit of its QOS is reached"),
+    ("QOSMax", "a limit of its QOS is reached"),
+    ("AssocGrp", "a group limit of its account is reached"),
+    ("AssocMax", "a limit of its account is reached"),
+)
+
+
+def explain_slurm_reason(code: str) -> str:
+    """Plain words for a reason code (unknown codes are returned as they are)."""
+    code = _value(code)
+    if not code:
+        return ""
+    if code in SLURM_REASONS:
+        return SLURM_REASONS[code]
+    for prefix, words in _LIMIT_FAMILIES:
+        if code.startswith(prefix):
+            limit = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", code[len(prefix) :]).lower()
+            return f"{words} ({limit})" if limit else words
+    return code
+
+
+_PATTERN = re.compile(r"\\|%(%|(\d*)([AaJjNnstux]))")
+
+
+def expand_slurm_filename(pattern: str, values: dict[str, str]) -> str:
+    """sbatch's filename pattern: ``%A %a %J %j %N %n %s %t %u %x``, ``%%``, padding like ``%4a``.
+
+    ``values`` maps the letters to their text (missing ones stay as written). A backslash anywhere
+    turns the replacement off, as sbatch does.
+    """
+    if "\\" in pattern:
+        return pattern.replace("\\", "")
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1) == "%":
+            return "%"
+        width, letter = match.group(2), match.group(3)
+        if letter not in values:
+            return match.group(0)
+        text = values[letter]
+        return text.zfill(int(width)) if width and text.isdigit() else text
+
+    return _PATTERN.sub(replace, pattern)
+
+
+def _scontrol_values(record: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in _KEY_SPLIT.split(record):
+        key, sep, value = item.partition("=")
+        if sep:
+            values.setdefault(key, value)
+    return values
+
+
+@parser("scontrol show job output")
+def parse_scontrol_details(text: str, cluster: str = "") -> JobDetails:
+    """The first job of ``scontrol -o show job ID`` (an array's first task) as a JobDetails."""
+    jobs = parse_scontrol_jobs(text)
+    records = _scontrol_records(text)
+    if not jobs or not records:
+        raise ParseError("scontrol show job output", "no job in the output", text)
+    info, values = jobs[0], _scontrol_values(records[0])
+    user = values.get("UserId", "").split("(", 1)[0]
+    tres = _tres(values.get("TRES", ""))
+    memory = _mib(tres.get("mem", ""))
+    gpus = tres.get("gres/gpu")
+    state = info.state
+    start = parse_time(values.get("StartTime", ""))
+    array_task = info.array_task or ""
+    letters = {
+        "j": values.get("JobId", info.jobid), "x": info.name, "u": user,
+        "A": info.array_id or values.get("JobId", ""), "a": array_task if array_task.isdecimal() else "",
+        "J": f"{values.get('JobId', '')}.batch", "s": "batch", "t": "0", "n": "0",
+        "N": _value(values.get("BatchHost", "")) or _value(values.get("NodeList", "")).split(",")[0],
+    }  # fmt: skip
+    letters = {k: v for k, v in letters.items() if v}
+    dependency = _value(values.get("Dependency", ""))
+    raw_reason = _value(values.get("Reason", ""))
+    return JobDetails(
+        cluster=cluster,
+        jobid=info.jobid,
+        name=info.name,
+        user=user,
+        state=state,
+        raw_state=info.raw_state,
+        reason=explain_slurm_reason(raw_reason) if state == RunState.SUBMITTED else info.reason,
+        raw_reason=raw_reason,
+        queue=info.queue,
+        account=_value(values.get("Account", "")),
+        qos=_value(values.get("QOS", "")),
+        nodes=_int(values.get("NumNodes", "")),
+        node_list=_value(values.get("NodeList", "")),
+        cores=info.cores,
+        memory=memory,
+        gpus=int(gpus) if gpus and gpus.isdecimal() else None,
+        submit_time=info.submit_time,
+        start_time=start if state != RunState.SUBMITTED or start else None,
+        start_is_estimate=state == RunState.SUBMITTED and start is not None,
+        end_time=info.end_time,
+        elapsed=info.elapsed,
+        time_limit=_duration(values.get("TimeLimit", "")),
+        workdir=_value(values.get("WorkDir", "")),
+        command=_value(values.get("Command", "")),
+        stdout=expand_slurm_filename(_value(values.get("StdOut", "")), letters),
+        stderr=expand_slurm_filename(_value(values.get("StdErr", "")), letters),
+        dependency=dependency,
+        dependency_never_satisfied=raw_reason == "DependencyNeverSatisfied" or "(failed)" in dependency,
+        array_id=info.array_id,
+        array_task=info.array_task,
+        exitcode=info.exitcode,
+        signal=info.signal,
+        batchdeck_id=tag_of(info.name),
+    )
+
+
+#: what a user may ask of any of their jobs, as SLURM command lines
+def slurm_control_argv(action: str, jobid: str, value: str | None = None) -> list[str]:
+    """``cancel``, ``signal`` (value: TERM, USR1 …), ``hold``, ``release``, ``time_limit`` (value: seconds)."""
+    if action == "cancel":
+        return ["scancel", jobid]
+    if action == "signal":
+        # --full: the batch shell too, not only its steps (a plain script has none)
+        return ["scancel", "--full", f"--signal={value}", jobid]
+    if action == "hold":
+        # uhold: a hold its owner may release (root's plain "hold" would be an admin hold)
+        return ["scontrol", "uhold", jobid]
+    if action == "release":
+        return ["scontrol", "release", jobid]
+    if action == "time_limit":
+        return ["scontrol", "update", f"JobId={jobid}", f"TimeLimit={format_walltime(int(value or 0))}"]
+    raise ValueError(f"unknown action {action!r}")
 
 
 # ---------------------------------------------------------------------------- the backend
