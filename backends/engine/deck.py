@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import BatchdeckError, ConfigError, SchedulerError
+from ..errors import BatchdeckError, ConfigError, JobNotFound, SchedulerError
 from ..model import HistoryRecord, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
-from ..schedulers.base import BatchSystem, PollResult, TransferReport, tag_of
+from ..schedulers.base import TAG_PREFIX, BatchSystem, PollResult, TransferReport, tag_of
 from ..schedulers.registry import backend_class
 from ..transports.base import ProgressCallback
 from .config import Config, load_config
@@ -175,8 +175,9 @@ class Deck:
                 backend = self.backend(cluster)
                 found = await self.reconcile(cluster)
                 result = await backend.update_job_states(jobs)
-                result.changed.extend(found)
-                result.jobs = [*jobs, *found]
+                adopted = await asyncio.to_thread(self._adopt, cluster, backend, result.all_jobs, jobs)
+                result.changed.extend([*found, *adopted])
+                result.jobs = [*jobs, *found, *adopted]
             except BatchdeckError as exc:
                 status.state = "error"
                 status.error = str(exc)
@@ -194,6 +195,36 @@ class Deck:
             status.other_jobs = result.all_jobs
             status.last_refresh = time.time()
             return result
+
+    def _adopt(
+        self, cluster: str, backend: BatchSystem, listed: list[SchedulerJob], known: list[JobRecord]
+    ) -> list[JobRecord]:
+        """Jobs the scheduler lists under a batchdeck tag this journal does not know (submitted from
+        another machine, or before the journal was lost) become full records: their sandbox follows
+        from the tag and the cluster's sandbox_root, so peek, download and free work on them."""
+        seen = {job.id for job in known} | self._submitting
+        adopted: list[JobRecord] = []
+        for info in listed:
+            tag = tag_of(info.name)
+            # only jobs still queued or running: a finished one was maybe forgotten on purpose
+            if tag is None or tag in seen or not info.state.is_active or info.state == RunState.UNKNOWN:
+                continue
+            seen.add(tag)
+            try:
+                self.journal.get(tag)
+                continue  # a record this poll does not cover (finished, or being resolved)
+            except JobNotFound:
+                pass
+            name = info.name[len(f"{TAG_PREFIX}{tag}-") :] or "job"
+            job = JobRecord(id=tag, cluster=cluster, spec=JobSpec(name=name, queue=info.queue or None), jobid=info.jobid)
+            job.sandbox = backend.sandbox_path(job)
+            job.transition(RunState.SUBMITTED, "adopted")
+            backend.apply_status(job, info)
+            job.reason = job.reason or "adopted: its tag was not in this journal"
+            job.last_seen = time.time()
+            self.journal.save(job)
+            adopted.append(job)
+        return adopted
 
     async def refresh_job(self, job_id: str) -> JobRecord:
         job = self.job(job_id)
