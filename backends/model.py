@@ -75,6 +75,8 @@ class JobSpec:
     environment: dict[str, str] = field(default_factory=dict)
     prologue: str | None = None
     epilogue: str | None = None
+    #: the user script's own directive lines batchdeck passes through to the scheduler as they are
+    directives: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..backends.engine import job_control
 from ..backends.engine.deck import Deck
+from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.errors import BatchdeckError, InvalidJobSpec
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
@@ -42,15 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("submit", help="submit a job; prints its batchdeck id")
     p.add_argument("--cluster", help="cluster name (default: localhost or the first configured)")
     p.add_argument("--name", default=None, help="job name")
-    p.add_argument("--cores", type=int, default=1)
+    p.add_argument("--cores", type=int, default=None, help="cores (default: the script's directive, else 1)")
     p.add_argument("--memory", help="memory per core, e.g. 500M, 2G")
     p.add_argument("--walltime", help="e.g. 1:30:00, 90m, 2h")
     p.add_argument("--queue", help="queue / partition")
     p.add_argument("--input", action="append", default=[], metavar="FILE", help="copy FILE into the sandbox")
     p.add_argument("--output", action="append", default=[], metavar="NAME", help="result file to fetch")
     p.add_argument("--script", metavar="FILE", help="run this script file (its text is copied)")
-    p.add_argument("--stdout", default="stdout.txt", help="stdout file name in the sandbox")
-    p.add_argument("--stderr", default="stderr.txt", help="stderr file name in the sandbox")
+    p.add_argument("--stdout", default=None, help="stdout file name in the sandbox (default stdout.txt)")
+    p.add_argument("--stderr", default=None, help="stderr file name in the sandbox (default stderr.txt)")
+    p.add_argument("--dry-run", action="store_true", help="print the job script as it would be submitted, submit nothing")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
 
@@ -205,9 +207,9 @@ def _spec_from_args(args: argparse.Namespace) -> JobSpec:
         name=name,
         inputs=inputs,
         outputs=list(args.output),
-        stdout=args.stdout,
-        stderr=args.stderr,
-        cores=args.cores,
+        stdout=args.stdout or "stdout.txt",
+        stderr=args.stderr or "stderr.txt",
+        cores=1 if args.cores is None else args.cores,
         memory_per_core=memory,
         walltime=walltime,
         queue=args.queue,
@@ -248,6 +250,18 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
     if command == "submit":
         spec = _spec_from_args(args)
         cluster = args.cluster or deck.config.default_cluster
+        given = {"name": args.name, "cores": args.cores, "walltime": args.walltime, "memory_per_core": args.memory,
+                 "queue": args.queue, "stdout": args.stdout, "stderr": args.stderr}  # fmt: skip
+        explicit = {key for key, value in given.items() if value is not None}
+        spec, notes = spec_with_script_directives(spec, deck.config.cluster(cluster).type, explicit)
+        _warn([f"note: {note}" for note in notes])
+        if args.dry_run:
+            backend = deck.backend(cluster)
+            await backend.connect()
+            backend.validate_spec(spec)
+            job = deck.new_job(cluster, spec)
+            sys.stdout.write(backend.render_script(job, backend.sandbox_path(job)))
+            return 0
         job = await deck.submit(cluster, spec)
         print(job.id)
         return 0

@@ -327,7 +327,9 @@ class BatchSystem:
 
     def render_script(self, job: JobRecord, sandbox: str) -> str:
         lines = ["#!/bin/bash"]
-        for directive in self.script_directives(job, sandbox):
+        passed = [d for d in job.spec.directives if self.directive_prefix and d.startswith(self.directive_prefix + " ")]
+        # the script's own directives after batchdeck's: where both set an option, the user's wins
+        for directive in [*self.script_directives(job, sandbox), *passed]:
             # A directive is a shell comment: a line break in a value would start a
             # line that bash runs. No scheduler can take such a value anyway.
             if any(c in directive for c in "\n\r\x00"):

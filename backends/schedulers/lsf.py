@@ -14,6 +14,7 @@ import json
 import math
 import posixpath
 import re
+import shlex
 import signal as signal_module
 import time
 from collections.abc import Sequence
@@ -23,6 +24,16 @@ from ..errors import InvalidJobSpec, ParseError, SchedulerError
 from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..transports.base import CommandResult
 from .base import BatchSystem, scheduler_job_name
+from .directives import (
+    DirectiveReading,
+    OptionRule,
+    interpret,
+    output_file,
+    passthrough_flags,
+    positive_int,
+    read_directives,
+    setter,
+)
 from .parsing import parser
 
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.@-]+$")
@@ -491,6 +502,51 @@ def parse_lshosts(text: str) -> list[dict[str, str]]:
         values = line.split(None, len(names) - 1)
         hosts.append(dict(zip(names, values, strict=False)))
     return hosts
+
+
+# ---------------------------------------------------------------------------- a script's #BSUB lines
+
+
+def lsf_minutes(text: str) -> int:
+    """bsub -W: ``[HH:]MM`` (minutes), as seconds."""
+    hours, colon, minutes = text.partition(":")
+    if colon and hours.isdecimal() and minutes.isdecimal():
+        return int(hours) * 3600 + int(minutes) * 60
+    if text.isdecimal() and int(text) > 0:
+        return int(text) * 60
+    raise ValueError(f"expected [HH:]MM, got {text!r}")
+
+
+def _lsf_resources(value: str | None, reading: DirectiveReading) -> None:
+    match = re.fullmatch(r"\s*rusage\[mem=(\d+)\]\s*", value or "")
+    if match:
+        reading.values["memory_per_core"] = int(match.group(1))  # MB per slot on a default LSF
+        return
+    reading.passthrough.append(f"#BSUB -R {shlex.quote(value or '')}")
+    reading.notes.append("passed through to the scheduler as it is")
+
+
+def _lsf_name(value: str | None, reading: DirectiveReading) -> None:
+    name = value or ""
+    if "[" in name:
+        raise ValueError("a job array (NAME[1-10]) from the script's directives is not supported yet: batchdeck would track only one task")
+    reading.values["name"] = name
+
+
+BSUB_RULES: tuple[OptionRule, ...] = (
+    OptionRule(("-J",), True, _lsf_name),
+    OptionRule(("-n",), True, setter("cores", positive_int)),
+    OptionRule(("-W",), True, setter("walltime", lsf_minutes)),
+    OptionRule(("-q",), True, setter("queue")),
+    OptionRule(("-o",), True, output_file("stdout")),
+    OptionRule(("-e",), True, output_file("stderr")),
+    OptionRule(("-R",), True, _lsf_resources),
+    *passthrough_flags("-M", "-P", "-G", "-w", "-m", "-u", "-b", "-E", "-Ep", "-app", "-sla"),
+)
+
+
+def read_bsub_directives(script: str) -> DirectiveReading:
+    return interpret("#BSUB", read_directives(script, "#BSUB"), BSUB_RULES)
 
 
 # ---------------------------------------------------------------------------- the backend

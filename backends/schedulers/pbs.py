@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+import shlex
 import signal as signal_module
 import time
 import xml.etree.ElementTree as ET
@@ -24,8 +25,18 @@ from typing import Any
 from ..errors import BatchdeckError, InvalidJobSpec, ParseError, SchedulerError
 from ..model import JobRecord, QueueInfo, RunState, SchedulerJob
 from ..transports.base import CommandResult
-from ..units import parse_duration
+from ..units import parse_duration, parse_memory
 from .base import BatchSystem, PollResult, scheduler_job_name
+from .directives import (
+    DirectiveReading,
+    OptionRule,
+    interpret,
+    output_file,
+    passthrough_flags,
+    read_directives,
+    setter,
+    unsupported,
+)
 from .parsing import parser
 
 FLAVOURS = ("pro", "torque")
@@ -541,6 +552,62 @@ def pbs_error(command: str, result: CommandResult) -> SchedulerError:
     if message.startswith(prefix):
         message = message[len(prefix) :]
     return SchedulerError(command, " ".join(message.split()), result.exit_status)
+
+
+# ---------------------------------------------------------------------------- a script's #PBS lines
+
+
+def _pbs_resources(value: str | None, reading: DirectiveReading) -> None:
+    """-l walltime=..,select=1:ncpus=N:mem=M, nodes=1:ppn=N, ncpus=N, mem=M; the rest is passed through."""
+    rest = []
+    for item in re.split(r",(?=[A-Za-z_]+=)", value or ""):
+        key, _, amount = item.partition("=")
+        chunk = dict(part.partition("=")[::2] for part in amount.split(":")[1:]) if key in ("select", "nodes") else {}
+        if key == "walltime":
+            seconds = parse_duration(amount)
+            if not seconds:
+                raise ValueError(f"walltime={amount!r} is not a duration")
+            reading.values["walltime"] = seconds
+        elif key == "select" and amount.split(":")[0] == "1" and "ncpus" in chunk:
+            reading.values["cores"] = int(chunk["ncpus"])
+            if "mem" in chunk:
+                reading.values["memory_total"] = parse_memory(chunk["mem"].rstrip("bB"))
+        elif key == "nodes" and amount.split(":")[0] == "1" and "ppn" in chunk:
+            reading.values["cores"] = int(chunk["ppn"])
+        elif key == "ncpus":
+            reading.values["cores"] = int(amount)
+        elif key == "mem":
+            reading.values["memory_total"] = parse_memory(amount.rstrip("bB"))
+        elif item:
+            rest.append(item)
+    if rest:
+        reading.passthrough.append(f"#PBS -l {shlex.quote(','.join(rest))}")
+        reading.notes.append(f"-l {','.join(rest)} passed through to the scheduler as it is")
+
+
+def _pbs_join(value: str | None, reading: DirectiveReading) -> None:
+    if value in ("oe", "eo"):
+        reading.values["merge"] = True
+
+
+QSUB_PBS_RULES: tuple[OptionRule, ...] = (
+    OptionRule(("-N",), True, setter("name")),
+    OptionRule(("-q",), True, setter("queue")),
+    OptionRule(("-l",), True, _pbs_resources),
+    OptionRule(("-o",), True, output_file("stdout")),
+    OptionRule(("-e",), True, output_file("stderr")),
+    OptionRule(("-j",), True, _pbs_join),
+    OptionRule(("-J", "-t"), True, unsupported("a job array from the script's directives")),
+    *passthrough_flags("-A", "-W", "-m", "-M", "-P", "-a", "-r", "-v"),
+)
+
+
+def read_pbs_directives(script: str) -> DirectiveReading:
+    reading = interpret("#PBS", read_directives(script, "#PBS"), QSUB_PBS_RULES)
+    total = reading.values.pop("memory_total", None)
+    if total is not None:
+        reading.values["memory_per_core"] = max(1, -(-total // int(reading.values.get("cores", 1))))
+    return reading
 
 
 # ---------------------------------------------------------------------------- the backend

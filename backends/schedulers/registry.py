@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 from ..errors import ConfigError
 from .base import BatchSystem
+from .directives import DirectiveReading
 
 # Imported on first use, so a cluster of one type never loads the others' modules.
 BACKENDS: dict[str, str] = {
@@ -28,3 +30,23 @@ def backend_class(type_name: str) -> type[BatchSystem]:
     module = importlib.import_module(module_name)
     cls: type[BatchSystem] = getattr(module, class_name)
     return cls
+
+
+#: each scheduler's reader of a batch script's own directive lines (the local backend has none)
+DIRECTIVE_READERS: dict[str, str] = {
+    "slurm": "batchdeck.backends.schedulers.slurm:read_sbatch_directives",
+    "sge": "batchdeck.backends.schedulers.sge:read_qsub_directives",
+    "pbs": "batchdeck.backends.schedulers.pbs:read_pbs_directives",
+    "lsf": "batchdeck.backends.schedulers.lsf:read_bsub_directives",
+}
+
+
+def read_script_directives(type_name: str, script: str) -> DirectiveReading:
+    """What a script's directives ask for on a cluster of this type (nothing for local processes)."""
+    target = DIRECTIVE_READERS.get(type_name)
+    if target is None:
+        return DirectiveReading()
+    module_name, _, name = target.partition(":")
+    reader: Callable[[str], DirectiveReading] = getattr(importlib.import_module(module_name), name)
+    return reader(script)
+

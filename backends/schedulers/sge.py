@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shlex
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
@@ -17,8 +18,20 @@ from typing import Any, ClassVar
 from ..efficiency import cpu_efficiency, memory_efficiency
 from ..errors import InvalidJobSpec, ParseError, SchedulerError
 from ..model import HistoryRecord, JobDetails, JobRecord, QueueInfo, RunState, SchedulerJob
-from ..units import parse_duration
+from ..units import parse_duration, parse_memory
 from .base import BatchSystem, PollResult, scheduler_job_name, tag_of
+from .directives import (
+    Directive,
+    DirectiveReading,
+    OptionRule,
+    interpret,
+    output_file,
+    passthrough_flags,
+    read_directives,
+    replaced,
+    setter,
+    unsupported,
+)
 from .parsing import parser
 
 # ---------------------------------------------------------------------- pure helpers
@@ -723,6 +736,71 @@ def sge_control_argv(action: str, jobid: str, value: str | None = None) -> list[
     if action == "time_limit":
         return ["qalter", "-l", f"h_rt={int(value or 0)}", jobid]
     raise ValueError(f"unknown action {action!r}")
+
+
+# ---------------------------------------------------------------------- a script's #$ lines
+
+
+def _sge_resources(value: str | None, reading: DirectiveReading) -> None:
+    """-l h_rt=..,h_vmem=..,other=..: time and memory become settings, the rest is passed through."""
+    rest = []
+    for item in (value or "").split(","):
+        key, _, amount = item.partition("=")
+        if key == "h_rt":
+            seconds = int(amount) if amount.isdecimal() else parse_duration(amount)
+            if not seconds:
+                raise ValueError(f"h_rt={amount!r} is not a duration")
+            reading.values["walltime"] = seconds
+        elif key == "h_vmem":
+            reading.values["memory_per_core"] = parse_memory(amount)  # per slot, as batchdeck asks it
+        elif item:
+            rest.append(item)
+    if rest:
+        reading.passthrough.append(f"#$ -l {shlex.quote(','.join(rest))}")
+        reading.notes.append(f"-l {','.join(rest)} passed through to the scheduler as it is")
+
+
+def _sge_pe(value: str | None, reading: DirectiveReading) -> None:
+    name, _, slots = (value or "").partition(" ")
+    if not slots.strip().isdecimal():
+        raise ValueError(f"give the parallel environment a fixed slot count, e.g. '-pe smp 4', not {value!r}")
+    reading.values["cores"] = int(slots)
+    reading.notes.append(f"batchdeck asks the cluster's own parallel environment for the {slots} slots")
+
+
+def _sge_merge(value: str | None, reading: DirectiveReading) -> None:
+    if (value or "").lower() in ("y", "yes", "true"):
+        reading.values["merge"] = True
+
+
+QSUB_RULES: tuple[OptionRule, ...] = (
+    OptionRule(("-N",), True, setter("name")),
+    OptionRule(("-q",), True, setter("queue")),
+    OptionRule(("-l",), True, _sge_resources),
+    OptionRule(("-pe",), True, _sge_pe),
+    OptionRule(("-o",), True, output_file("stdout")),
+    OptionRule(("-e",), True, output_file("stderr")),
+    OptionRule(("-j",), True, _sge_merge),
+    OptionRule(("-cwd",), False, replaced("batchdeck runs the job in its sandbox")),
+    OptionRule(("-wd",), True, replaced("batchdeck runs the job in its sandbox")),
+    OptionRule(("-S",), True, replaced("batchdeck's job script runs under /bin/bash")),
+    OptionRule(("-t",), True, unsupported("a job array from the script's directives")),
+    *passthrough_flags("-tc", "-hold_jid", "-hold_jid_ad", "-P", "-A", "-m", "-M", "-p", "-ar", "-a", "-v", "-js"),
+)
+
+
+def read_qsub_directives(script: str) -> DirectiveReading:
+    """A script's ``#$`` lines; ``-pe NAME N`` gives the core count (two words in one option)."""
+    directives = read_directives(script, "#$")
+    # -pe takes two words: join them so the option table sees one value
+    joined = []
+    for directive in directives:
+        words = list(directive.words)
+        for i, word in enumerate(words[:-2]):
+            if word == "-pe":
+                words[i + 1 : i + 3] = [f"{words[i + 1]} {words[i + 2]}"]
+        joined.append(Directive(directive.line, tuple(words)))
+    return interpret("#$", joined, QSUB_RULES)
 
 
 # Characters that survive a ``#$`` directive line unquoted and mean nothing special to

@@ -26,8 +26,20 @@ from collections.abc import Sequence
 from ..efficiency import cpu_efficiency, memory_efficiency
 from ..errors import ParseError, SchedulerError
 from ..model import HistoryRecord, JobDetails, JobRecord, QueueInfo, RunState, SchedulerJob
-from ..units import format_walltime, parse_duration
+from ..units import format_walltime, parse_duration, parse_memory, parse_walltime
 from .base import BatchSystem, safe_relative_path, scheduler_job_name, tag_of
+from .directives import (
+    DirectiveReading,
+    OptionRule,
+    interpret,
+    output_file,
+    passthrough_flags,
+    positive_int,
+    read_directives,
+    replaced,
+    setter,
+    unsupported,
+)
 from .parsing import parser
 
 #: ASCII unit separator: cannot appear in a job or partition name typed by a user,
@@ -906,6 +918,52 @@ def slurm_control_argv(action: str, jobid: str, value: str | None = None) -> lis
     if action == "time_limit":
         return ["scontrol", "update", f"JobId={jobid}", f"TimeLimit={format_walltime(int(value or 0))}"]
     raise ValueError(f"unknown action {action!r}")
+
+
+# ---------------------------------------------------------------------------- a script's #SBATCH lines
+
+
+def slurm_time(text: str) -> int:
+    """sbatch's --time: ``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``, ``D-H:M:S``."""
+    days, dash, rest = text.strip().partition("-")
+    if dash and rest.count(":") == 1:
+        rest += ":00"  # D-H:M: hours and minutes, not minutes and seconds
+    return parse_walltime(f"{days}-{rest}" if dash else text)
+
+
+def _per_node_memory(value: str | None, reading: DirectiveReading) -> None:
+    reading.values["memory_per_node"] = parse_memory(value or "")
+
+
+SBATCH_RULES: tuple[OptionRule, ...] = (
+    OptionRule(("-J", "--job-name"), True, setter("name")),
+    OptionRule(("-c", "--cpus-per-task"), True, setter("cores", positive_int)),
+    OptionRule(("-t", "--time"), True, setter("walltime", slurm_time)),
+    OptionRule(("--mem-per-cpu",), True, setter("memory_per_core", parse_memory)),
+    OptionRule(("--mem",), True, _per_node_memory),
+    OptionRule(("-p", "--partition"), True, setter("queue")),
+    OptionRule(("-o", "--output"), True, output_file("stdout")),
+    OptionRule(("-e", "--error"), True, output_file("stderr")),
+    OptionRule(("-D", "--chdir"), True, replaced("batchdeck runs the job in its sandbox")),
+    # known, with a value, passed through as they are (the value must not be read as a new option)
+    OptionRule(("-a", "--array"), True, unsupported("a job array from the script's directives")),
+    *passthrough_flags(
+        "-A", "--account", "-q", "--qos", "-d", "--dependency", "-C", "--constraint",
+        "-N", "--nodes", "-n", "--ntasks", "-G", "--gpus", "--gres", "--mail-type", "--mail-user",
+        "--ntasks-per-node", "--begin", "--licenses", "-w", "--nodelist", "-x", "--exclude", "--reservation",
+        "--signal", "--export",
+    ),
+)  # fmt: skip
+
+
+def read_sbatch_directives(script: str) -> DirectiveReading:
+    """A script's ``#SBATCH`` lines as batchdeck settings plus the lines it passes through."""
+    reading = interpret("#SBATCH", read_directives(script, "#SBATCH"), SBATCH_RULES)
+    per_node = reading.values.pop("memory_per_node", None)
+    if per_node is not None and "memory_per_core" not in reading.values:
+        cores = int(reading.values.get("cores", 1))
+        reading.values["memory_per_core"] = max(1, -(-per_node // cores))  # --mem is for the whole node
+    return reading
 
 
 # ---------------------------------------------------------------------------- the backend
