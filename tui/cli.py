@@ -21,6 +21,7 @@ from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.errors import BatchdeckError, InvalidJobSpec
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
+from ..backends.schedulers.registry import dependency_directives
 from ..backends.units import format_memory, format_walltime, parse_age, parse_memory, parse_walltime
 
 PROG = "batchdeck"
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stdout", default=None, help="stdout file name in the sandbox (default stdout.txt)")
     p.add_argument("--stderr", default=None, help="stderr file name in the sandbox (default stderr.txt)")
     p.add_argument("--dry-run", action="store_true", help="print the job script as it would be submitted, submit nothing")
+    p.add_argument("--after", action="append", default=[], metavar="ID[:ok|any|notok]",
+                   help="start only after that job (batchdeck id or CLUSTER:JOBID) ended ok (default), any way, or failed")  # fmt: skip
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
 
@@ -253,8 +256,12 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         given = {"name": args.name, "cores": args.cores, "walltime": args.walltime, "memory_per_core": args.memory,
                  "queue": args.queue, "stdout": args.stdout, "stderr": args.stderr}  # fmt: skip
         explicit = {key for key, value in given.items() if value is not None}
-        spec, notes = spec_with_script_directives(spec, deck.config.cluster(cluster).type, explicit)
+        kind = deck.config.cluster(cluster).type
+        spec, notes = spec_with_script_directives(spec, kind, explicit)
         _warn([f"note: {note}" for note in notes])
+        if args.after:
+            conditions = [_dependency(deck, cluster, text) for text in args.after]
+            spec.directives = [*spec.directives, *dependency_directives(kind, conditions)]
         if args.dry_run:
             backend = deck.backend(cluster)
             await backend.connect()
@@ -397,6 +404,17 @@ def _target(deck: Deck, text: str) -> tuple[str, str, JobRecord | None]:
     if not job.jobid:
         raise CliError(f"job {job.id} has no scheduler job id yet ({job.state.value}{': ' + job.reason if job.reason else ''})")
     return job.cluster, job.jobid, job
+
+
+def _dependency(deck: Deck, cluster: str, text: str) -> tuple[str, str]:
+    """``ID[:ok|any|notok]`` / ``CLUSTER:JOBID[:kind]`` -> (kind, the scheduler's job id on ``cluster``)."""
+    target, sep, kind = text.rpartition(":")
+    if not sep or kind not in ("ok", "any", "notok"):
+        target, kind = text, "ok"
+    on, jobid, _record = _target(deck, target)
+    if on != cluster:
+        raise CliError(f"--after {text}: that job runs on {on!r}; a job can only wait for jobs of its own cluster ({cluster!r})")
+    return kind, jobid
 
 
 def _when(epoch: float | None) -> str:

@@ -545,6 +545,12 @@ BSUB_RULES: tuple[OptionRule, ...] = (
 )
 
 
+def lsf_dependency_directives(conditions: list[tuple[str, str]]) -> list[str]:
+    kinds = {"ok": "done", "any": "ended", "notok": "exit"}
+    expression = " && ".join(f"{kinds[kind]}({jobid})" for kind, jobid in conditions)
+    return [f"#BSUB -w {shlex.quote(expression)}"] if expression else []
+
+
 def read_bsub_directives(script: str) -> DirectiveReading:
     return interpret("#BSUB", read_directives(script, "#BSUB"), BSUB_RULES)
 

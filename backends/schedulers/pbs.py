@@ -602,6 +602,15 @@ QSUB_PBS_RULES: tuple[OptionRule, ...] = (
 )
 
 
+def pbs_dependency_directives(conditions: list[tuple[str, str]]) -> list[str]:
+    kinds = {"ok": "afterok", "any": "afterany", "notok": "afternotok"}
+    grouped: dict[str, list[str]] = {}
+    for kind, jobid in conditions:
+        grouped.setdefault(kinds[kind], []).append(jobid)
+    spec = ",".join(f"{kind}:{':'.join(ids)}" for kind, ids in grouped.items())
+    return [f"#PBS -W depend={spec}"] if spec else []
+
+
 def read_pbs_directives(script: str) -> DirectiveReading:
     reading = interpret("#PBS", read_directives(script, "#PBS"), QSUB_PBS_RULES)
     total = reading.values.pop("memory_total", None)

@@ -50,3 +50,22 @@ def read_script_directives(type_name: str, script: str) -> DirectiveReading:
     reader: Callable[[str], DirectiveReading] = getattr(importlib.import_module(module_name), name)
     return reader(script)
 
+
+#: each scheduler's way of making a job wait for others (``submit --after``)
+DEPENDENCY_WRITERS: dict[str, str] = {
+    "slurm": "batchdeck.backends.schedulers.slurm:slurm_dependency_directives",
+    "sge": "batchdeck.backends.schedulers.sge:sge_dependency_directives",
+    "pbs": "batchdeck.backends.schedulers.pbs:pbs_dependency_directives",
+    "lsf": "batchdeck.backends.schedulers.lsf:lsf_dependency_directives",
+}
+
+
+def dependency_directives(type_name: str, conditions: list[tuple[str, str]]) -> list[str]:
+    """Directive lines making a job wait for ``(kind, jobid)`` conditions (kind: ok, any, notok)."""
+    target = DEPENDENCY_WRITERS.get(type_name)
+    if target is None:
+        raise ConfigError(f"{type_name} clusters cannot make a job wait for another (--after)", key="type")
+    module_name, _, name = target.partition(":")
+    writer: Callable[[list[tuple[str, str]]], list[str]] = getattr(importlib.import_module(module_name), name)
+    return writer(conditions)
+

@@ -789,6 +789,17 @@ QSUB_RULES: tuple[OptionRule, ...] = (
 )
 
 
+def sge_dependency_directives(conditions: list[tuple[str, str]]) -> list[str]:
+    """Grid Engine waits for a job to end, however it ended (``-hold_jid``): only ``any`` maps."""
+    refused = sorted({kind for kind, _ in conditions if kind != "any"})
+    if refused:
+        raise InvalidJobSpec(
+            f"Grid Engine can only wait for a job to end, whatever its outcome: use --after ID:any, not :{refused[0]}"
+        )
+    ids = ",".join(jobid for _, jobid in conditions)
+    return [f"#$ -hold_jid {ids}"] if ids else []
+
+
 def read_qsub_directives(script: str) -> DirectiveReading:
     """A script's ``#$`` lines; ``-pe NAME N`` gives the core count (two words in one option)."""
     directives = read_directives(script, "#$")

@@ -956,6 +956,16 @@ SBATCH_RULES: tuple[OptionRule, ...] = (
 )  # fmt: skip
 
 
+def slurm_dependency_directives(conditions: list[tuple[str, str]]) -> list[str]:
+    """``--after`` conditions ``(kind, jobid)``, kind ok / any / notok, as one ``--dependency`` line."""
+    kinds = {"ok": "afterok", "any": "afterany", "notok": "afternotok"}
+    grouped: dict[str, list[str]] = {}
+    for kind, jobid in conditions:
+        grouped.setdefault(kinds[kind], []).append(jobid)
+    spec = ",".join(f"{kind}:{':'.join(ids)}" for kind, ids in grouped.items())
+    return [f"#SBATCH --dependency={spec}"] if spec else []
+
+
 def read_sbatch_directives(script: str) -> DirectiveReading:
     """A script's ``#SBATCH`` lines as batchdeck settings plus the lines it passes through."""
     reading = interpret("#SBATCH", read_directives(script, "#SBATCH"), SBATCH_RULES)
