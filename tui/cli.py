@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -58,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start only after that job (batchdeck id or CLUSTER:JOBID) ended ok (default), any way, or failed")  # fmt: skip
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
+
+    p = sub.add_parser("resubmit", help="submit a job again, with changes (GC3Pie's gresub); prints the new id")
+    p.add_argument("id", help="a batchdeck id, or CLUSTER:JOBID (SLURM: from the scheduler's copy of the script)")
+    p.add_argument("--cores", type=int)
+    p.add_argument("--memory", help="memory per core, e.g. 500M, 2G")
+    p.add_argument("--walltime", help="e.g. 1:30:00, 90m, 2h")
+    p.add_argument("--queue", help="queue / partition")
+    p.add_argument("--name")
+    p.add_argument("--dry-run", action="store_true", help="print the job script as it would be submitted, submit nothing")
 
     p = sub.add_parser("list", help="batchdeck's jobs")
     p.add_argument("--cluster")
@@ -262,16 +272,9 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         if args.after:
             conditions = [_dependency(deck, cluster, text) for text in args.after]
             spec.directives = [*spec.directives, *dependency_directives(kind, conditions)]
-        if args.dry_run:
-            backend = deck.backend(cluster)
-            await backend.connect()
-            backend.validate_spec(spec)
-            job = deck.new_job(cluster, spec)
-            sys.stdout.write(backend.render_script(job, backend.sandbox_path(job)))
-            return 0
-        job = await deck.submit(cluster, spec)
-        print(job.id)
-        return 0
+        return await _submit_or_show(deck, cluster, spec, args.dry_run)
+    if command == "resubmit":
+        return await _resubmit(deck, args)
     if command == "list":
         if args.cluster:
             deck.config.cluster(args.cluster)
@@ -404,6 +407,50 @@ def _target(deck: Deck, text: str) -> tuple[str, str, JobRecord | None]:
     if not job.jobid:
         raise CliError(f"job {job.id} has no scheduler job id yet ({job.state.value}{': ' + job.reason if job.reason else ''})")
     return job.cluster, job.jobid, job
+
+
+async def _resubmit(deck: Deck, args: argparse.Namespace) -> int:
+    cluster, jobid, record = _target(deck, args.id) if _is_target(deck, args.id) else (None, None, deck.job(args.id))
+    changes: dict[str, Any] = {}
+    try:
+        if args.memory:
+            changes["memory_per_core"] = parse_memory(args.memory)
+        if args.walltime:
+            changes["walltime"] = parse_walltime(args.walltime)
+    except ValueError as exc:
+        raise CliError(f"--memory/--walltime: {exc}") from None
+    for key in ("cores", "queue", "name"):
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
+    notes: list[str] = []
+    if record is not None:
+        cluster = record.cluster
+        # the stored spec, with its directives as they were: only what is asked changes
+        spec = dataclasses.replace(record.spec, **changes)
+    else:
+        assert cluster is not None and jobid is not None
+        script = await job_control.batch_script(deck.backend(cluster), jobid)
+        details = await job_control.job_details(deck.backend(cluster), jobid)
+        base = JobSpec(script=script, name=details.name or "job")
+        spec, notes = spec_with_script_directives(
+            dataclasses.replace(base, **changes), deck.config.cluster(cluster).type, set(changes)
+        )
+    _warn([f"note: {note}" for note in notes])
+    return await _submit_or_show(deck, cluster, spec, args.dry_run)
+
+
+async def _submit_or_show(deck: Deck, cluster: str, spec: JobSpec, dry_run: bool) -> int:
+    """Submit and print the new id; or, dry, print the job script exactly as it would be submitted."""
+    if dry_run:
+        backend = deck.backend(cluster)
+        await backend.connect()
+        backend.validate_spec(spec)
+        job = deck.new_job(cluster, spec)
+        sys.stdout.write(backend.render_script(job, backend.sandbox_path(job)))
+        return 0
+    job = await deck.submit(cluster, spec)
+    print(job.id)
+    return 0
 
 
 def _dependency(deck: Deck, cluster: str, text: str) -> tuple[str, str]:

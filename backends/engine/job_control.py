@@ -5,6 +5,7 @@ signal, hold, release, a new time limit), each one command on the cluster. The s
 from __future__ import annotations
 
 import re
+import shlex
 
 from ..errors import BatchdeckError, InvalidJobSpec, JobNotFound, ParseError, SchedulerError
 from ..model import JobDetails, JobRecord, RunState
@@ -101,8 +102,21 @@ def details_from_record(job: JobRecord) -> JobDetails:
         submit_time=job.submitted, start_time=job.started, end_time=job.finished,
         elapsed=(job.finished or 0) - job.started if job.started and job.finished else None,
         time_limit=job.spec.walltime, workdir=sandbox,
-        command=" ".join(job.spec.command + job.spec.arguments) if job.spec.command else "(script)",
+        command=shlex.join(job.spec.command + job.spec.arguments) if job.spec.command else "(script)",
         stdout=f"{sandbox}/{job.spec.stdout}" if sandbox else "", stderr=f"{sandbox}/{job.spec.stderr}" if sandbox else "",
         exitcode=job.exitcode, signal=job.signal, batchdeck_id=job.id,
     )  # fmt: skip
+
+
+async def batch_script(backend: BatchSystem, jobid: str) -> str:
+    """The scheduler's own copy of a job's batch script (to resubmit a job batchdeck did not submit)."""
+    if backend.type_name != "slurm":
+        raise _unsupported(backend, "resubmitting")
+    await backend.connect()
+    result = await backend.transport.run(["scontrol", "write", "batch_script", jobid, "-"], timeout=backend.ssh_timeout)
+    # scontrol exits 0 even when it has no script (it says so on stdout)
+    if not result.ok or "retrieval failed" in result.stdout or not result.stdout.startswith("#!"):
+        reason = one_line("scontrol", result.stderr or result.stdout)
+        raise SchedulerError("scontrol", f"the batch script of job {jobid} cannot be had: {reason}")
+    return result.stdout
 
