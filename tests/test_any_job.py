@@ -146,15 +146,20 @@ async def test_plain_qsub_jobs_detailed_held_released_cancelled(sge_cluster: Non
         assert array in str(show(env, f"sge:{after}")["dependency"])
         ok(env, "timelimit", f"sge:{array}", "10m")
         assert show(env, f"sge:{array}")["time_limit"] == 600
+        # held by its owner too, so it stays pending once what it waits for has run
+        ok(env, "hold", f"sge:{after}")
         ok(env, "release", f"sge:{array}")
         await eventually(lambda: (out / f"sweep.{array}.2").exists(), timeout=60, what="the array tasks to run")
-        ok(env, "hold", f"sge:{after}")
+        await eventually(lambda: show(env, f"sge:{array}")["state"] == "TERMINATING", timeout=60, what="the array to end")
         assert show(env, f"sge:{after}")["raw_state"] == "hqw"
         refused = cli(env, "signal", f"sge:{after}", "USR1")
         assert refused.returncode != 0 and "Grid Engine cannot send SIGUSR1" in refused.stderr
-        ok(env, "cancel", f"sge:{after}")
+        ok(env, "release", f"sge:{after}")
+        await eventually(lambda: show(env, f"sge:{after}")["state"] == "TERMINATING", timeout=60, what="the released job to run")
+        victim = run("qsub", "-terse", "-h", "-N", "victim", "-o", "/dev/null", "-j", "y", "-b", "y", "true")
+        ok(env, "cancel", f"sge:{victim}")
         # deleted while pending: Grid Engine keeps no record of it at all
-        gone = cli(env, "show", f"sge:{after}")
+        gone = cli(env, "show", f"sge:{victim}")
         assert gone.returncode == 1 and "knows no job" in gone.stderr
     finally:
         subprocess.run(["qdel", array, after], capture_output=True)
