@@ -61,18 +61,27 @@ epilogue = "echo done"
 [clusters.ge]
 type = "sge"
 parallel_environment = "mpi"
+
+[auth.ssh]
+type = "ssh"
 """,
     )
     config = load_config(path)
     hpc = config.clusters["hpc"]
     assert (hpc.type, hpc.transport, hpc.poll_interval) == ("slurm", "ssh", 15.0)
-    s = hpc.settings
+    s = hpc.flat()
     assert s["max_memory_per_core"] == 4096
     assert s["max_walltime"] == 86400
     assert s["large_file_threshold"] == 64 * 1024 * 1024
     assert s["prologue"] == "module load foo\n"
     assert s["epilogue"] == "echo done"
-    assert config.clusters["ge"].settings["parallel_environment"] == "mpi"
+    assert config.clusters["ge"].value("parallel_environment") == "mpi"
+    # the same values, typed, in their sections
+    assert (hpc.limits.max_memory_per_core, hpc.limits.max_walltime) == (4096, 86400)
+    assert (hpc.ssh.frontend, hpc.ssh.port, hpc.ssh.username) == ("login.example.org", 2222, "me")
+    assert (hpc.ssh.connect_limit, hpc.ssh.command_limit) == (20.0, 20.0)  # GC3Pie's ssh_timeout bounds both
+    assert hpc.architecture == ("x86_64",)
+    assert hpc.prologue == "module load foo\n"
     assert config.clusters["ge"].transport == "local"
 
 
