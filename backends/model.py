@@ -75,6 +75,8 @@ class JobSpec:
     environment: dict[str, str] = field(default_factory=dict)
     prologue: str | None = None
     epilogue: str | None = None
+    #: the CPU architecture the job needs (GC3Pie's ``requested_architecture``), or any
+    architecture: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

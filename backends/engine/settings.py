@@ -220,11 +220,14 @@ class SshSettings:
     large_file_threshold: int | None = key(
         None,
         size_in_bytes,
-        "files at least this big are copied in parallel chunks (bytes or '64M')",
+        "files bigger than this are streamed one by one, not in the shared tar stream (bytes or '64M')",
         shown="16M",
     )
     large_file_chunk_size: int | None = key(
-        None, size_in_bytes, "size of one chunk of a large file (bytes or '4M')", shown="4M"
+        None,
+        size_in_bytes,
+        "how much of a large file is read at a time (bytes or '4M'; at least 64K)",
+        shown="4M",
     )
 
     @property

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from ..engine.settings import DEFAULT_ACCOUNTING_DELAY, ClusterSettings, SchedulerSettings, build_cluster
+from ..engine.settings import (
+    DEFAULT_ACCOUNTING_DELAY,
+    ClusterSettings,
+    SchedulerSettings,
+    build_cluster,
+    normalize_architecture,
+)
 from ..errors import (
     BatchdeckError,
     InvalidJobSpec,
@@ -251,6 +257,17 @@ class BatchSystem:
                 f"job asks for a walltime of {format_walltime(spec.walltime)} but cluster {self.name!r} "
                 f"allows at most {format_walltime(self.max_walltime)} (max_walltime)"
             )
+        if spec.architecture is not None:
+            # GC3Pie's brokering rule: a cluster serves a job only if it has the architecture asked for.
+            try:
+                wanted = normalize_architecture(spec.architecture)
+            except ValueError as exc:
+                raise InvalidJobSpec(f"architecture: {exc}") from None
+            if wanted not in self.architecture:
+                has = f"has {', '.join(self.architecture)}" if self.architecture else "declares none"
+                raise LimitExceeded(
+                    f"job asks for architecture {wanted} but cluster {self.name!r} {has} (architecture)"
+                )
 
     def validate_spec(self, spec: JobSpec) -> None:
         if bool(spec.command) == bool(spec.script):
