@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -454,6 +457,17 @@ async def test_submit_refuses_a_job_for_another_architecture(tmp_path: Path) -> 
         assert not (tmp_path / "sb").exists()  # refused before anything was sent
     finally:
         await deck.close()
+
+
+def test_the_cli_refuses_another_architecture_in_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[clusters.a]\narchitecture = "x86_64"\nsandbox_root = "{tmp_path / "sb"}"\n')
+    env = {**os.environ, "BATCHDECK_CONFIG": str(path), "BATCHDECK_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchdeck.tui.cli", "submit", "--architecture", "arm64", "--", "true"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "batchdeck: error: job asks for architecture aarch64 but cluster 'a' has x86_64 (architecture)"
 
 
 # ---------------------------------------------------------------------- the README's key table
