@@ -362,6 +362,8 @@ def test_backend_defaults() -> None:
         (lambda: SgeBatchSystem("g", flavour="pro"), "cluster 'g', key 'flavour': unknown key; expected one of: "),
         (lambda: SgeBatchSystem("g", type="slurm"), "cluster 'g', key 'type': expected 'sge' (the backend's own type), got 'slurm'"),
         (lambda: LocalBatchSystem("x", transport="ssh"), "cluster 'x', key 'frontend': transport 'ssh' needs a frontend host name"),
+        # no config file, no [auth.NAME] tables: the name cannot be honoured, so it is refused
+        (lambda: LocalBatchSystem("x", auth="me"), "cluster 'x', key 'auth': no [auth.me] table (defined: none)"),
     ],
 )
 def test_a_wrong_keyword_is_the_same_one_line_error(make: object, message: str) -> None:

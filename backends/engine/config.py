@@ -100,23 +100,7 @@ def parse_cluster(
     name: str, table: Any, path: str | None, auths: Mapping[str, Mapping[str, Any]] | None = None
 ) -> ClusterSettings:
     """One ``[clusters.NAME]`` table; ``auth = "NAME"`` takes the keys of ``[auth.NAME]`` first."""
-    if isinstance(table, dict) and "auth" in table:
-        table = {**_auth_values(name, table["auth"], path, auths or {}), **table}
-    return build_cluster(name, table, path=path)
-
-
-def _auth_values(
-    cluster: str, auth: Any, path: str | None, auths: Mapping[str, Mapping[str, Any]]
-) -> dict[str, Any]:
-    if not isinstance(auth, str) or auth not in auths:
-        known = ", ".join(sorted(auths)) or "none"
-        raise ConfigError(
-            f"no [auth.{auth}] table (defined: {known})" if isinstance(auth, str) else f"expected the name of an [auth.NAME] table, got {auth!r}",
-            path=path,
-            cluster=cluster,
-            key="auth",
-        )
-    return dict(auths[auth])
+    return build_cluster(name, table, path=path, auths=auths or {})
 
 
 def parse_auth(name: str, table: Any, path: str | None) -> dict[str, Any]:

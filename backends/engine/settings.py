@@ -365,11 +365,14 @@ def build_cluster(
     path: str | None = None,
     settings_class: type[SchedulerSettings] | None = None,
     type_name: str | None = None,
+    auths: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ClusterSettings:
     """Validate one flat table of keys into a ClusterSettings.
 
     ``settings_class`` and ``type_name`` come from the backend class when it
     builds its own settings from keywords; the loader finds them from ``type``.
+    ``auths`` are the file's ``[auth.NAME]`` tables (checked); ``auth = "NAME"``
+    naming none of them is refused, never ignored.
 
     The first bad key raises one ConfigError naming the file (when there is
     one), the cluster, the key and what was expected.
@@ -380,6 +383,14 @@ def build_cluster(
 
     if not isinstance(table, Mapping):
         raise fail("expected a table of settings")
+    if "auth" in table:
+        # GC3Pie's rule: the resource names its auth section and takes its keys; the cluster's own win.
+        auth, known = table["auth"], auths or {}
+        if not isinstance(auth, str):
+            raise fail(f"expected the name of an [auth.NAME] table, got {auth!r}", "auth")
+        if auth not in known:
+            raise fail(f"no [auth.{auth}] table (defined: {', '.join(sorted(known)) or 'none'})", "auth")
+        table = {**known[auth], **table}
     if type_name is None:
         try:
             type_name = cluster_type(table.get("type", "local"))
