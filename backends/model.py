@@ -77,6 +77,8 @@ class JobSpec:
     epilogue: str | None = None
     #: the user script's own directive lines batchdeck passes through to the scheduler as they are
     directives: list[str] = field(default_factory=list)
+    #: the CPU architecture the job needs (GC3Pie's ``requested_architecture``), or any
+    architecture: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from batchdeck.backends.engine.config import ClusterConfig, Config
+from batchdeck.backends.engine.config import Config, parse_cluster
 from batchdeck.backends.engine.deck import Deck
 from batchdeck.backends.engine.journal import Journal
 from batchdeck.backends.model import RunState
@@ -25,7 +25,7 @@ async def test_a_job_with_an_unknown_tag_becomes_a_full_record(slurm_cluster: No
          f"--output={sandbox}/stdout.txt", "--wrap", f"echo hello; while [ ! -e {tmp_path}/gate/go ]; do sleep 0.2; done"],  # fmt: skip
         capture_output=True, text=True, check=True,
     ).stdout.strip()
-    config = Config(path=None, clusters={"slurm": ClusterConfig("slurm", type="slurm", settings={"sandbox_root": str(root)})})
+    config = Config(path=None, clusters={"slurm": parse_cluster("slurm", {"type": "slurm", "sandbox_root": str(root)}, None)})
     deck = Deck(config, Journal(tmp_path / "journal.sqlite"))
     try:
         async def adopted() -> bool:
@@ -38,6 +38,7 @@ async def test_a_job_with_an_unknown_tag_becomes_a_full_record(slurm_cluster: No
         await eventually(adopted, timeout=60, what="the tagged job to be adopted and running")
         job = deck.job(tag)
         assert (job.jobid, job.name, job.sandbox) == (jobid, "from-laptop", str(sandbox))
+        await eventually(lambda: (sandbox / "stdout.txt").exists(), timeout=30, what="the job's output file")
         data, _size = await deck.peek(tag)
         assert data == b"hello\n"
         (tmp_path / "gate" / "go").touch()

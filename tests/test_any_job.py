@@ -52,6 +52,12 @@ def show(env: dict[str, str], target: str) -> dict[str, object]:
     return json.loads(ok(env, "show", target, "--json"))  # type: ignore[no-any-return]
 
 
+def state_of(env: dict[str, str], target: str) -> str | None:
+    """The job's state, or None while no part of the scheduler answers for it (e.g. qacct's short lag)."""
+    proc = cli(env, "show", target, "--json")
+    return str(json.loads(proc.stdout)["state"]) if proc.returncode == 0 else None
+
+
 def run(*argv: str) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
 
@@ -150,12 +156,12 @@ async def test_plain_qsub_jobs_detailed_held_released_cancelled(sge_cluster: Non
         ok(env, "hold", f"sge:{after}")
         ok(env, "release", f"sge:{array}")
         await eventually(lambda: (out / f"sweep.{array}.2").exists(), timeout=60, what="the array tasks to run")
-        await eventually(lambda: show(env, f"sge:{array}")["state"] == "TERMINATING", timeout=60, what="the array to end")
+        await eventually(lambda: state_of(env, f"sge:{array}") == "TERMINATING", timeout=60, what="the array to end")
         assert show(env, f"sge:{after}")["raw_state"] == "hqw"
         refused = cli(env, "signal", f"sge:{after}", "USR1")
         assert refused.returncode != 0 and "Grid Engine cannot send SIGUSR1" in refused.stderr
         ok(env, "release", f"sge:{after}")
-        await eventually(lambda: show(env, f"sge:{after}")["state"] == "TERMINATING", timeout=60, what="the released job to run")
+        await eventually(lambda: state_of(env, f"sge:{after}") == "TERMINATING", timeout=60, what="the released job to run")
         victim = run("qsub", "-terse", "-h", "-N", "victim", "-o", "/dev/null", "-j", "y", "-b", "y", "true")
         ok(env, "cancel", f"sge:{victim}")
         # deleted while pending: Grid Engine keeps no record of it at all

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from batchdeck.backends.engine.config import ClusterConfig, Config
+from batchdeck.backends.engine.config import Config
 from batchdeck.backends.engine.deck import Deck
 from batchdeck.backends.engine.journal import Journal
+from batchdeck.backends.engine.settings import build_cluster
 from batchdeck.backends.errors import BatchdeckError, ConnectionFailed, InvalidStateTransition, JobNotFound
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
 from batchdeck.backends.schedulers.local import LAUNCH_SCRIPT
@@ -28,7 +29,7 @@ def _closed_port() -> int:
 
 def make_deck(tmp_path: Path, **settings: object) -> Deck:
     settings.setdefault("sandbox_root", str(tmp_path / "sandboxes"))
-    config = Config(path=None, clusters={"localhost": ClusterConfig("localhost", settings=dict(settings))})
+    config = Config(path=None, clusters={"localhost": build_cluster("localhost", settings)})
     return Deck(config, Journal(tmp_path / "journal.sqlite"))
 
 

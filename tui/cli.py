@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", help="memory per core, e.g. 500M, 2G")
     p.add_argument("--walltime", help="e.g. 1:30:00, 90m, 2h")
     p.add_argument("--queue", help="queue / partition")
+    p.add_argument("--architecture", help="CPU architecture the job needs, e.g. x86_64 (the cluster must declare it)")
     p.add_argument("--input", action="append", default=[], metavar="FILE", help="copy FILE into the sandbox")
     p.add_argument("--output", action="append", default=[], metavar="NAME", help="result file to fetch")
     p.add_argument("--script", metavar="FILE", help="run this script file (its text is copied)")
@@ -227,6 +228,7 @@ def _spec_from_args(args: argparse.Namespace) -> JobSpec:
         walltime=walltime,
         queue=args.queue,
         environment=environment,
+        architecture=args.architecture,
     )
 
 

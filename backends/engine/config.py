@@ -1,23 +1,26 @@
 """Cluster configuration: TOML, one ``[clusters.NAME]`` table per cluster.
 
-No file at all means one built-in cluster, ``localhost`` (local processes). A bad
-value is reported as one line naming the file, the cluster, the key and what was
-expected; a broken cluster does not hide the good ones (the app shows its error
-on its row).
+Each table is validated into a typed ``ClusterSettings`` (settings.py). An
+``[auth.NAME]`` table (GC3Pie's ``[auth/NAME]``) holds SSH keys that every
+cluster with ``auth = "NAME"`` takes; the cluster's own keys win. The built-in
+``localhost`` cluster (local processes) is there unless the file configures a
+cluster of that name or disables it (``[clusters.localhost] enabled = false``).
+A bad value is reported as one line naming the file, the cluster, the key and
+what was expected; a broken cluster does not hide the good ones (the app shows
+its error on its row).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..schedulers.registry import BACKENDS
-from ..units import parse_memory, parse_walltime
+from .settings import ClusterSettings, auth_keys, build_cluster
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,6 +28,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_CLUSTER = "localhost"
+#: GC3Pie's auth types batchdeck knows: SSH keys, or nothing (local clusters)
+AUTH_TYPES = ("ssh", "none")
 
 
 def default_config_path() -> Path:
@@ -36,193 +41,93 @@ def default_config_path() -> Path:
     return Path(user_config_dir("batchdeck", appauthor=False)) / "batchdeck.toml"
 
 
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"expected a positive whole number, got {value!r}")
-    return value
-
-
-def _port(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise ValueError(f"expected a port number from 1 to 65535, got {value!r}")
-    return value
-
-
-def _non_negative_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"expected a number of seconds >= 0, got {value!r}")
-    return float(value)
-
-
-def _positive_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"expected a number of seconds > 0, got {value!r}")
-    return float(value)
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _bytes(value: Any) -> int:
-    """A size in bytes, from an int (bytes) or a string like '64M'."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError(f"expected a positive size, got {value!r}")
-        return value
-    return parse_memory(str(value)) * 1024 * 1024
-
-
-def _choice(*choices: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
-        return str(value)
-
-    return check
-
-
-def _script(value: Any) -> str:
-    """A prologue/epilogue: the path of a file to read, or the script text itself."""
-    text = _string(value)
-    if "\n" not in text:
-        path = Path(os.path.expanduser(text))
-        if path.is_file():
-            try:
-                return path.read_text()
-            except OSError as exc:
-                raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
-    return text
-
-
-# key -> converter (raises ValueError with the expected form)
-KEYS: dict[str, Callable[[Any], Any]] = {
-    "type": _choice(*sorted(BACKENDS)),
-    "transport": _choice("local", "ssh"),
-    "frontend": _string,
-    "port": _port,
-    "username": _string,
-    "architecture": _string,
-    "max_cores": _positive_int,
-    "max_cores_per_job": _positive_int,
-    "max_memory_per_core": parse_memory,
-    "max_walltime": parse_walltime,
-    "auth": _string,
-    "accounting_delay": _non_negative_number,
-    "ssh_config": _string,
-    "keyfile": _string,
-    "known_hosts": _string,
-    "ignore_ssh_host_keys": _bool,
-    "ssh_timeout": _positive_number,
-    "large_file_threshold": _bytes,
-    "large_file_chunk_size": _bytes,
-    "sandbox_root": _string,
-    "poll_interval": _positive_number,
-    "prologue": _script,
-    "epilogue": _script,
-}
-
-# settings only one scheduler understands
-BACKEND_KEYS: dict[str, dict[str, Callable[[Any], Any]]] = {
-    "pbs": {"flavour": _choice("pro", "torque")},
-    "sge": {"parallel_environment": _string},
-}
-
-
-@dataclass
-class ClusterConfig:
-    name: str
-    type: str = "local"
-    transport: str = "local"
-    poll_interval: float = 10.0
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def backend_kwargs(self) -> dict[str, Any]:
-        """Constructor arguments for the cluster's BatchSystem."""
-        kwargs = dict(self.settings)
-        kwargs["transport"] = self.transport
-        kwargs["poll_interval"] = self.poll_interval
-        return kwargs
-
-    @property
-    def frontend(self) -> str:
-        return str(self.settings.get("frontend", "localhost"))
-
-
 @dataclass
 class Config:
     path: Path | None
-    clusters: dict[str, ClusterConfig] = field(default_factory=dict)
+    clusters: dict[str, ClusterSettings] = field(default_factory=dict)
     # clusters whose table is broken: name -> the error, shown on the cluster's row
     broken: dict[str, ConfigError] = field(default_factory=dict)
+    # [auth.NAME] tables that are broken; a cluster using one is broken with its error
+    broken_auth: dict[str, ConfigError] = field(default_factory=dict)
+    #: the built-in ``localhost`` was added (the file neither configures nor disables it)
+    builtin_localhost: bool = False
 
     @property
     def names(self) -> list[str]:
         return list(dict.fromkeys([*self.clusters, *self.broken]))
 
-    def cluster(self, name: str) -> ClusterConfig:
+    def cluster(self, name: str) -> ClusterSettings:
         if name in self.broken:
             raise self.broken[name]
         try:
             return self.clusters[name]
         except KeyError:
-            known = ", ".join(self.names) or "none"
-            raise ConfigError(f"no cluster named {name!r} (configured: {known})", path=self._where()) from None
+            builtin = self.builtin_localhost and DEFAULT_CLUSTER in self.clusters
+            known = ", ".join(n for n in self.names if not (builtin and n == DEFAULT_CLUSTER)) or "none"
+            also = f"; {DEFAULT_CLUSTER!r} is built in" if builtin else ""
+            raise ConfigError(f"no cluster named {name!r} (configured: {known}){also}", path=self._where()) from None
 
     def _where(self) -> str | None:
         return str(self.path) if self.path else None
 
     def check(self) -> None:
         """Raise the first error, for commands that want a fully valid file."""
-        for error in self.broken.values():
+        for error in [*self.broken_auth.values(), *self.broken.values()]:
             raise error
 
     @property
     def default_cluster(self) -> str:
+        """The file's ``localhost``, else the file's first cluster, else the built-in ``localhost``."""
+        configured = [n for n in self.clusters if not (self.builtin_localhost and n == DEFAULT_CLUSTER)]
+        if DEFAULT_CLUSTER in configured:
+            return DEFAULT_CLUSTER
+        if configured:
+            return configured[0]
         if DEFAULT_CLUSTER in self.clusters:
             return DEFAULT_CLUSTER
-        if self.clusters:
-            return next(iter(self.clusters))
         raise ConfigError("no usable cluster is configured", path=self._where())
 
 
+def builtin_cluster() -> ClusterSettings:
+    return ClusterSettings(DEFAULT_CLUSTER)
+
+
 def builtin_config() -> Config:
-    return Config(path=None, clusters={DEFAULT_CLUSTER: ClusterConfig(DEFAULT_CLUSTER)})
+    return Config(path=None, clusters={DEFAULT_CLUSTER: builtin_cluster()}, builtin_localhost=True)
 
 
-def parse_cluster(name: str, table: Any, path: str | None) -> ClusterConfig:
+def parse_cluster(
+    name: str, table: Any, path: str | None, auths: Mapping[str, Mapping[str, Any]] | None = None
+) -> ClusterSettings:
+    """One ``[clusters.NAME]`` table; ``auth = "NAME"`` takes the keys of ``[auth.NAME]`` first."""
+    return build_cluster(name, table, path=path, auths=auths or {})
+
+
+def parse_auth(name: str, table: Any, path: str | None) -> dict[str, Any]:
+    """One ``[auth.NAME]`` table (GC3Pie's ``[auth/NAME]``): its type and SSH keys, checked."""
+    where = f"auth.{name}"
     if not isinstance(table, dict):
-        raise ConfigError("expected a table of settings", path=path, cluster=name)
-    type_name = table.get("type", "local")
-    try:
-        KEYS["type"](type_name)
-    except ValueError as exc:
-        raise ConfigError(str(exc), path=path, cluster=name, key="type") from None
-    allowed = {**KEYS, **BACKEND_KEYS.get(type_name, {})}
+        raise ConfigError("expected a table of settings", path=path, key=where)
+    kind = table.get("type")
+    if kind not in AUTH_TYPES:
+        raise ConfigError(
+            f"expected one of {', '.join(repr(t) for t in AUTH_TYPES)}, got {kind!r}", path=path, key=f"{where}.type"
+        )
+    allowed = auth_keys() if kind == "ssh" else {}
     values: dict[str, Any] = {}
-    for key, raw in table.items():
-        convert = allowed.get(key)
-        if convert is None:
-            expected = ", ".join(sorted(allowed))
-            raise ConfigError(f"unknown key; expected one of: {expected}", path=path, cluster=name, key=key)
+    for key_name, raw in table.items():
+        if key_name == "type":
+            continue
+        f = allowed.get(key_name)
+        if f is None:
+            expected = ", ".join(["type", *sorted(allowed)])
+            raise ConfigError(f"unknown key; expected one of: {expected}", path=path, key=f"{where}.{key_name}")
         try:
-            values[key] = convert(raw)
+            f.metadata["convert"](raw)
         except ValueError as exc:
-            raise ConfigError(str(exc), path=path, cluster=name, key=key) from None
-    transport = values.pop("transport", "ssh" if "frontend" in values and values["frontend"] != "localhost" else "local")
-    if transport == "ssh" and "frontend" not in values:
-        raise ConfigError("transport 'ssh' needs a frontend host name", path=path, cluster=name, key="frontend")
-    values.pop("type", None)
-    poll = values.pop("poll_interval", 10.0)
-    return ClusterConfig(name=name, type=type_name, transport=transport, poll_interval=poll, settings=values)
+            raise ConfigError(str(exc), path=path, key=f"{where}.{key_name}") from None
+        values[key_name] = raw
+    return values
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -240,21 +145,38 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"not valid TOML: {exc}", path=where) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the file: {exc}", path=where) from None
-    unknown = set(data) - {"clusters"}
+    unknown = set(data) - {"clusters", "auth"}
     if unknown:
         raise ConfigError(
-            f"unknown top-level key(s) {', '.join(sorted(unknown))}; expected [clusters.NAME] tables",
+            f"unknown top-level key(s) {', '.join(sorted(unknown))}; expected [clusters.NAME] tables "
+            "(and [auth.NAME])",
             path=where,
         )
     clusters = data.get("clusters", {})
     if not isinstance(clusters, dict):
         raise ConfigError("expected [clusters.NAME] tables", path=where, key="clusters")
+    auth_tables = data.get("auth", {})
+    if not isinstance(auth_tables, dict):
+        raise ConfigError("expected [auth.NAME] tables", path=where, key="auth")
     config = Config(path=config_path)
+    auths: dict[str, dict[str, Any]] = {}
+    for name, table in auth_tables.items():
+        try:
+            auths[name] = parse_auth(name, table, where)
+        except ConfigError as exc:
+            config.broken_auth[name] = exc
     for name, table in clusters.items():
         try:
-            config.clusters[name] = parse_cluster(name, table, where)
+            used = table.get("auth") if isinstance(table, dict) else None
+            if isinstance(used, str) and used in config.broken_auth:
+                raise config.broken_auth[used]
+            settings = parse_cluster(name, table, where, auths)
         except ConfigError as exc:
             config.broken[name] = exc
-    if not config.clusters and not config.broken:
-        return Config(path=config_path, clusters=builtin_config().clusters)
+            continue
+        if settings.enabled:
+            config.clusters[name] = settings
+    if DEFAULT_CLUSTER not in clusters:
+        config.clusters[DEFAULT_CLUSTER] = builtin_cluster()
+        config.builtin_localhost = True
     return config

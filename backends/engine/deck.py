@@ -48,7 +48,7 @@ class Deck:
             self.status[name].state = "error"
             self.status[name].error = str(error)
         for name, conf in self.config.clusters.items():
-            if conf.transport == "ssh" and conf.settings.get("ignore_ssh_host_keys"):
+            if conf.transport == "ssh" and conf.ssh.ignore_ssh_host_keys:
                 self.status[name].warning = HOST_KEYS_NOT_VERIFIED
         # Serialises polls per cluster: a refresh never overlaps the previous one.
         self._locks: dict[str, asyncio.Lock] = {}
@@ -72,7 +72,7 @@ class Deck:
             conf = self.config.cluster(cluster)
             cls = backend_class(conf.type)
             try:
-                self._backends[cluster] = cls(cluster, **conf.backend_kwargs())
+                self._backends[cluster] = cls(conf)
             except BatchdeckError:
                 raise
             except (TypeError, ValueError) as exc:

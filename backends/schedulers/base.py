@@ -19,6 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
+from ..engine.settings import (
+    DEFAULT_ACCOUNTING_DELAY,
+    ClusterSettings,
+    SchedulerSettings,
+    build_cluster,
+    normalize_architecture,
+)
 from ..errors import (
     BatchdeckError,
     InvalidJobSpec,
@@ -128,67 +135,60 @@ class BatchSystem:
     #: peek shows them while the job runs
     spools_output: ClassVar[bool] = False
 
+    #: the keys only this scheduler understands; a backend declares its own subclass beside it
+    settings_class: ClassVar[type[SchedulerSettings]] = SchedulerSettings
+
     def __init__(
-        self,
-        name: str,
-        architecture: str | None = None,
-        max_cores: int | None = None,
-        max_cores_per_job: int | None = None,
-        max_memory_per_core: int | None = None,
-        max_walltime: int | None = None,
-        auth: str | None = None,
-        frontend: str = "localhost",
-        transport: str | Transport = "local",
-        accounting_delay: float = 15,
-        ssh_config: str | None = None,
-        keyfile: str | None = None,
-        ignore_ssh_host_keys: bool = False,
-        ssh_timeout: float | None = None,
-        large_file_threshold: int | None = None,
-        large_file_chunk_size: int | None = None,
-        **extra_args: Any,
+        self, settings: ClusterSettings | str, transport: Transport | str | None = None, **keys: Any
     ) -> None:
-        self.name = name
-        self.architecture = architecture
-        self.max_cores = max_cores
-        self.max_cores_per_job = max_cores_per_job
-        self.max_memory_per_core = max_memory_per_core
-        self.max_walltime = max_walltime
-        self.auth = auth
-        self.frontend = frontend
-        self.accounting_delay = accounting_delay
-        self.ssh_config = ssh_config
-        self.keyfile = keyfile
-        self.ignore_ssh_host_keys = ignore_ssh_host_keys
-        self.ssh_timeout = ssh_timeout
-        self.large_file_threshold = large_file_threshold
-        self.large_file_chunk_size = large_file_chunk_size
-        self.port: int | None = extra_args.pop("port", None)
-        self.username: str | None = extra_args.pop("username", None)
-        self.known_hosts: str | None = extra_args.pop("known_hosts", None)
-        self.sandbox_root_setting: str = extra_args.pop("sandbox_root", None) or "~/.batchdeck/jobs"
-        self.prologue: str | None = extra_args.pop("prologue", None)
-        self.epilogue: str | None = extra_args.pop("epilogue", None)
-        self.poll_interval: float = extra_args.pop("poll_interval", 10)
-        self.extra_args = extra_args
-        if isinstance(transport, Transport):
+        """A cluster's validated settings, and optionally a ready Transport (tests).
+
+        GC3Pie's form works too: ``LocalBatchSystem("x", sandbox_root=…, max_cores=2)``
+        builds the settings through the same converters, so a wrong key or value
+        is the same one-line ConfigError as in the file. A string ``transport``
+        is the ``transport`` key; ``None`` values count as not given.
+        """
+        if isinstance(transport, str):
+            keys["transport"] = transport
+            transport = None
+        if isinstance(settings, str):
+            given = {k: v for k, v in keys.items() if v is not None}
+            settings = build_cluster(settings, given, settings_class=self.settings_class, type_name=self.type_name)
+        elif keys:
+            raise TypeError("give either a ClusterSettings or keys, not both")
+        self.settings = settings
+        limits, ssh = settings.limits, settings.ssh
+        self.name = settings.name
+        self.architecture = settings.architecture
+        self.max_cores = limits.max_cores
+        self.max_cores_per_job = limits.max_cores_per_job
+        self.max_memory_per_core = limits.max_memory_per_core
+        self.max_walltime = limits.max_walltime
+        self.auth = settings.auth
+        self.frontend = ssh.frontend
+        self.accounting_delay = (
+            DEFAULT_ACCOUNTING_DELAY if settings.accounting_delay is None else settings.accounting_delay
+        )
+        self.ssh_config = ssh.ssh_config
+        self.keyfile = ssh.keyfile
+        self.ignore_ssh_host_keys = ssh.ignore_ssh_host_keys
+        # The limit every command of the methods is given (SshSettings.command_limit).
+        self.ssh_timeout: float = ssh.command_limit
+        self.large_file_threshold = ssh.large_file_threshold
+        self.large_file_chunk_size = ssh.large_file_chunk_size
+        self.port = ssh.port
+        self.username = ssh.username
+        self.known_hosts = ssh.known_hosts
+        self.sandbox_root_setting: str = settings.sandbox_root
+        self.prologue = settings.prologue
+        self.epilogue = settings.epilogue
+        self.poll_interval = settings.poll_interval
+        if transport is not None:
             self.transport = transport
         else:
             from ..transports.factory import make_transport
 
-            self.transport = make_transport(
-                transport,
-                frontend=frontend,
-                port=self.port,
-                username=self.username,
-                ssh_config=ssh_config,
-                keyfile=keyfile,
-                known_hosts=self.known_hosts,
-                ignore_ssh_host_keys=ignore_ssh_host_keys,
-                ssh_timeout=ssh_timeout,
-                large_file_threshold=large_file_threshold,
-                large_file_chunk_size=large_file_chunk_size,
-            )
+            self.transport = make_transport(settings.transport, ssh)
         self._sandbox_root: str | None = None
 
     # ------------------------------------------------------------------ setup
@@ -257,6 +257,17 @@ class BatchSystem:
                 f"job asks for a walltime of {format_walltime(spec.walltime)} but cluster {self.name!r} "
                 f"allows at most {format_walltime(self.max_walltime)} (max_walltime)"
             )
+        if spec.architecture is not None:
+            # GC3Pie's brokering rule: a cluster serves a job only if it has the architecture asked for.
+            try:
+                wanted = normalize_architecture(spec.architecture)
+            except ValueError as exc:
+                raise InvalidJobSpec(f"architecture: {exc}") from None
+            if wanted not in self.architecture:
+                has = f"has {', '.join(self.architecture)}" if self.architecture else "declares none"
+                raise LimitExceeded(
+                    f"job asks for architecture {wanted} but cluster {self.name!r} {has} (architecture)"
+                )
 
     def validate_spec(self, spec: JobSpec) -> None:
         if bool(spec.command) == bool(spec.script):

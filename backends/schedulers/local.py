@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import posixpath
 import time
+from typing import Any
 
+from ..engine.settings import ClusterSettings
 from ..errors import BatchdeckError, ParseError
 from ..model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..transports.base import Transport
 from .base import CONTROL_DIR, BatchSystem, scheduler_job_name
 
 RUNNER = f"{CONTROL_DIR}/run.sh"
@@ -233,10 +236,12 @@ class LocalBatchSystem(BatchSystem):
     type_name = "local"
     max_job_name_length = 200
 
-    def __init__(self, name: str, **kwargs: object) -> None:
-        super().__init__(name, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self, settings: ClusterSettings | str, transport: Transport | str | None = None, **keys: Any
+    ) -> None:
+        super().__init__(settings, transport, **keys)
         # A job that has just been launched has its sandbox at once: no lag to wait for.
-        if "accounting_delay" not in kwargs:
+        if self.settings.accounting_delay is None:
             self.accounting_delay = 5
 
     async def connect(self) -> None:

@@ -20,11 +20,13 @@ import signal as signal_module
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BatchdeckError, InvalidJobSpec, ParseError, SchedulerError
+from ..engine.settings import ClusterSettings, SchedulerSettings, key, one_of
+from ..errors import InvalidJobSpec, ParseError, SchedulerError
 from ..model import JobRecord, QueueInfo, RunState, SchedulerJob
-from ..transports.base import CommandResult
+from ..transports.base import CommandResult, Transport
 from ..units import parse_duration, parse_memory
 from .base import BatchSystem, PollResult, scheduler_job_name
 from .directives import (
@@ -634,6 +636,15 @@ def pbs_walltime(seconds: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}"
 
 
+@dataclass(frozen=True)
+class PbsSettings(SchedulerSettings):
+    """The keys only a PBS cluster has."""
+
+    flavour: str | None = key(
+        None, one_of(*FLAVOURS), "pro (PBS Pro / OpenPBS) or torque", shown="found out with qstat --version"
+    )
+
+
 class PbsBatchSystem(BatchSystem):
     """PBS Pro / OpenPBS and TORQUE (setting ``flavour``: ``"pro"``, ``"torque"`` or detected)."""
 
@@ -642,11 +653,15 @@ class PbsBatchSystem(BatchSystem):
     submit_regexp = r"^\s*(\d+(?:\[\d*\])?(?:\.[A-Za-z0-9_.\-]+)?)\s*$"
     directive_prefix = "#PBS"
 
-    def __init__(self, name: str, *args: Any, flavour: str | None = None, **kwargs: Any) -> None:
-        super().__init__(name, *args, **kwargs)
-        if flavour is not None and flavour not in FLAVOURS:
-            raise BatchdeckError(f"cluster {name!r}: flavour must be 'pro' or 'torque', got {flavour!r}")
-        self.flavour: str | None = flavour
+    settings_class = PbsSettings
+
+    def __init__(
+        self, settings: ClusterSettings | str, transport: Transport | str | None = None, **keys: Any
+    ) -> None:
+        super().__init__(settings, transport, **keys)
+        own = self.settings.scheduler
+        assert isinstance(own, PbsSettings)
+        self.flavour: str | None = own.flavour
         # PBS Pro before 18 has no -F json; found out once, then remembered.
         self._json_ok = True
         self._expected_ids: list[str] = []

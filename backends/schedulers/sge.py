@@ -13,11 +13,14 @@ import shlex
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..efficiency import cpu_efficiency, memory_efficiency
+from ..engine.settings import ClusterSettings, SchedulerSettings, key, non_empty_string
 from ..errors import InvalidJobSpec, ParseError, SchedulerError
 from ..model import HistoryRecord, JobDetails, JobRecord, QueueInfo, RunState, SchedulerJob
+from ..transports.base import Transport
 from ..units import parse_duration, parse_memory
 from .base import BatchSystem, PollResult, scheduler_job_name, tag_of
 from .directives import (
@@ -824,6 +827,15 @@ _PATH_FORBIDDEN = re.compile(r"[:,$\s\x00-\x1f]")
 QACCT_LOOP = 'for id in "$@"; do echo "@@@ $id"; qacct -j "$id"; done'
 
 
+@dataclass(frozen=True)
+class SgeSettings(SchedulerSettings):
+    """The keys only a Grid Engine cluster has."""
+
+    parallel_environment: str = key(
+        "smp", non_empty_string, "the parallel environment a multi-core job asks for (qsub -pe NAME CORES)"
+    )
+
+
 class SgeBatchSystem(BatchSystem):
     """Son of Grid Engine / SGE / Univa GE through qsub, qstat -xml, qacct and qdel."""
 
@@ -833,9 +845,15 @@ class SgeBatchSystem(BatchSystem):
     max_job_name_length: ClassVar[int] = 64
     directive_prefix: ClassVar[str] = "#$"
 
-    def __init__(self, name: str, *args: Any, **kwargs: Any) -> None:
-        self.parallel_environment: str = str(kwargs.pop("parallel_environment", None) or "smp")
-        super().__init__(name, *args, **kwargs)
+    settings_class: ClassVar[type[SchedulerSettings]] = SgeSettings
+
+    def __init__(
+        self, settings: ClusterSettings | str, transport: Transport | str | None = None, **keys: Any
+    ) -> None:
+        super().__init__(settings, transport, **keys)
+        own = self.settings.scheduler
+        assert isinstance(own, SgeSettings)
+        self.parallel_environment: str = own.parallel_environment
         self._cancelled: set[str] = set()
         self._user: str | None = self.username
 

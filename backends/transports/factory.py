@@ -1,33 +1,32 @@
-"""Building a cluster's transport from its configuration."""
+"""Building a cluster's transport from its settings."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..engine.settings import SshSettings, build_ssh
 from ..errors import ConfigError
 from .base import Transport
 
 
-def make_transport(kind: str, **settings: Any) -> Transport:
-    """``kind`` is a cluster's ``transport`` setting: ``local`` or ``ssh``."""
+def make_transport(kind: str, ssh: SshSettings | None = None, **keys: Any) -> Transport:
+    """``kind`` is a cluster's ``transport`` setting: ``local`` or ``ssh``.
+
+    ``ssh`` is the cluster's SSH section; scripts and tests may give its keys
+    instead (``frontend=…, port=…, ssh_timeout=…``), checked by the same converters.
+    """
+    if ssh is None:
+        ssh = build_ssh(keys)
+    elif keys:
+        raise TypeError("give either an SshSettings or its keys, not both")
     if kind == "local":
         from .local import LocalTransport
 
-        return LocalTransport(timeout=settings.get("ssh_timeout"))
+        # A local command (a hung sbatch, say) is bounded as a remote one is.
+        return LocalTransport(timeout=ssh.command_limit)
     if kind == "ssh":
         # Imported here so that local-only use never needs asyncssh loaded.
         from .ssh import SshTransport
 
-        return SshTransport(
-            host=settings.get("frontend") or "localhost",
-            port=settings.get("port"),
-            username=settings.get("username"),
-            ssh_config=settings.get("ssh_config"),
-            keyfile=settings.get("keyfile"),
-            known_hosts=settings.get("known_hosts"),
-            ignore_host_keys=bool(settings.get("ignore_ssh_host_keys")),
-            timeout=settings.get("ssh_timeout"),
-            large_file_threshold=settings.get("large_file_threshold"),
-            large_file_chunk_size=settings.get("large_file_chunk_size"),
-        )
+        return SshTransport(ssh)
     raise ConfigError(f"unknown transport {kind!r}; expected 'local' or 'ssh'", key="transport")

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import asyncssh
 
+from ..engine.settings import SshSettings
 from ..errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -156,7 +157,7 @@ class SshTransport(Transport):
 
     def __init__(
         self,
-        host: str,
+        host: str | SshSettings,
         port: int | None = None,
         username: str | None = None,
         ssh_config: str | None = None,
@@ -168,24 +169,46 @@ class SshTransport(Transport):
         large_file_chunk_size: int | None = None,
         max_sessions: int = 10,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.username = username
-        self.ssh_config = os.path.expanduser(ssh_config) if ssh_config else None
-        self.keyfile = os.path.expanduser(keyfile) if keyfile else None
-        self.known_hosts = os.path.expanduser(known_hosts) if known_hosts else None
+        """One SshSettings (a cluster's SSH section), or for scripts and tests the host and keywords.
+
+        ``timeout`` is GC3Pie's ``ssh_timeout``: it bounds the connect and every command.
+        """
+        if isinstance(host, SshSettings):
+            settings = host
+        else:
+            settings = SshSettings(
+                frontend=host,
+                port=port,
+                username=username,
+                ssh_config=ssh_config,
+                keyfile=keyfile,
+                known_hosts=known_hosts,
+                ignore_ssh_host_keys=ignore_host_keys,
+                ssh_timeout=timeout,
+                large_file_threshold=large_file_threshold,
+                large_file_chunk_size=large_file_chunk_size,
+            )
+        self.settings = settings
+        self.host = settings.frontend
+        self.port = settings.port
+        self.username = settings.username
+        self.ssh_config = os.path.expanduser(settings.ssh_config) if settings.ssh_config else None
+        self.keyfile = os.path.expanduser(settings.keyfile) if settings.keyfile else None
+        self.known_hosts = os.path.expanduser(settings.known_hosts) if settings.known_hosts else None
         #: True when the server's identity is not verified: the UI says so.
-        self.host_key_check_disabled = bool(ignore_host_keys)
-        self.timeout = timeout
+        self.host_key_check_disabled = settings.ignore_ssh_host_keys
+        #: every command and read; the connect and login have their own limit
+        self.timeout: float = settings.command_limit
+        self.connect_timeout: float = settings.connect_limit
         self.large_file_threshold = (
-            DEFAULT_LARGE_FILE_THRESHOLD if large_file_threshold is None else int(large_file_threshold)
+            DEFAULT_LARGE_FILE_THRESHOLD if settings.large_file_threshold is None else settings.large_file_threshold
         )
         self.large_file_chunk_size = max(
             64 * 1024,
-            DEFAULT_LARGE_FILE_CHUNK_SIZE if large_file_chunk_size is None else int(large_file_chunk_size),
+            DEFAULT_LARGE_FILE_CHUNK_SIZE if settings.large_file_chunk_size is None else settings.large_file_chunk_size,
         )
         self.max_sessions = max(2, int(max_sessions))
-        self.name = _label(username, host, port)
+        self.name = _label(self.username, self.host, self.port)
         #: how often a channel open was refused and retried (MaxSessions races)
         self.channel_retries = 0
         #: how many times the connection was (re-)established
@@ -253,9 +276,8 @@ class SshTransport(Transport):
             kwargs["client_keys"] = [self.keyfile]
         if self.known_hosts:
             kwargs["known_hosts"] = self.known_hosts
-        if self.timeout:
-            kwargs["connect_timeout"] = self.timeout
-            kwargs["login_timeout"] = self.timeout
+        kwargs["connect_timeout"] = self.connect_timeout
+        kwargs["login_timeout"] = self.connect_timeout
         return kwargs
 
     async def _connect_once(self) -> asyncssh.SSHClientConnection:
@@ -274,7 +296,7 @@ class SshTransport(Transport):
             self._known_hosts_files = self._resolve_known_hosts(options.known_hosts)
             self._host_key_match = None
             kwargs["known_hosts"] = self._match_known_hosts
-        limit = self.timeout
+        limit = self.connect_timeout
         try:
             conn = await asyncio.wait_for(asyncssh.connect(self.host, **kwargs), limit)
         except asyncssh.HostKeyNotVerifiable as exc:
