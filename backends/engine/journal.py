@@ -19,6 +19,12 @@ from ..errors import BatchdeckError, JobNotFound
 from ..model import JobRecord, RunState
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+#: a job id argument shorter than this must match a job exactly
+MIN_PREFIX = 4
+#: how many matching ids an ambiguous-prefix message lists
+MAX_CANDIDATES = 10
+#: characters that select many jobs in SQL LIKE or a shell glob
+WILDCARDS = "%_*?[]"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -31,6 +37,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_cluster ON jobs (cluster);
 CREATE INDEX IF NOT EXISTS jobs_cluster_state ON jobs (cluster, state);
 """
+
+
+class MalformedRecord(BatchdeckError):
+    """A journal row that is not a readable run record."""
 
 
 def default_data_dir() -> Path:
@@ -105,21 +115,51 @@ class Journal:
             row = self._db.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no job {job_id!r} in the journal ({self.path})")
-        return JobRecord.from_dict(json.loads(row[0]))
+        return self._record(job_id, row[0])
+
+    def _record(self, job_id: str, text: str) -> JobRecord:
+        """A row's record; a row that cannot be read is one error naming the job, not a crash."""
+        try:
+            return JobRecord.from_dict(json.loads(text))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise MalformedRecord(
+                f"the journal's record of job {job_id!r} is malformed ({type(exc).__name__}: {exc})"
+            ) from None
 
     def find(self, prefix: str) -> JobRecord:
-        """A job by its id or an unambiguous prefix of it."""
+        """A job by its exact id or an unambiguous prefix of at least MIN_PREFIX characters.
+
+        Ids are matched literally (never with LIKE): an empty string, ``%``, ``_``
+        or ``*`` (an unset shell variable, a glob) must never pick a job to cancel
+        or free.
+        """
+        with self._lock:
+            row = self._db.execute("SELECT record FROM jobs WHERE id = ?", (prefix,)).fetchone()
+        if row is not None:
+            return self._record(prefix, row[0])
+        if not prefix.strip():
+            raise JobNotFound("an empty job id matches no job: give a job id (see 'batchdeck list')")
+        wild = sorted({c for c in prefix if c in WILDCARDS})
+        if wild:
+            raise JobNotFound(
+                f"job id {prefix!r} contains {', '.join(repr(c) for c in wild)}: ids are matched exactly "
+                f"or by a prefix, never by a pattern"
+            )
         with self._lock:
             rows = self._db.execute(
-                "SELECT record FROM jobs WHERE id = ? OR id LIKE ? ORDER BY id = ? DESC LIMIT 3",
-                (prefix, prefix.replace("%", "").replace("_", "") + "%", prefix),
+                "SELECT id, record FROM jobs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?",
+                (len(prefix), prefix, MAX_CANDIDATES + 1),
             ).fetchall()
         if not rows:
             raise JobNotFound(f"no job {prefix!r} in the journal ({self.path})")
-        first = JobRecord.from_dict(json.loads(rows[0][0]))
-        if first.id != prefix and len(rows) > 1:
-            raise JobNotFound(f"job id prefix {prefix!r} is ambiguous")
-        return first
+        candidates = ", ".join(r[0] for r in rows[:MAX_CANDIDATES]) + (", ..." if len(rows) > MAX_CANDIDATES else "")
+        if len(rows) > 1:
+            raise JobNotFound(f"job id prefix {prefix!r} is ambiguous: it matches {candidates}")
+        if len(prefix) < MIN_PREFIX:
+            raise JobNotFound(
+                f"job id prefix {prefix!r} is too short: give at least {MIN_PREFIX} characters (it matches {candidates})"
+            )
+        return self._record(rows[0][0], rows[0][1])
 
     def jobs(self, cluster: str | None = None, states: Iterable[RunState] | None = None) -> list[JobRecord]:
         """Records in creation order, optionally only one cluster's and only some states'."""
