@@ -14,6 +14,7 @@ import string
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ..errors import BatchdeckError, JobNotFound
 from ..model import JobRecord, RunState
@@ -25,6 +26,8 @@ MIN_PREFIX = 4
 MAX_CANDIDATES = 10
 #: characters that select many jobs in SQL LIKE or a shell glob
 WILDCARDS = "%_*?[]"
+#: what a job's ``--env`` value reads as once it comes back from the journal
+ENV_NOT_STORED = "<not stored: only in the job script>"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -52,6 +55,37 @@ def default_data_dir() -> Path:
     return Path(user_data_dir("batchdeck", appauthor=False))
 
 
+def _make_private(path: Path, mode: int) -> None:
+    """Take group and other permissions off a file or folder of ours (if it exists and is ours)."""
+    try:
+        st = path.stat()
+        if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+            os.chmod(path, st.st_mode & mode)
+    except FileNotFoundError:
+        pass
+
+
+def _stored(job: JobRecord) -> dict[str, Any]:
+    """The record as the journal keeps it: ``--env`` names only, never their values.
+
+    The values live only in the job script in the sandbox (mode 0600), which is all
+    that needs them; the journal is read by every batchdeck process and copied in
+    backups, so a ``DB_PASSWORD=...`` does not belong in it.
+    """
+    data = job.to_dict()
+    spec = data.get("spec") or {}
+    if spec.get("environment"):
+        spec["environment"] = {name: None for name in spec["environment"]}
+    return data
+
+
+def _loaded(data: Any) -> Any:
+    spec = data.get("spec") if isinstance(data, dict) else None
+    if isinstance(spec, dict) and isinstance(spec.get("environment"), dict):
+        spec["environment"] = {k: ENV_NOT_STORED if v is None else v for k, v in spec["environment"].items()}
+    return data
+
+
 def new_job_id() -> str:
     """8 random characters: short enough to type, unique in practice (36^8)."""
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
@@ -61,7 +95,14 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_data_dir() / "journal.sqlite"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # The journal names every job, sandbox and command: for the user only,
+            # also when an older batchdeck (or the umask) made it readable to all.
+            if path is None:
+                _make_private(self.path.parent, 0o700)
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            for suffix in ("", "-wal", "-shm"):
+                _make_private(Path(f"{self.path}{suffix}"), 0o600)
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -90,7 +131,7 @@ class Journal:
 
     def save_many(self, jobs: Iterable[JobRecord]) -> None:
         """Insert or replace records in one transaction (committed when this returns)."""
-        rows = [(j.id, j.cluster, j.state.value, j.created, json.dumps(j.to_dict())) for j in jobs]
+        rows = [(j.id, j.cluster, j.state.value, j.created, json.dumps(_stored(j))) for j in jobs]
         if not rows:
             return
         try:
@@ -120,7 +161,7 @@ class Journal:
     def _record(self, job_id: str, text: str) -> JobRecord:
         """A row's record; a row that cannot be read is one error naming the job, not a crash."""
         try:
-            return JobRecord.from_dict(json.loads(text))
+            return JobRecord.from_dict(_loaded(json.loads(text)))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise MalformedRecord(
                 f"the journal's record of job {job_id!r} is malformed ({type(exc).__name__}: {exc})"

@@ -398,10 +398,11 @@ class BatchSystem:
             await self.transport.put_files(pairs)
         if job.spec.script is not None:
             await self.transport.write_file(
-                posixpath.join(sandbox, USER_SCRIPT), job.spec.script.encode(), mode=0o755
+                posixpath.join(sandbox, USER_SCRIPT), job.spec.script.encode(), mode=0o700
             )
         script_path = posixpath.join(sandbox, JOB_SCRIPT)
-        await self.transport.write_file(script_path, self.render_script(job, sandbox).encode(), mode=0o755)
+        # for the user only: it carries the prologue and the --env values
+        await self.transport.write_file(script_path, self.render_script(job, sandbox).encode(), mode=0o600)
         job.queue = job.spec.queue
         if on_prepared is not None:
             maybe = on_prepared(job)

@@ -105,15 +105,35 @@ def _expand(path: str) -> str:
 
 def _makedirs(path: str) -> None:
     try:
-        os.makedirs(_expand(path), exist_ok=True)
+        _mkdir_private(_expand(path))
     except OSError as exc:
         raise TransportError(f"cannot create directory {path}: {exc.strerror}") from exc
+
+
+def _mkdir_private(path: str) -> None:
+    """mkdir -p, every folder it creates for the user only (os.makedirs gives the mode to the last alone).
+
+    Sandboxes hold inputs and job scripts; the umask of a shared login node must not open them.
+    """
+    target = Path(path).absolute()
+    missing = []
+    here = target
+    while not here.exists() and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+    if not target.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(target))
 
 
 def _write_atomic(path: str, data: bytes, mode: int) -> None:
     path = _expand(path)
     directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
+    _mkdir_private(directory)
     fd, tmp = tempfile.mkstemp(prefix=".bd-tmp-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:

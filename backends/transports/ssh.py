@@ -123,10 +123,17 @@ _SH_LIST_TREE = r"""
 exec find -H "$1" -type f -printf '%s %T@ %P\0'
 """
 
+# Folders batchdeck creates on a cluster (sandbox root, sandboxes) are the user's
+# only, whatever the login umask: sandboxes hold inputs and job scripts.
+_SH_MAKEDIRS = r"""
+umask 077 && mkdir -p -- "$1"
+"""
+
 # path, its directory, octal mode, byte count; the count check keeps a write cut
 # short by a dropped connection (cat sees a normal EOF) from replacing the file.
 _SH_WRITE = r"""
 f=$1 d=$2 mode=$3 n=$4
+umask 077
 mkdir -p "$d" || exit 1
 t=$(mktemp "$d/.bd-tmp-XXXXXX") || exit 1
 if cat > "$t" && [ "$(wc -c < "$t")" -eq "$n" ] && chmod "$mode" "$t" && mv -f "$t" "$f"; then
@@ -533,7 +540,7 @@ class SshTransport(Transport):
 
     async def makedirs(self, path: str) -> None:
         code, _out, err = await self._command(
-            f"mkdir {path}", command_line(["mkdir", "-p", "--", await self._absolute(path)])
+            f"mkdir {path}", _sh(_SH_MAKEDIRS, await self._absolute(path))
         )
         if code != 0:
             raise TransportError(f"cannot create directory {path} on {self.name}: {_text(err)}")
