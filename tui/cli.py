@@ -19,6 +19,7 @@ from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError, InvalidJobSpec
 from ..backends.model import JobRecord, JobSpec
 from ..backends.schedulers.base import tag_of
+from ..backends.text import terminal_safe
 from ..backends.units import format_walltime, parse_memory, parse_walltime
 
 PROG = "batchdeck"
@@ -120,6 +121,7 @@ def _print_jobs(jobs: Sequence[JobRecord]) -> None:
 
 
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    rows = [[terminal_safe(cell) for cell in row] for row in rows]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -190,7 +192,7 @@ async def _refresh(deck: Deck, clusters: Sequence[str]) -> list[str]:
 
 def _warn(lines: Sequence[str]) -> None:
     for line in lines:
-        print(f"{PROG}: {line}", file=sys.stderr)
+        print(f"{PROG}: {terminal_safe(line)}", file=sys.stderr)
 
 
 def _warn_about_clusters(deck: Deck, clusters: Sequence[str]) -> None:
@@ -244,20 +246,20 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
             _warn(await _refresh(deck, [job.cluster]))
         report = await deck.get_results(args.id, args.dir, overwrite=args.overwrite, changed_only=not args.all)
         for name in report.copied:
-            print(f"copied   {name}")
+            print(f"copied   {terminal_safe(name)}")
         for name in report.skipped:
-            print(f"skipped  {name}")
+            print(f"skipped  {terminal_safe(name)}")
         for name, why in report.failed.items():
-            print(f"failed   {name}: {why}")
+            print(f"failed   {terminal_safe(name)}: {terminal_safe(why)}")
         print(f"{len(report.copied)} copied, {len(report.skipped)} skipped, {len(report.failed)} failed")
         return 0 if report.ok else 1
     if command == "cancel":
         job = await deck.cancel(args.id)
-        print(f"{job.id} {job.state.value}{' (' + job.reason + ')' if job.reason else ''}")
+        print(terminal_safe(f"{job.id} {job.state.value}{' (' + job.reason + ')' if job.reason else ''}"))
         return 0
     if command == "free":
         job = await deck.free(args.id)
-        print(f"{job.id} sandbox freed")
+        print(f"{terminal_safe(job.id)} sandbox freed")
         return 0
     if command == "clusters":
         records = []
@@ -346,12 +348,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(args.config)
         deck = Deck.open(args.config)
     except BatchdeckError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {terminal_safe(exc)}", file=sys.stderr)
         return 2
     try:
         return asyncio.run(_with_deck(args, deck))
     except BatchdeckError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {terminal_safe(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -361,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug must still end in one line, not a traceback
         if os.environ.get("BATCHDECK_DEBUG"):
             raise
-        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (set BATCHDECK_DEBUG=1 for details)", file=sys.stderr)
+        print(f"{PROG}: internal error: {type(exc).__name__}: {terminal_safe(exc)} (set BATCHDECK_DEBUG=1 for details)", file=sys.stderr)
         return 3
 
 

@@ -30,7 +30,7 @@ def safe_relative_path(name: str, what: str = "path") -> str:
 
 def user_path(name: str, what: str) -> str:
     """A path the user names in the sandbox: safe, and not one of batchdeck's own."""
-    norm = safe_relative_path(name, what)
+    norm = safe_relative_path(name)
     if norm == ".":
         raise InvalidJobSpec(f"{what} {name!r} names the sandbox itself, not a file in it")
     parts = norm.split("/")
