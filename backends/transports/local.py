@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import RemoteFileNotFound, TransportError
 from .base import CommandResult, FileStat, ProgressCallback, Transport
+from .tar_stream import new_part_file, remove_stale_parts
 
 _CHUNK = 1024 * 1024
 
@@ -73,6 +74,7 @@ class LocalTransport(Transport):
         self, pairs: Sequence[tuple[str, str]], progress: ProgressCallback | None = None
     ) -> dict[str, str]:
         failures: dict[str, str] = {}
+        await asyncio.to_thread(remove_stale_parts, [os.path.dirname(local) or "." for _r, local in pairs])
         for remote, local in pairs:
             try:
                 await asyncio.to_thread(_copy_file_atomic, remote, local, progress)
@@ -165,7 +167,7 @@ def _copy_file_atomic(remote: str, local: str, progress: ProgressCallback | None
     directory = os.path.dirname(local) or "."
     os.makedirs(directory, exist_ok=True)
     total = os.stat(source).st_size
-    fd, tmp = tempfile.mkstemp(prefix=".bd-part-", dir=directory)
+    fd, tmp = new_part_file(directory)
     done = 0
     try:
         with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:

@@ -38,7 +38,16 @@ from ..errors import (
     TransportError,
 )
 from .base import CommandResult, FileStat, ProgressCallback, Transport, command_line
-from .tar_stream import TAR_BLOCK, Buffered, PartFiles, padded, parse_pax, plan_upload, tar_message
+from .tar_stream import (
+    TAR_BLOCK,
+    Buffered,
+    PartFiles,
+    padded,
+    parse_pax,
+    plan_upload,
+    remove_stale_parts,
+    tar_message,
+)
 
 T = TypeVar("T")
 
@@ -677,6 +686,8 @@ class SshTransport(Transport):
             wanted.setdefault(await self._absolute(str(remote)), []).append((str(remote), str(local)))
         if not wanted:
             return {}
+        folders = [os.path.dirname(local) or "." for dests in wanted.values() for _r, local in dests]
+        await asyncio.to_thread(remove_stale_parts, folders)
         infos = await self._stat_many(list(wanted))
         failures: dict[str, str] = {}
         small: list[str] = []
