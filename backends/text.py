@@ -31,3 +31,31 @@ def _escape(match: re.Match[str]) -> str:
 def terminal_safe(text: object) -> str:
     """``str(text)`` with every control character escaped (``\\x1b``, ``\\n``, ``\\u202e``...), on one line."""
     return _UNSAFE.sub(_escape, str(text))
+
+
+_REPEATED_PREFIX = re.compile(r"^([\w.+-]+): (?=\1: )")
+
+
+def first_line(message: object) -> tuple[str, int]:
+    """A multi-line message (a scheduler's stderr) reduced to its one meaningful line.
+
+    That is the first line that says "error" (else the first non-blank one), with a
+    program name its caller repeated dropped (``sacct: sacct: error: x`` reads
+    ``sacct: error: x``). Returns the line and how many other non-blank lines there were.
+    """
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    if not lines:
+        return "", 0
+    head = lines[0]
+    prefix = ""
+    match = re.match(r"^([\w.+-]+): ", head)
+    if match and len(lines) > 1 and not re.search(r"error", head[match.end() :], re.IGNORECASE):
+        # "cmd: <first line of its stderr>" — an error line further down says more
+        for line in lines[1:]:
+            if re.search(r"\berror\b", line, re.IGNORECASE):
+                prefix, head = match.group(0), line
+                break
+    line = prefix + head
+    while _REPEATED_PREFIX.match(line):
+        line = _REPEATED_PREFIX.sub("", line, count=1)
+    return line, len(lines) - 1

@@ -19,10 +19,12 @@ from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError, InvalidJobSpec
 from ..backends.model import JobRecord, JobSpec
 from ..backends.schedulers.base import tag_of
-from ..backends.text import terminal_safe
+from ..backends.text import first_line, terminal_safe
 from ..backends.units import format_walltime, parse_memory, parse_walltime
 
 PROG = "batchdeck"
+#: --verbose: messages in full, not reduced to their one meaningful line
+_verbose = False
 
 
 class CliError(BatchdeckError):
@@ -37,6 +39,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Jobs on HPC batch clusters, from the terminal.")
     parser.add_argument("--config", metavar="PATH", help="configuration file (default: $BATCHDECK_CONFIG or the user config dir)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="error messages in full (a scheduler's whole answer)")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("submit", help="submit a job; prints its batchdeck id")
@@ -91,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jobs", help="every job the cluster's scheduler lists for you (not only batchdeck's)")
     p.add_argument("--cluster")
     p.add_argument("--json", action="store_true")
+    for each in sub.choices.values():
+        # also after the subcommand; SUPPRESS keeps it from resetting one given before it
+        each.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="messages in full")
     return parser
 
 
@@ -180,19 +186,32 @@ def _spec_from_args(args: argparse.Namespace) -> JobSpec:
 
 
 async def _refresh(deck: Deck, clusters: Sequence[str]) -> list[str]:
-    """Poll each cluster once; return one warning line per cluster that failed."""
+    """Poll every cluster once, all at the same time; return one warning line per cluster that failed.
+
+    Concurrently, so one slow or hung cluster costs its own timeout, not the sum of all.
+    """
+    results = await asyncio.gather(*(deck.poll(cluster) for cluster in clusters), return_exceptions=True)
     warnings = []
-    for cluster in clusters:
-        try:
-            await deck.poll(cluster)
-        except BatchdeckError as exc:
-            warnings.append(f"warning: cluster {cluster!r} could not be refreshed: {exc}")
+    for cluster, result in zip(clusters, results, strict=True):
+        if isinstance(result, BatchdeckError):
+            warnings.append(f"warning: cluster {cluster!r} could not be refreshed: {result}")
+        elif isinstance(result, BaseException):
+            raise result
     return warnings
+
+
+def _shown(message: object) -> str:
+    """A message for the terminal: escaped, and one line unless --verbose."""
+    if _verbose:
+        return "\n  ".join(terminal_safe(line) for line in str(message).splitlines() or [""])
+    line, more = first_line(message)
+    suffix = f" [{more} more line{'s' if more > 1 else ''}: --verbose]" if more else ""
+    return terminal_safe(line) + suffix
 
 
 def _warn(lines: Sequence[str]) -> None:
     for line in lines:
-        print(f"{PROG}: {terminal_safe(line)}", file=sys.stderr)
+        print(f"{PROG}: {_shown(line)}", file=sys.stderr)
 
 
 def _warn_about_clusters(deck: Deck, clusters: Sequence[str]) -> None:
@@ -219,15 +238,18 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         if args.cluster:
             deck.config.cluster(args.cluster)
         jobs = deck.jobs(args.cluster)
+        failed: list[str] = []
         if not args.no_refresh:
             active = sorted({j.cluster for j in jobs if j.state.is_active})
-            _warn(await _refresh(deck, active))
+            failed = await _refresh(deck, active)
+            _warn(failed)
             jobs = deck.jobs(args.cluster)
         if args.json:
             _print_json([j.summary() for j in jobs])
         else:
             _print_jobs(jobs)
-        return 0
+        # the table is there, but not up to date: a script must be able to tell
+        return 1 if failed else 0
     if command == "status":
         job = deck.job(args.id)
         if job.state.is_active:
@@ -250,7 +272,7 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         for name in report.skipped:
             print(f"skipped  {terminal_safe(name)}")
         for name, why in report.failed.items():
-            print(f"failed   {terminal_safe(name)}: {terminal_safe(why)}")
+            print(f"failed   {terminal_safe(name)}: {_shown(why)}")
         print(f"{len(report.copied)} copied, {len(report.skipped)} skipped, {len(report.failed)} failed")
         return 0 if report.ok else 1
     if command == "cancel":
@@ -337,9 +359,12 @@ async def _peek(deck: Deck, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _verbose
     parser = build_parser()
+    _verbose = False
     try:
         args = parser.parse_args(argv)
+        _verbose = bool(args.verbose)
         if args.command is None:
             try:
                 from .app import run_app
@@ -348,12 +373,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(args.config)
         deck = Deck.open(args.config)
     except BatchdeckError as exc:
-        print(f"{PROG}: error: {terminal_safe(exc)}", file=sys.stderr)
+        print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
         return 2
     try:
         return asyncio.run(_with_deck(args, deck))
     except BatchdeckError as exc:
-        print(f"{PROG}: error: {terminal_safe(exc)}", file=sys.stderr)
+        print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -363,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug must still end in one line, not a traceback
         if os.environ.get("BATCHDECK_DEBUG"):
             raise
-        print(f"{PROG}: internal error: {type(exc).__name__}: {terminal_safe(exc)} (set BATCHDECK_DEBUG=1 for details)", file=sys.stderr)
+        print(f"{PROG}: internal error: {type(exc).__name__}: {_shown(exc)} (set BATCHDECK_DEBUG=1 for details)", file=sys.stderr)
         return 3
 
 
