@@ -214,6 +214,20 @@ def _warn(lines: Sequence[str]) -> None:
         print(f"{PROG}: {_shown(line)}", file=sys.stderr)
 
 
+def _warn_about_malformed(deck: Deck) -> None:
+    _warn([f"warning: {why}: skipped" for why in deck.journal.malformed.values()])
+
+
+def _non_utf8_argument(argv: Sequence[str]) -> str | None:
+    """The first argument that is not valid UTF-8 (Python keeps its bytes as surrogates), if any."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return arg
+    return None
+
+
 def _warn_about_clusters(deck: Deck, clusters: Sequence[str]) -> None:
     _warn([f"warning: cluster {c!r}: {deck.status[c].warning}" for c in clusters if deck.status.get(c) and deck.status[c].warning])
 
@@ -244,6 +258,7 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
             failed = await _refresh(deck, active)
             _warn(failed)
             jobs = deck.jobs(args.cluster)
+        _warn_about_malformed(deck)
         if args.json:
             _print_json([j.summary() for j in jobs])
         else:
@@ -296,6 +311,7 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
                     record["warning"] = deck.status[name].warning
             record["jobs"] = len(deck.jobs(name))
             records.append(record)
+        _warn_about_malformed(deck)
         if args.json:
             _print_json(records)
         else:
@@ -363,6 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     _verbose = False
     try:
+        bad = _non_utf8_argument(sys.argv[1:] if argv is None else argv)
+        if bad is not None:
+            # the journal, the scheduler and the job script all need text; refuse rather than guess
+            raise CliError(f"argument '{terminal_safe(bad)}' is not valid UTF-8: batchdeck takes names and paths in UTF-8")
         args = parser.parse_args(argv)
         _verbose = bool(args.verbose)
         if args.command is None:
@@ -377,6 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return asyncio.run(_with_deck(args, deck))
+    except CliError as exc:
+        print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
+        return 2
     except BatchdeckError as exc:
         print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
         return 1

@@ -107,6 +107,8 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            #: job id -> why its row could not be read, for the rows jobs() skipped
+            self.malformed: dict[str, str] = {}
             # The engine reads and writes from worker threads so a big poll never
             # blocks the app's event loop; one connection, one writer at a time.
             self._lock = threading.RLock()
@@ -217,5 +219,14 @@ class Journal:
         if where:
             query += " WHERE " + " AND ".join(where)
         with self._lock:
-            rows = self._db.execute(query + " ORDER BY created", params).fetchall()
-        return [JobRecord.from_dict(json.loads(r[0])) for r in rows]
+            rows = self._db.execute(query.replace("SELECT record", "SELECT id, record") + " ORDER BY created", params).fetchall()
+        records = []
+        for job_id, text in rows:
+            try:
+                records.append(self._record(job_id, text))
+            except MalformedRecord as exc:
+                # One bad row (a crash of an old version, a hand edit) must not hide every other job.
+                self.malformed[job_id] = str(exc)
+                continue
+            self.malformed.pop(job_id, None)
+        return records
