@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("free", help="delete a TERMINATED job's sandbox on the cluster")
     p.add_argument("id")
+    p.add_argument("--force", action="store_true", help="also when result files have no local copy (they are lost)")
 
     p = sub.add_parser("clusters", help="configured clusters")
     p.add_argument("--json", action="store_true")
@@ -289,13 +290,18 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         for name, why in report.failed.items():
             print(f"failed   {terminal_safe(name)}: {_shown(why)}")
         print(f"{len(report.copied)} copied, {len(report.skipped)} skipped, {len(report.failed)} failed")
+        if report.skipped and not args.overwrite:
+            _warn([
+                f"note: {len(report.skipped)} file(s) skipped because {args.dir} already has files of those names; "
+                "a skipped file counts as fetched only if batchdeck copied it there before (--overwrite fetches them)"
+            ])
         return 0 if report.ok else 1
     if command == "cancel":
         job = await deck.cancel(args.id)
         print(terminal_safe(f"{job.id} {job.state.value}{' (' + job.reason + ')' if job.reason else ''}"))
         return 0
     if command == "free":
-        job = await deck.free(args.id)
+        job = await deck.free(args.id, force=args.force)
         print(f"{terminal_safe(job.id)} sandbox freed")
         return 0
     if command == "clusters":

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import BatchdeckError, JobNotFound
 from ..model import JobRecord, RunState
+from .retention import FetchedFile
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 #: a job id argument shorter than this must match a job exactly
@@ -39,6 +40,15 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_cluster ON jobs (cluster);
 CREATE INDEX IF NOT EXISTS jobs_cluster_state ON jobs (cluster, state);
+-- the files each get copied (see engine/retention.py): what free may delete
+CREATE TABLE IF NOT EXISTS fetched (
+    job_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    PRIMARY KEY (job_id, name, folder)
+);
 """
 
 
@@ -203,6 +213,30 @@ class Journal:
                 f"job id prefix {prefix!r} is too short: give at least {MIN_PREFIX} characters (it matches {candidates})"
             )
         return self._record(rows[0][0], rows[0][1])
+
+    def record_fetched(self, job_id: str, files: Iterable[FetchedFile]) -> None:
+        """Remember files a get copied (replacing what an earlier get into the same folder recorded)."""
+        rows = [(job_id, f.name, f.folder, f.size, f.mtime) for f in files]
+        if not rows:
+            return
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany("INSERT OR REPLACE INTO fetched VALUES (?, ?, ?, ?, ?)", rows)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise BatchdeckError(f"cannot write to the job journal {self.path}: {exc}") from exc
+
+    def fetched(self, job_id: str) -> list[FetchedFile]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, folder, size, mtime FROM fetched WHERE job_id = ? ORDER BY name, folder", (job_id,)
+            ).fetchall()
+        return [FetchedFile(name, folder, int(size), float(mtime)) for name, folder, size, mtime in rows]
 
     def jobs(self, cluster: str | None = None, states: Iterable[RunState] | None = None) -> list[JobRecord]:
         """Records in creation order, optionally only one cluster's and only some states'."""
