@@ -19,6 +19,13 @@ import pytest
 STATE_DIR = Path(os.environ.get("BATCHDECK_CLUSTER_STATE", "/var/tmp/batchdeck-clusters"))
 SAMPLES = Path(__file__).parent / "samples"
 
+# Every process this run starts inherits this mark (local runners, jobs, CLI
+# processes); the ones started over SSH are known by the sandbox roots below.
+# At the end of the run none may still be alive (tests/leftovers.py).
+SESSION_MARK = f"BATCHDECK_TEST_SESSION={uuid.uuid4().hex}"
+os.environ["BATCHDECK_TEST_SESSION"] = SESSION_MARK.partition("=")[2]
+SESSION_ROOTS: set[str] = set()
+
 
 def required_components() -> set[str]:
     return {c.strip() for c in os.environ.get("BATCHDECK_REQUIRE", "").split(",") if c.strip()}
@@ -134,6 +141,7 @@ def shared_sandbox_root(transport_kind: str, request: pytest.FixtureRequest) -> 
     else:
         root = Path("/var/tmp/batchdeck-test") / uuid.uuid4().hex[:8]
         root.mkdir(parents=True, exist_ok=True)
+    SESSION_ROOTS.add(str(root))
     yield str(root)
     # The sshd's host is this machine: the test may clean up what its jobs left directly.
     shutil.rmtree(root, ignore_errors=True)
@@ -145,3 +153,19 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     base = tmp_path_factory.mktemp("userdirs")
     monkeypatch.setenv("BATCHDECK_DATA_DIR", str(base / "data"))
     monkeypatch.setenv("BATCHDECK_CONFIG", str(base / "config" / "batchdeck.toml"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a process it started (a local runner, a job) outlived it."""
+    from leftovers import describe, leftover_processes
+
+    roots = {*SESSION_ROOTS, str(session.config._tmp_path_factory.getbasetemp())}  # type: ignore[attr-defined]
+    left = leftover_processes(SESSION_MARK, roots, wait=20)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"{len(left)} process(es) started by this test run are still alive:", *map(describe, left)]
+        if reporter is not None:
+            reporter.write_line("")
+            for line in lines:
+                reporter.write_line(line, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -28,6 +28,7 @@ from ..backends.engine.config import Config, default_config_path
 from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError, ConfigError
 from ..backends.model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..backends.text import terminal_safe
 from ..backends.units import format_memory, format_walltime
 from ..themes import DARK, DEFAULT_STATE_COLOURS, STATE_ROLES, THEMES
 from .confirm_screen import ConfirmScreen
@@ -613,33 +614,36 @@ def job_detail(job: JobRecord, now: float) -> Text:
     spec = job.spec
     what = shlex.join([*spec.command, *spec.arguments]) if spec.command else "(script)"
     text = Text()
-    text.append(f"{job.id}", style="bold")
-    text.append(f"  {job.name} on {job.cluster}")
+    text.append(f"{terminal_safe(job.id)}", style="bold")
+    text.append(f"  {terminal_safe(job.name)} on {terminal_safe(job.cluster)}")
     if job.jobid and job.jobid != job.id:
-        text.append(f"  scheduler id {job.jobid}")
+        text.append(f"  scheduler id {terminal_safe(job.jobid)}")
     text.append(f"  {job.state.value}")
     if job.raw_state:
-        text.append(f" ({job.raw_state})", style="dim")
+        text.append(f" ({terminal_safe(job.raw_state)})", style="dim")
     if job.stale:
         text.append("  stale: the cluster did not answer the last refresh", style="italic")
-    text.append(f"\n{what}", style="dim")
+    text.append(f"\n{terminal_safe(what)}", style="dim")
     text.append(
         f"\ncores {spec.cores} · mem/core {format_memory(spec.memory_per_core)} · "
-        f"walltime {format_walltime(spec.walltime)} · sandbox {job.sandbox or '-'}",
+        f"walltime {format_walltime(spec.walltime)} · sandbox {terminal_safe(job.sandbox or '-')}",
         style="dim",
     )
     if job.reason:
-        text.append(f"\n{job.reason}", style="italic")
+        text.append(f"\n{terminal_safe(job.reason)}", style="italic")
     return text
 
 
 def other_detail(info: SchedulerJob) -> Text:
     text = Text()
-    text.append(info.jobid, style="bold")
-    text.append(f"  {info.name}  {info.state.value} ({info.raw_state})  user {info.user or '?'}")
+    text.append(terminal_safe(info.jobid), style="bold")
+    text.append(
+        f"  {terminal_safe(info.name)}  {info.state.value} ({terminal_safe(info.raw_state)})  "
+        f"user {terminal_safe(info.user or '?')}"
+    )
     text.append("\nnot started by batchdeck: shown for context only", style="dim italic")
     if info.reason:
-        text.append(f"\n{info.reason}", style="italic")
+        text.append(f"\n{terminal_safe(info.reason)}", style="italic")
     return text
 
 

@@ -23,9 +23,12 @@ from ..backends.errors import BatchdeckError, InvalidJobSpec
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
 from ..backends.schedulers.registry import dependency_directives
+from ..backends.text import first_line, terminal_safe
 from ..backends.units import format_memory, format_walltime, parse_age, parse_memory, parse_walltime
 
 PROG = "batchdeck"
+#: --verbose: messages in full, not reduced to their one meaningful line
+_verbose = False
 
 
 class CliError(BatchdeckError):
@@ -40,6 +43,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Jobs on HPC batch clusters, from the terminal.")
     parser.add_argument("--config", metavar="PATH", help="configuration file (default: $BATCHDECK_CONFIG or the user config dir)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="error messages in full (a scheduler's whole answer)")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("submit", help="submit a job; prints its batchdeck id")
@@ -112,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("free", help="delete a TERMINATED job's sandbox on the cluster")
     p.add_argument("id")
+    p.add_argument("--force", action="store_true", help="also when result files have no local copy (they are lost)")
 
     p = sub.add_parser("history", help="your finished jobs from the clusters' accounting (not only batchdeck's)")
     p.add_argument("--cluster", help="one cluster (default: every cluster with a scheduler)")
@@ -144,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jobs", help="every job the cluster's scheduler lists for you (not only batchdeck's)")
     p.add_argument("--cluster")
     p.add_argument("--json", action="store_true")
+    for each in sub.choices.values():
+        # also after the subcommand; SUPPRESS keeps it from resetting one given before it
+        each.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="messages in full")
     return parser
 
 
@@ -174,6 +182,7 @@ def _print_jobs(jobs: Sequence[JobRecord]) -> None:
 
 
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    rows = [[terminal_safe(cell) for cell in row] for row in rows]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -233,19 +242,46 @@ def _spec_from_args(args: argparse.Namespace) -> JobSpec:
 
 
 async def _refresh(deck: Deck, clusters: Sequence[str]) -> list[str]:
-    """Poll each cluster once; return one warning line per cluster that failed."""
+    """Poll every cluster once, all at the same time; return one warning line per cluster that failed.
+
+    Concurrently, so one slow or hung cluster costs its own timeout, not the sum of all.
+    """
+    results = await asyncio.gather(*(deck.poll(cluster) for cluster in clusters), return_exceptions=True)
     warnings = []
-    for cluster in clusters:
-        try:
-            await deck.poll(cluster)
-        except BatchdeckError as exc:
-            warnings.append(f"warning: cluster {cluster!r} could not be refreshed: {exc}")
+    for cluster, result in zip(clusters, results, strict=True):
+        if isinstance(result, BatchdeckError):
+            warnings.append(f"warning: cluster {cluster!r} could not be refreshed: {result}")
+        elif isinstance(result, BaseException):
+            raise result
     return warnings
+
+
+def _shown(message: object) -> str:
+    """A message for the terminal: escaped, and one line unless --verbose."""
+    if _verbose:
+        return "\n  ".join(terminal_safe(line) for line in str(message).splitlines() or [""])
+    line, more = first_line(message)
+    suffix = f" [{more} more line{'s' if more > 1 else ''}: --verbose]" if more else ""
+    return terminal_safe(line) + suffix
 
 
 def _warn(lines: Sequence[str]) -> None:
     for line in lines:
-        print(f"{PROG}: {line}", file=sys.stderr)
+        print(f"{PROG}: {_shown(line)}", file=sys.stderr)
+
+
+def _warn_about_malformed(deck: Deck) -> None:
+    _warn([f"warning: {why}: skipped" for why in deck.journal.malformed.values()])
+
+
+def _non_utf8_argument(argv: Sequence[str]) -> str | None:
+    """The first argument that is not valid UTF-8 (Python keeps its bytes as surrogates), if any."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return arg
+    return None
 
 
 def _warn_about_clusters(deck: Deck, clusters: Sequence[str]) -> None:
@@ -281,15 +317,19 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         if args.cluster:
             deck.config.cluster(args.cluster)
         jobs = deck.jobs(args.cluster)
+        failed: list[str] = []
         if not args.no_refresh:
             active = sorted({j.cluster for j in jobs if j.state.is_active})
-            _warn(await _refresh(deck, active))
+            failed = await _refresh(deck, active)
+            _warn(failed)
             jobs = deck.jobs(args.cluster)
+        _warn_about_malformed(deck)
         if args.json:
             _print_json([j.summary() for j in jobs])
         else:
             _print_jobs(jobs)
-        return 0
+        # the table is there, but not up to date: a script must be able to tell
+        return 1 if failed else 0
     if command == "status":
         job = deck.job(args.id)
         if job.state.is_active:
@@ -308,12 +348,17 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
             _warn(await _refresh(deck, [job.cluster]))
         report = await deck.get_results(args.id, args.dir, overwrite=args.overwrite, changed_only=not args.all)
         for name in report.copied:
-            print(f"copied   {name}")
+            print(f"copied   {terminal_safe(name)}")
         for name in report.skipped:
-            print(f"skipped  {name}")
+            print(f"skipped  {terminal_safe(name)}")
         for name, why in report.failed.items():
-            print(f"failed   {name}: {why}")
+            print(f"failed   {terminal_safe(name)}: {_shown(why)}")
         print(f"{len(report.copied)} copied, {len(report.skipped)} skipped, {len(report.failed)} failed")
+        if report.skipped and not args.overwrite:
+            _warn([
+                f"note: {len(report.skipped)} file(s) skipped because {args.dir} already has files of those names; "
+                "a skipped file counts as fetched only if batchdeck copied it there before (--overwrite fetches them)"
+            ])
         return 0 if report.ok else 1
     if command == "show":
         return await _show(deck, args)
@@ -326,11 +371,11 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         return 0
     if command == "cancel":
         job = await deck.cancel(args.id)
-        print(f"{job.id} {job.state.value}{' (' + job.reason + ')' if job.reason else ''}")
+        print(terminal_safe(f"{job.id} {job.state.value}{' (' + job.reason + ')' if job.reason else ''}"))
         return 0
     if command == "free":
-        job = await deck.free(args.id)
-        print(f"{job.id} sandbox freed")
+        job = await deck.free(args.id, force=args.force)
+        print(f"{terminal_safe(job.id)} sandbox freed")
         return 0
     if command == "wait":
         return await _wait(deck, args)
@@ -353,6 +398,7 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
                     record["warning"] = deck.status[name].warning
             record["jobs"] = len(deck.jobs(name))
             records.append(record)
+        _warn_about_malformed(deck)
         if args.json:
             _print_json(records)
         else:
@@ -696,9 +742,16 @@ async def _peek(deck: Deck, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _verbose
     parser = build_parser()
+    _verbose = False
     try:
+        bad = _non_utf8_argument(sys.argv[1:] if argv is None else argv)
+        if bad is not None:
+            # the journal, the scheduler and the job script all need text; refuse rather than guess
+            raise CliError(f"argument '{terminal_safe(bad)}' is not valid UTF-8: batchdeck takes names and paths in UTF-8")
         args = parser.parse_args(argv)
+        _verbose = bool(args.verbose)
         if args.command is None:
             try:
                 from .app import run_app
@@ -707,16 +760,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(args.config)
         deck = Deck.open(args.config)
     except BatchdeckError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
         return 2
     try:
         return asyncio.run(_with_deck(args, deck))
     except CliError as exc:
         # usage, whichever option was wrong: always 2
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
         return 2
     except BatchdeckError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -726,7 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug must still end in one line, not a traceback
         if os.environ.get("BATCHDECK_DEBUG"):
             raise
-        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (set BATCHDECK_DEBUG=1 for details)", file=sys.stderr)
+        print(f"{PROG}: internal error: {type(exc).__name__}: {_shown(exc)} (set BATCHDECK_DEBUG=1 for details)", file=sys.stderr)
         return 3
 
 

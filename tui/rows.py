@@ -15,6 +15,7 @@ from rich.text import Text
 from ..backends.engine.deck import ClusterStatus
 from ..backends.model import JobRecord, QueueInfo, RunState, SchedulerJob
 from ..backends.schedulers.base import tag_of
+from ..backends.text import terminal_safe
 from ..backends.units import format_walltime
 from ..themes import DEFAULT_STATE_COLOURS
 
@@ -81,7 +82,7 @@ def outcome(job: JobRecord) -> str:
     if job.signal:
         parts.append(f"signal {job.signal}")
     if job.reason and job.reason not in ("submitted",):
-        parts.append(job.reason)
+        parts.append(terminal_safe(job.reason))
     return " · ".join(parts)
 
 
@@ -92,10 +93,10 @@ def job_row(job: JobRecord, now: float, colours: dict[str, str]) -> Row:
     role = job_role(job)
     return (
         "bd",
-        job.id,
-        job.spec.name,
-        job.cluster,
-        job.queue or job.spec.queue or "",
+        terminal_safe(job.id),
+        terminal_safe(job.spec.name),
+        terminal_safe(job.cluster),
+        terminal_safe(job.queue or job.spec.queue or ""),
         state_text(job.state, role, colours, job.stale),
         elapsed(job.started, job.finished, now),
         outcome(job),
@@ -111,13 +112,13 @@ def other_row(cluster: str, info: SchedulerJob, now: float, colours: dict[str, s
     reason = info.reason or (f"exit {info.exitcode}" if info.exitcode is not None else "")
     return (
         Text("other", style="italic dim"),
-        Text(info.jobid, style="italic"),
-        Text(info.name, style="italic"),
-        cluster,
-        info.queue,
+        Text(terminal_safe(info.jobid), style="italic"),
+        Text(terminal_safe(info.name), style="italic"),
+        terminal_safe(cluster),
+        terminal_safe(info.queue),
         state_text(info.state, role, colours),
         took,
-        reason,
+        terminal_safe(reason),
     )
 
 
@@ -192,7 +193,7 @@ _CONN_SYMBOL = {"connected": "●", "connecting": "◌", "idle": "○", "error":
 def cluster_prompt(status: ClusterStatus, counts: dict[str, int], colours: dict[str, str], others: int) -> Text:
     role = _CONN_ROLE.get(status.state, "stale")
     text = Text()
-    text.append(status.name, style="bold")
+    text.append(terminal_safe(status.name), style="bold")
     text.append("  ")
     text.append(f"{_CONN_SYMBOL.get(status.state, '?')} {status.state}", style=colours.get(role, DEFAULT_STATE_COLOURS[role]))
     text.append("\n  ")
@@ -201,10 +202,10 @@ def cluster_prompt(status: ClusterStatus, counts: dict[str, int], colours: dict[
         text.append(f" +{others} other", style="italic dim")
     if status.state == "error" and status.error:
         text.append("\n  ")
-        text.append(status.error, style=colours.get("failed", "red"))
+        text.append(terminal_safe(status.error), style=colours.get("failed", "red"))
     if status.warning:
         text.append("\n  ")
-        text.append(f"⚠ {status.warning}", style=colours.get("pending", "yellow"))
+        text.append(f"⚠ {terminal_safe(status.warning)}", style=colours.get("pending", "yellow"))
     return text
 
 
@@ -213,10 +214,10 @@ def queue_row(queue: QueueInfo) -> tuple[str, ...]:
     if queue.total_cores is not None:
         free = "?" if queue.free_cores is None else str(queue.free_cores)
         cores = f"{free}/{queue.total_cores}"
-    name = queue.name + ("*" if queue.is_default else "")
+    name = terminal_safe(queue.name) + ("*" if queue.is_default else "")
     return (
         name,
-        queue.state,
+        terminal_safe(queue.state),
         cores,
         f"{queue.running}/{queue.pending}",
         format_walltime(queue.max_walltime) if queue.max_walltime else "∞",

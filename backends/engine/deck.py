@@ -20,6 +20,7 @@ from ..transports.base import ProgressCallback
 from .config import Config, load_config
 from .history import HistoryCache, query_history
 from .journal import Journal
+from .retention import WouldLoseData, copied_files, files_free_would_lose
 
 ACTIVE_STATES = [s for s in RunState if s.is_active]
 HOST_KEYS_NOT_VERIFIED = "SSH host keys are NOT verified (ignore_ssh_host_keys = true)"
@@ -257,11 +258,17 @@ class Deck:
         job = self.job(job_id)
         Path(download_dir).mkdir(parents=True, exist_ok=True)
         report = await self.backend(job.cluster).get_results(job, download_dir, overwrite, changed_only, progress)
+        self.journal.record_fetched(job.id, copied_files(report, download_dir))
         self.journal.save(job)
         return report
 
-    async def free(self, job_id: str) -> JobRecord:
+    async def free(self, job_id: str, force: bool = False) -> JobRecord:
+        """Delete a TERMINATED job's sandbox; unless ``force``, only if no result file would be lost."""
         job = self.job(job_id)
+        if not force and job.state == RunState.TERMINATED and job.sandbox:
+            lost = await files_free_would_lose(self.backend(job.cluster), job, self.journal.fetched(job.id))
+            if lost:
+                raise WouldLoseData(job, lost)
         await self.backend(job.cluster).free(job)
         job.sandbox = None
         job.reason = "sandbox freed"

@@ -14,11 +14,21 @@ import string
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ..errors import BatchdeckError, JobNotFound
 from ..model import JobRecord, RunState
+from .retention import FetchedFile
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+#: a job id argument shorter than this must match a job exactly
+MIN_PREFIX = 4
+#: how many matching ids an ambiguous-prefix message lists
+MAX_CANDIDATES = 10
+#: characters that select many jobs in SQL LIKE or a shell glob
+WILDCARDS = "%_*?[]"
+#: what a job's ``--env`` value reads as once it comes back from the journal
+ENV_NOT_STORED = "<not stored: only in the job script>"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -30,7 +40,20 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_cluster ON jobs (cluster);
 CREATE INDEX IF NOT EXISTS jobs_cluster_state ON jobs (cluster, state);
+-- the files each get copied (see engine/retention.py): what free may delete
+CREATE TABLE IF NOT EXISTS fetched (
+    job_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    PRIMARY KEY (job_id, name, folder)
+);
 """
+
+
+class MalformedRecord(BatchdeckError):
+    """A journal row that is not a readable run record."""
 
 
 def default_data_dir() -> Path:
@@ -42,6 +65,37 @@ def default_data_dir() -> Path:
     return Path(user_data_dir("batchdeck", appauthor=False))
 
 
+def _make_private(path: Path, mode: int) -> None:
+    """Take group and other permissions off a file or folder of ours (if it exists and is ours)."""
+    try:
+        st = path.stat()
+        if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+            os.chmod(path, st.st_mode & mode)
+    except FileNotFoundError:
+        pass
+
+
+def _stored(job: JobRecord) -> dict[str, Any]:
+    """The record as the journal keeps it: ``--env`` names only, never their values.
+
+    The values live only in the job script in the sandbox (mode 0600), which is all
+    that needs them; the journal is read by every batchdeck process and copied in
+    backups, so a ``DB_PASSWORD=...`` does not belong in it.
+    """
+    data = job.to_dict()
+    spec = data.get("spec") or {}
+    if spec.get("environment"):
+        spec["environment"] = {name: None for name in spec["environment"]}
+    return data
+
+
+def _loaded(data: Any) -> Any:
+    spec = data.get("spec") if isinstance(data, dict) else None
+    if isinstance(spec, dict) and isinstance(spec.get("environment"), dict):
+        spec["environment"] = {k: ENV_NOT_STORED if v is None else v for k, v in spec["environment"].items()}
+    return data
+
+
 def new_job_id() -> str:
     """8 random characters: short enough to type, unique in practice (36^8)."""
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
@@ -51,11 +105,20 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_data_dir() / "journal.sqlite"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # The journal names every job, sandbox and command: for the user only,
+            # also when an older batchdeck (or the umask) made it readable to all.
+            if path is None:
+                _make_private(self.path.parent, 0o700)
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            for suffix in ("", "-wal", "-shm"):
+                _make_private(Path(f"{self.path}{suffix}"), 0o600)
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            #: job id -> why its row could not be read, for the rows jobs() skipped
+            self.malformed: dict[str, str] = {}
             # The engine reads and writes from worker threads so a big poll never
             # blocks the app's event loop; one connection, one writer at a time.
             self._lock = threading.RLock()
@@ -80,7 +143,7 @@ class Journal:
 
     def save_many(self, jobs: Iterable[JobRecord]) -> None:
         """Insert or replace records in one transaction (committed when this returns)."""
-        rows = [(j.id, j.cluster, j.state.value, j.created, json.dumps(j.to_dict())) for j in jobs]
+        rows = [(j.id, j.cluster, j.state.value, j.created, json.dumps(_stored(j))) for j in jobs]
         if not rows:
             return
         try:
@@ -105,21 +168,75 @@ class Journal:
             row = self._db.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no job {job_id!r} in the journal ({self.path})")
-        return JobRecord.from_dict(json.loads(row[0]))
+        return self._record(job_id, row[0])
+
+    def _record(self, job_id: str, text: str) -> JobRecord:
+        """A row's record; a row that cannot be read is one error naming the job, not a crash."""
+        try:
+            return JobRecord.from_dict(_loaded(json.loads(text)))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise MalformedRecord(
+                f"the journal's record of job {job_id!r} is malformed ({type(exc).__name__}: {exc})"
+            ) from None
 
     def find(self, prefix: str) -> JobRecord:
-        """A job by its id or an unambiguous prefix of it."""
+        """A job by its exact id or an unambiguous prefix of at least MIN_PREFIX characters.
+
+        Ids are matched literally (never with LIKE): an empty string, ``%``, ``_``
+        or ``*`` (an unset shell variable, a glob) must never pick a job to cancel
+        or free.
+        """
+        with self._lock:
+            row = self._db.execute("SELECT record FROM jobs WHERE id = ?", (prefix,)).fetchone()
+        if row is not None:
+            return self._record(prefix, row[0])
+        if not prefix.strip():
+            raise JobNotFound("an empty job id matches no job: give a job id (see 'batchdeck list')")
+        wild = sorted({c for c in prefix if c in WILDCARDS})
+        if wild:
+            raise JobNotFound(
+                f"job id {prefix!r} contains {', '.join(repr(c) for c in wild)}: ids are matched exactly "
+                f"or by a prefix, never by a pattern"
+            )
         with self._lock:
             rows = self._db.execute(
-                "SELECT record FROM jobs WHERE id = ? OR id LIKE ? ORDER BY id = ? DESC LIMIT 3",
-                (prefix, prefix.replace("%", "").replace("_", "") + "%", prefix),
+                "SELECT id, record FROM jobs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?",
+                (len(prefix), prefix, MAX_CANDIDATES + 1),
             ).fetchall()
         if not rows:
             raise JobNotFound(f"no job {prefix!r} in the journal ({self.path})")
-        first = JobRecord.from_dict(json.loads(rows[0][0]))
-        if first.id != prefix and len(rows) > 1:
-            raise JobNotFound(f"job id prefix {prefix!r} is ambiguous")
-        return first
+        candidates = ", ".join(r[0] for r in rows[:MAX_CANDIDATES]) + (", ..." if len(rows) > MAX_CANDIDATES else "")
+        if len(rows) > 1:
+            raise JobNotFound(f"job id prefix {prefix!r} is ambiguous: it matches {candidates}")
+        if len(prefix) < MIN_PREFIX:
+            raise JobNotFound(
+                f"job id prefix {prefix!r} is too short: give at least {MIN_PREFIX} characters (it matches {candidates})"
+            )
+        return self._record(rows[0][0], rows[0][1])
+
+    def record_fetched(self, job_id: str, files: Iterable[FetchedFile]) -> None:
+        """Remember files a get copied (replacing what an earlier get into the same folder recorded)."""
+        rows = [(job_id, f.name, f.folder, f.size, f.mtime) for f in files]
+        if not rows:
+            return
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany("INSERT OR REPLACE INTO fetched VALUES (?, ?, ?, ?, ?)", rows)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise BatchdeckError(f"cannot write to the job journal {self.path}: {exc}") from exc
+
+    def fetched(self, job_id: str) -> list[FetchedFile]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, folder, size, mtime FROM fetched WHERE job_id = ? ORDER BY name, folder", (job_id,)
+            ).fetchall()
+        return [FetchedFile(name, folder, int(size), float(mtime)) for name, folder, size, mtime in rows]
 
     def jobs(self, cluster: str | None = None, states: Iterable[RunState] | None = None) -> list[JobRecord]:
         """Records in creation order, optionally only one cluster's and only some states'."""
@@ -136,8 +253,17 @@ class Journal:
         if where:
             query += " WHERE " + " AND ".join(where)
         with self._lock:
-            rows = self._db.execute(query + " ORDER BY created", params).fetchall()
-        return [JobRecord.from_dict(json.loads(r[0])) for r in rows]
+            rows = self._db.execute(query.replace("SELECT record", "SELECT id, record") + " ORDER BY created", params).fetchall()
+        records = []
+        for job_id, text in rows:
+            try:
+                records.append(self._record(job_id, text))
+            except MalformedRecord as exc:
+                # One bad row (a crash of an old version, a hand edit) must not hide every other job.
+                self.malformed[job_id] = str(exc)
+                continue
+            self.malformed.pop(job_id, None)
+        return records
 
     def forget(self, job_ids: Iterable[str]) -> int:
         """Delete these records (GC3Pie's gclean) in one transaction; returns how many went."""

@@ -38,9 +38,10 @@ from ..errors import (
 from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..transports.base import CommandResult, ProgressCallback, Transport
 from ..units import format_memory, format_walltime
+from .paths import CONTROL_DIR as CONTROL_DIR  # batchdeck's own files in a sandbox; never results
+from .paths import check_user_paths, output_folders
+from .paths import safe_relative_path as safe_relative_path
 
-#: batchdeck's own files inside a sandbox; never downloaded as results
-CONTROL_DIR = ".batchdeck"
 JOB_SCRIPT = f"{CONTROL_DIR}/job.sh"
 USER_SCRIPT = f"{CONTROL_DIR}/user-script"
 TAG_PREFIX = "bd-"
@@ -82,16 +83,6 @@ def generic_filename_mapping(jobname: str, jobid: str, file_name: str) -> str:
         "STDERR": f"{jobname}.e{jobid}",
     }
     return mapping.get(file_name, file_name)
-
-
-def safe_relative_path(name: str, what: str = "path") -> str:
-    """A sandbox-relative path that cannot escape the sandbox, normalised."""
-    if not name or "\x00" in name:
-        raise InvalidJobSpec(f"{what} {name!r} is empty or contains a NUL byte")
-    norm = posixpath.normpath(name)
-    if norm.startswith("/") or norm == ".." or norm.startswith("../"):
-        raise UnsafePath(f"{what} {name!r} must stay inside the job's sandbox")
-    return norm
 
 
 @dataclass
@@ -276,8 +267,7 @@ class BatchSystem:
             raise InvalidJobSpec("memory per core must be positive")
         if spec.walltime is not None and spec.walltime <= 0:
             raise InvalidJobSpec("walltime must be positive")
-        for name in (spec.stdout, spec.stderr, *spec.outputs, *spec.inputs.values()):
-            safe_relative_path(name)
+        check_user_paths(spec)
         if spec.queue is not None and (not spec.queue.strip() or any(ord(c) < 32 for c in spec.queue)):
             raise InvalidJobSpec(f"queue name {spec.queue!r} is empty or contains control characters")
         for key in spec.environment:
@@ -403,6 +393,9 @@ class BatchSystem:
         sandbox = self.sandbox_path(job)
         job.sandbox = sandbox
         await self.transport.makedirs(posixpath.join(sandbox, CONTROL_DIR))
+        for folder in output_folders(job.spec):
+            # The scheduler opens stdout/stderr before the job runs (SLURM fails, Grid Engine goes to Eqw)
+            await self.transport.makedirs(posixpath.join(sandbox, folder))
         if job.spec.inputs:
             pairs = []
             for local, remote in job.spec.inputs.items():
@@ -411,10 +404,11 @@ class BatchSystem:
             await self.transport.put_files(pairs)
         if job.spec.script is not None:
             await self.transport.write_file(
-                posixpath.join(sandbox, USER_SCRIPT), job.spec.script.encode(), mode=0o755
+                posixpath.join(sandbox, USER_SCRIPT), job.spec.script.encode(), mode=0o700
             )
         script_path = posixpath.join(sandbox, JOB_SCRIPT)
-        await self.transport.write_file(script_path, self.render_script(job, sandbox).encode(), mode=0o755)
+        # for the user only: it carries the prologue and the --env values
+        await self.transport.write_file(script_path, self.render_script(job, sandbox).encode(), mode=0o600)
         job.queue = job.spec.queue
         if on_prepared is not None:
             maybe = on_prepared(job)

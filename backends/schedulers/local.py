@@ -43,6 +43,8 @@ alive() {
 RUNNER_SCRIPT = (
     r"""#!/bin/sh
 # batchdeck local runner: waits for free cores, runs the job, records its exit status.
+# In bash: its read -t is a sleep that forks nothing, so a queued job costs next to nothing.
+[ -n "$BASH_VERSION" ] || exec /bin/bash "$0" "$@"
 sandbox=$1; cores=$2; root=$3; out=$4; err=$5; maxcores=$6; walltime=$7; ticket=$8
 limit=""
 [ "$walltime" -gt 0 ] && limit="timeout --kill-after=10 $walltime"
@@ -52,51 +54,89 @@ echo queued > "$ctl/state"
 """
     + _ALIVE_FN
     + r"""
+# pause N: a read that times out on a FIFO only this runner holds open
+rm -f "$ctl/wait" && mkfifo "$ctl/wait" 2>/dev/null && exec 8<>"$ctl/wait"
+pause() { read -r -t "$1" -u 8 _ 2>/dev/null; [ $? -gt 128 ] || sleep "$1"; }
 # Only the head of the queue takes the lock and counts cores; the others just
-# check that the head is alive, so many queued jobs cost little.
-start_if_free() {
+# check that the head is alive. Globs and builtins only: waiting forks nothing.
+count_used() {
   used=0
   for f in "$root/.running"/*; do
     [ -e "$f" ] || continue
-    read -r c p < "$f" || continue
-    if alive "$p"; then used=$((used + c)); else rm -f "$f"; fi
+    c=; p=; read -r c p < "$f" || continue
+    if alive "$p"; then used=$((used + c)); elif [ "$1" = clean ]; then rm -f "$f"; fi
   done
+}
+start_if_free() {
+  count_used clean
   [ $((used + cores)) -le "$maxcores" ] || return 1
   mv -f "$root/.queue/$ticket" "$root/.running/$ticket"
 }
+enqueue() {
+  # written under a dot name, then renamed: another runner must never read it half-written
+  echo "$cores $$" > "$root/.queue/.$ticket" && mv -f "$root/.queue/.$ticket" "$root/.queue/$ticket"
+}
+head=; headpid=; nap=0.5
 try_start() {
-  set -- $(ls "$root/.queue" 2>/dev/null)
-  [ $# -gt 0 ] || return 1
-  if [ "$1" != "$ticket" ]; then
-    c=; p=; read -r c p < "$root/.queue/$1" 2>/dev/null
-    alive "$p" || rm -f "$root/.queue/$1"
+  # Behind a head that is still queued and alive, nothing can have changed for us.
+  [ -n "$head" ] && [ -e "$head" ] && alive "$headpid" && return 1
+  [ -e "$root/.queue/$ticket" ] || enqueue
+  set -- "$root/.queue"/*
+  [ -e "$1" ] || return 1
+  if [ "${1##*/}" != "$ticket" ]; then
+    c=; p=; read -r c p < "$1" 2>/dev/null || return 1
+    if alive "$p"; then head=$1; headpid=$p; nap=1; else rm -f "$1"; fi
     return 1
   fi
+  head=; nap=0.5
+  count_used
+  [ $((used + cores)) -le "$maxcores" ] || return 1
   ( flock -x 9; start_if_free ) 9>"$root/.lock"
 }
 if [ "$maxcores" -gt 0 ]; then
   mkdir -p "$root/.queue" "$root/.running"
-  echo "$cores $$" > "$root/.queue/$ticket"
+  enqueue
   until try_start; do
-    sleep 0.5
+    # The sandbox was deleted (freed, or a test's cleanup): nothing is left to run.
+    [ -d "$ctl" ] || { rm -f "$root/.queue/$ticket"; exit 0; }
+    pause "$nap"
   done
 fi
 date +%s.%N > "$ctl/started"
 echo running > "$ctl/state"
 cd "$sandbox" || exit 1
 mkdir -p "$(dirname "$sandbox/$out")" "$(dirname "$sandbox/$err")"
+child=
+# cancel signals this process group; timeout(1) runs in a group of its own: pass it on
+trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; exit 143' TERM
 if [ "$out" = "$err" ]; then
-  $limit /bin/bash "$ctl/job.sh" > "$sandbox/$out" 2>&1 < /dev/null
+  $limit /bin/bash "$ctl/job.sh" > "$sandbox/$out" 2>&1 < /dev/null 8<&- &
 else
-  $limit /bin/bash "$ctl/job.sh" > "$sandbox/$out" 2> "$sandbox/$err" < /dev/null
+  $limit /bin/bash "$ctl/job.sh" > "$sandbox/$out" 2> "$sandbox/$err" < /dev/null 8<&- &
 fi
+child=$!
+# A sandbox deleted under a running job: end the job, nothing could record it.
+(
+  trap '' TERM
+  while [ -d "$ctl" ]; do
+    kill -0 $$ 2>/dev/null || exit 0
+    pause 1
+  done
+  kill -TERM "$child" -- -$$ 2>/dev/null
+  pause 5
+  kill -KILL -- "-$child" "$child" -$$ 2>/dev/null
+) &
+watchdog=$!
+wait "$child"
 rc=$?
+kill -KILL "$watchdog" 2>/dev/null
+[ "$maxcores" -gt 0 ] && rm -f "$root/.running/$ticket"
+[ -d "$ctl" ] || exit 0
 # timeout(1) answers 124 when the walltime ran out
 [ -n "$limit" ] && [ "$rc" -eq 124 ] && touch "$ctl/walltime-exceeded"
 date +%s.%N > "$ctl/finished"
 echo "$rc" > "$ctl/exitcode.tmp" && mv -f "$ctl/exitcode.tmp" "$ctl/exitcode"
 echo done > "$ctl/state"
-[ "$maxcores" -gt 0 ] && rm -f "$root/.running/$ticket"
 exit 0
 """
 )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import RemoteFileNotFound, TransportError
 from .base import CommandResult, FileStat, ProgressCallback, Transport
+from .tar_stream import new_part_file, remove_stale_parts
 
 _CHUNK = 1024 * 1024
 
@@ -73,6 +74,7 @@ class LocalTransport(Transport):
         self, pairs: Sequence[tuple[str, str]], progress: ProgressCallback | None = None
     ) -> dict[str, str]:
         failures: dict[str, str] = {}
+        await asyncio.to_thread(remove_stale_parts, [os.path.dirname(local) or "." for _r, local in pairs])
         for remote, local in pairs:
             try:
                 await asyncio.to_thread(_copy_file_atomic, remote, local, progress)
@@ -105,15 +107,35 @@ def _expand(path: str) -> str:
 
 def _makedirs(path: str) -> None:
     try:
-        os.makedirs(_expand(path), exist_ok=True)
+        _mkdir_private(_expand(path))
     except OSError as exc:
         raise TransportError(f"cannot create directory {path}: {exc.strerror}") from exc
+
+
+def _mkdir_private(path: str) -> None:
+    """mkdir -p, every folder it creates for the user only (os.makedirs gives the mode to the last alone).
+
+    Sandboxes hold inputs and job scripts; the umask of a shared login node must not open them.
+    """
+    target = Path(path).absolute()
+    missing = []
+    here = target
+    while not here.exists() and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+    if not target.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(target))
 
 
 def _write_atomic(path: str, data: bytes, mode: int) -> None:
     path = _expand(path)
     directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
+    _mkdir_private(directory)
     fd, tmp = tempfile.mkstemp(prefix=".bd-tmp-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -145,7 +167,7 @@ def _copy_file_atomic(remote: str, local: str, progress: ProgressCallback | None
     directory = os.path.dirname(local) or "."
     os.makedirs(directory, exist_ok=True)
     total = os.stat(source).st_size
-    fd, tmp = tempfile.mkstemp(prefix=".bd-part-", dir=directory)
+    fd, tmp = new_part_file(directory)
     done = 0
     try:
         with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:

@@ -39,7 +39,16 @@ from ..errors import (
     TransportError,
 )
 from .base import CommandResult, FileStat, ProgressCallback, Transport, command_line
-from .tar_stream import TAR_BLOCK, Buffered, PartFiles, padded, parse_pax, plan_upload, tar_message
+from .tar_stream import (
+    TAR_BLOCK,
+    Buffered,
+    PartFiles,
+    padded,
+    parse_pax,
+    plan_upload,
+    remove_stale_parts,
+    tar_message,
+)
 
 T = TypeVar("T")
 
@@ -126,10 +135,17 @@ _SH_LIST_TREE = r"""
 exec find -H "$1" -type f -printf '%s %T@ %P\0'
 """
 
+# Folders batchdeck creates on a cluster (sandbox root, sandboxes) are the user's
+# only, whatever the login umask: sandboxes hold inputs and job scripts.
+_SH_MAKEDIRS = r"""
+umask 077 && mkdir -p -- "$1"
+"""
+
 # path, its directory, octal mode, byte count; the count check keeps a write cut
 # short by a dropped connection (cat sees a normal EOF) from replacing the file.
 _SH_WRITE = r"""
 f=$1 d=$2 mode=$3 n=$4
+umask 077
 mkdir -p "$d" || exit 1
 t=$(mktemp "$d/.bd-tmp-XXXXXX") || exit 1
 if cat > "$t" && [ "$(wc -c < "$t")" -eq "$n" ] && chmod "$mode" "$t" && mv -f "$t" "$f"; then
@@ -557,7 +573,7 @@ class SshTransport(Transport):
 
     async def makedirs(self, path: str) -> None:
         code, _out, err = await self._command(
-            f"mkdir {path}", command_line(["mkdir", "-p", "--", await self._absolute(path)])
+            f"mkdir {path}", _sh(_SH_MAKEDIRS, await self._absolute(path))
         )
         if code != 0:
             raise TransportError(f"cannot create directory {path} on {self.name}: {_text(err)}")
@@ -694,6 +710,8 @@ class SshTransport(Transport):
             wanted.setdefault(await self._absolute(str(remote)), []).append((str(remote), str(local)))
         if not wanted:
             return {}
+        folders = [os.path.dirname(local) or "." for dests in wanted.values() for _r, local in dests]
+        await asyncio.to_thread(remove_stale_parts, folders)
         infos = await self._stat_many(list(wanted))
         failures: dict[str, str] = {}
         small: list[str] = []

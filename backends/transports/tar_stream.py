@@ -11,9 +11,12 @@ import asyncio
 import contextlib
 import os
 import posixpath
+import socket
+import stat
 import tarfile
 import tempfile
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from typing import IO
 
 TAR_BLOCK = 512
@@ -56,6 +59,68 @@ class Buffered:
         return data
 
 
+#: temporary download names: ``.bd-part-<host>-<pid>-<random>``, so a later get can
+#: tell a part left by a killed download from one a live download is still writing
+PART_PREFIX = ".bd-part-"
+#: a part file not written to for this long (and not provably live) is stale
+STALE_PART_AGE = 3600.0
+
+
+def _part_prefix() -> str:
+    host = socket.gethostname().replace("-", "_") or "host"
+    return f"{PART_PREFIX}{host}-{os.getpid()}-"
+
+
+def new_part_file(directory: str) -> tuple[int, str]:
+    """A fresh temporary file (0600) beside a download's destination: (fd, path)."""
+    return tempfile.mkstemp(prefix=_part_prefix(), dir=directory)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_stale(name: str, mtime: float, now: float) -> bool:
+    host, _, rest = name[len(PART_PREFIX) :].partition("-")
+    pid_text, _, _random = rest.partition("-")
+    if host == socket.gethostname().replace("-", "_") and pid_text.isdigit():
+        return int(pid_text) != os.getpid() and not _pid_alive(int(pid_text))
+    # an older batchdeck's name, or another host's (a shared folder): only by age
+    return now - mtime > STALE_PART_AGE
+
+
+def remove_stale_parts(directories: Iterable[str]) -> list[str]:
+    """Delete the part files killed downloads left in these folders; returns their paths.
+
+    Parts of downloads still running (this process's, or a live process's on this
+    host) are kept. Errors are ignored: cleaning must never fail a download.
+    """
+    removed: list[str] = []
+    now = time.time()
+    for directory in dict.fromkeys(directories):
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.startswith(PART_PREFIX):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode) and _is_stale(entry.name, st.st_mtime, now):
+                    os.unlink(entry.path)
+                    removed.append(entry.path)
+            except OSError:
+                continue
+    return removed
+
+
 class PartFiles:
     """One file's data written to temporary names beside its destinations, renamed on commit.
 
@@ -73,7 +138,7 @@ class PartFiles:
             try:
                 directory = os.path.dirname(local) or "."
                 os.makedirs(directory, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=".bd-part-", dir=directory)
+                fd, tmp = new_part_file(directory)
             except OSError as exc:
                 self.failures[remote] = exc.strerror or str(exc)
                 continue
