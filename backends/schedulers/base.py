@@ -674,6 +674,7 @@ class BatchSystem(abc.ABC):
     def _resolve_vanished(self, job: JobRecord, now: float) -> bool:
         """A job neither the queue, accounting nor its sandbox answers for. True if it changed."""
         waited = now - (job.last_seen or job.submitted or job.created)
+        self._recall_cancel(job)
         never_accounted = job.state != RunState.RUNNING and not self.accounts_cancelled_pending_jobs
         if job.cancel_requested is not None and (never_accounted or waited > self.accounting_delay):
             # Deleted while pending, some schedulers never account for it; else
@@ -697,7 +698,7 @@ class BatchSystem(abc.ABC):
         all) reads as cancelled: SGE's ``failed 100``, TORQUE's exit 271, an LSF
         kill. One that ran to its end keeps its own outcome.
         """
-        if job.cancel_requested is not None:
+        if self._recall_cancel(job) is not None:
             if info.state == RunState.TERMINATING and (info.signal is not None or info.exitcode is None):
                 info = dataclasses.replace(info, state=RunState.TERMINATED, reason=CANCELLED)
             elif info.state.is_active:
@@ -748,11 +749,29 @@ class BatchSystem(abc.ABC):
         verdict = self.classify_cancel_output(result)
         if verdict.answer != CancelAnswer.DONE:
             job.cancel_requested = previous
+        else:
+            self._cancel_requests()[job.id] = job.cancel_requested
         # An id the scheduler no longer knows is not an error that may lose the
         # job: the poll resolves it through accounting.
         await self.update_job_states([job])
         if verdict.answer == CancelAnswer.ERROR and job.state.is_active and job.state != RunState.UNKNOWN:
             raise SchedulerError(self.describe_command(argv), verdict.message or f"exit status {result.exit_status}")
+
+    def _cancel_requests(self) -> dict[str, float]:
+        # {job id: when}: the cancels this backend sent. The record's field is the
+        # truth; this only hands it to another copy of the same job loaded before
+        # the cancel (a refresh in flight), which then saves it with the field set.
+        table: dict[str, float] | None = getattr(self, "_cancel_table", None)
+        if table is None:
+            table = {}
+            self._cancel_table = table
+        return table
+
+    def _recall_cancel(self, job: JobRecord) -> float | None:
+        """The job's cancel request, from its record or from this backend's own cancels."""
+        if job.cancel_requested is None:
+            job.cancel_requested = self._cancel_requests().get(job.id)
+        return job.cancel_requested
 
     # ------------------------------------------------------------------ files
 
