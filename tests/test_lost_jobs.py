@@ -128,3 +128,17 @@ def test_old_journal_rows_without_the_cancel_field_still_load() -> None:
     row = JobRecord(id="old00001", cluster="c", spec=JobSpec(command=["true"])).to_dict()
     del row["cancel_requested"]
     assert JobRecord.from_dict(row).cancel_requested is None
+
+
+async def test_on_slurm_a_job_unknown_to_squeue_and_sacct_resolves_from_its_exit_file(
+    slurm_cluster: None, tmp_path: Path
+) -> None:
+    from batchdeck.backends.schedulers.slurm import SlurmBatchSystem
+
+    transport = CountingTransport()
+    backend = SlurmBatchSystem("slurm", transport=transport, sandbox_root=str(tmp_path / "sb"), accounting_delay=0)
+    job = unknown_job(tmp_path, "slurm001", "5\n")
+    job.jobid = "999999998"  # an id this SLURM never gave: neither squeue nor sacct knows it
+    await backend.update_job_states([job])
+    assert (job.state, job.exitcode, job.raw_state) == (RunState.TERMINATING, 5, "exit file")
+    assert transport.count("sacct") == 1 and transport.count("batchdeck-exit-status") == 1
