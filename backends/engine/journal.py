@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_cluster ON jobs (cluster);
 CREATE INDEX IF NOT EXISTS jobs_cluster_state ON jobs (cluster, state);
 """
+# Every write stamps its rows with the next change number, so a reader (the app)
+# can reload just the rows another process changed since it last looked.
+SEQ_COLUMN = "ALTER TABLE jobs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0"
+SEQ_INDEX = "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq)"
 
 
 def default_data_dir() -> Path:
@@ -56,6 +60,10 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            if "seq" not in columns:
+                self._db.execute(SEQ_COLUMN)
+            self._db.execute(SEQ_INDEX)
             # The engine reads and writes from worker threads so a big poll never
             # blocks the app's event loop; one connection, one writer at a time.
             self._lock = threading.RLock()
@@ -87,11 +95,13 @@ class Journal:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
+                    # Inside the write lock, so change numbers grow in commit order.
+                    seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
                     self._db.executemany(
-                        "INSERT INTO jobs (id, cluster, state, created, record) VALUES (?, ?, ?, ?, ?) "
+                        "INSERT INTO jobs (id, cluster, state, created, record, seq) VALUES (?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(id) DO UPDATE SET cluster=excluded.cluster, state=excluded.state, "
-                        "record=excluded.record",
-                        rows,
+                        "record=excluded.record, seq=excluded.seq",
+                        [(*row, seq) for row in rows],
                     )
                 except BaseException:
                     self._db.execute("ROLLBACK")
@@ -138,3 +148,25 @@ class Journal:
         with self._lock:
             rows = self._db.execute(query + " ORDER BY created", params).fetchall()
         return [JobRecord.from_dict(json.loads(r[0])) for r in rows]
+
+    def data_version(self) -> int:
+        """Changes when another connection (the CLI, a second app) committed a write; not for our own."""
+        try:
+            with self._lock:
+                return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise BatchdeckError(f"cannot read the job journal {self.path}: {exc}") from exc
+
+    def last_change(self) -> int:
+        """The change number of the newest write (0 for an empty journal)."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0])
+
+    def changed_since(self, seq: int) -> tuple[list[JobRecord], int]:
+        """Records written after change number ``seq``, and the newest change number seen."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record, seq FROM jobs WHERE seq > ? ORDER BY created", (seq,)
+            ).fetchall()
+        newest = max((int(r[1]) for r in rows), default=seq)
+        return [JobRecord.from_dict(json.loads(r[0])) for r in rows], newest
