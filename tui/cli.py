@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..backends.engine.deck import Deck
-from ..backends.errors import BatchdeckError, InvalidJobSpec
+from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec
+from ..backends.errors import BatchdeckError
 from ..backends.model import JobRecord, JobSpec
 from ..backends.schedulers.base import tag_of
-from ..backends.units import format_walltime, parse_memory, parse_walltime
+from ..backends.units import format_walltime
 
 PROG = "batchdeck"
 
@@ -125,56 +126,44 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
+#: how the CLI names the fields a job-spec message names
+CLI_LABELS = {
+    "command": "-- COMMAND ARGS...",
+    "script": "--script FILE",
+    "cores": "--cores",
+    "memory": "--memory",
+    "walltime": "--walltime",
+    "env": "--env",
+}
+#: fields whose errors are bad usage of the command line (the others are bad files)
+USAGE_FIELDS = frozenset({"command", "cores", "memory", "walltime", "env"})
+
+
 def _spec_from_args(args: argparse.Namespace) -> JobSpec:
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
-    script = None
-    if args.script:
-        try:
-            with open(args.script, encoding="utf-8") as handle:
-                script = handle.read()
-        except OSError as exc:
-            raise InvalidJobSpec(f"cannot read script {args.script!r}: {exc.strerror}") from None
-    elif not argv:
-        raise CliError("nothing to run: give -- COMMAND ARGS... or --script FILE")
-    environment = {}
-    for item in args.env:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise CliError(f"--env expects NAME=VALUE, got {item!r}")
-        environment[key] = value
-    try:
-        memory = parse_memory(args.memory) if args.memory else None
-    except ValueError as exc:
-        raise CliError(f"--memory: {exc}") from None
-    try:
-        walltime = parse_walltime(args.walltime) if args.walltime else None
-    except ValueError as exc:
-        raise CliError(f"--walltime: {exc}") from None
-    inputs = {}
-    for path in args.input:
-        if not os.path.exists(path):
-            raise InvalidJobSpec(f"input file {path!r} does not exist")
-        inputs[os.path.abspath(path)] = os.path.basename(os.path.normpath(path))
-    name = args.name
-    if name is None:
-        name = os.path.basename(args.script) if args.script else os.path.basename(argv[0])
-    return JobSpec(
-        command=[] if script is not None else argv,
-        script=script,
-        arguments=argv if script is not None else [],
-        name=name,
-        inputs=inputs,
+    text = SpecText(
+        command=[] if args.script else argv,
+        script=args.script or "",
+        arguments=argv if args.script else [],
+        name=args.name or "",
+        queue=args.queue or "",
+        cores=str(args.cores),
+        memory=args.memory or "",
+        walltime=args.walltime or "",
+        inputs=list(args.input),
         outputs=list(args.output),
+        env=list(args.env),
         stdout=args.stdout,
         stderr=args.stderr,
-        cores=args.cores,
-        memory_per_core=memory,
-        walltime=walltime,
-        queue=args.queue,
-        environment=environment,
     )
+    try:
+        return build_spec(text, CLI_LABELS).raise_first()
+    except JobSpecError as exc:
+        if exc.field in USAGE_FIELDS:
+            raise CliError(str(exc)) from None
+        raise
 
 
 async def _refresh(deck: Deck, clusters: Sequence[str]) -> list[str]:

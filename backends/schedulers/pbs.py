@@ -620,10 +620,10 @@ class PbsBatchSystem(BatchSystem):
             lines.append(f"#PBS -e {stderr}")
         return lines
 
-    async def submit_job(self, job: JobRecord, on_prepared: Any = None) -> JobRecord:
+    async def submit_job(self, job: JobRecord, on_prepared: Any = None, validated: bool = False) -> JobRecord:
         # The directives depend on the flavour, so it must be known before the script is written.
         await self.get_flavour()
-        return await super().submit_job(job, on_prepared)
+        return await super().submit_job(job, on_prepared, validated)
 
     def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
         return ["qsub", script_path], None
