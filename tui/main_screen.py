@@ -110,7 +110,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="right"):
                 with Vertical(id="jobs-pane"):
                     yield FilterInput(placeholder="filter jobs (escape clears, enter keeps)", id="filter")
-                    yield JobsTable(id="jobs")
+                    yield JobsTable(on_select=self.session.select_job, id="jobs")
                 yield PeekView(self.session.deck, interval=self.peek_interval, id="peek")
         yield Footer()
 
@@ -245,8 +245,7 @@ class MainScreen(Screen[None]):
 
     def show_detail(self) -> None:
         peek = self.query_one(PeekView)
-        # What the table shows under the cursor: it may not have told the session yet.
-        key = self.query_one(JobsTable).selected_key
+        key = self.session.selection.job
         if key is None:
             peek.show_detail(Text("no job selected", style="dim"))
         elif key.startswith(OTHER_PREFIX):
@@ -270,11 +269,6 @@ class MainScreen(Screen[None]):
         else:
             cluster, _, queue = key.partition("\t")
             self.session.select_queue((cluster, queue))
-
-    @on(DataTable.RowHighlighted, "#jobs")
-    def _job_highlighted(self) -> None:
-        self.session.select_job(self.query_one(JobsTable).selected_key)
-        self.show_detail()
 
     @on(DataTable.RowSelected, "#jobs")
     def _job_selected(self) -> None:
@@ -303,8 +297,7 @@ class MainScreen(Screen[None]):
         self.query_one(JobsTable).focus()
 
     def selected_job(self, quiet: bool = False) -> JobRecord | None:
-        key = self.query_one(JobsTable).selected_key
-        self.session.select_job(key)
+        key = self.session.selection.job
         if key is None:
             if not quiet:
                 self.notify("no job selected", severity="warning")
@@ -320,7 +313,6 @@ class MainScreen(Screen[None]):
         if not session.cluster_names:
             self.notify("no cluster is configured", severity="error")
             return
-        self.selected_job(quiet=True)
         queue = session.selection.queue
         self.app.push_screen(
             SubmitScreen(session.deck, session.submit_cluster(), queue[1] if queue else None, session.queues),
