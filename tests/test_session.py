@@ -213,3 +213,23 @@ async def test_the_background_loop_polls_by_itself(session: Session, tmp_path: P
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_first_fill_reads_active_and_recent_jobs_then_the_rest(session: Session) -> None:
+    deck = session.deck
+    records = [
+        JobRecord(id=f"h{n:07d}", cluster="local", spec=JobSpec(command=["true"]), created=float(n),
+                  state=RunState.TERMINATED if n != 3 else RunState.RUNNING, jobid=f"h{n}")
+        for n in range(50)
+    ]
+    deck.journal.save_many(records)
+    assert not session.load(recent=10)
+    # The ten newest, and the old job that is still running; in creation order.
+    assert list(session.jobs) == ["h0000003", *(f"h{n:07d}" for n in range(40, 50))]
+    heard = Recorder()
+    session.add_listener(heard)
+    changes = await session.load_rest()
+    assert list(session.jobs) == [job.id for job in records]
+    assert len(changes.added) == 39 and heard.changes == [changes]
+    assert await session.load_rest() == ChangeSet()
+    assert session.load(recent=100)  # everything at once when the journal is short

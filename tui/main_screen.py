@@ -121,7 +121,8 @@ class MainScreen(Screen[None]):
                            ("jobs", "run/pd"), ("wall", "max wall")):
             queues.add_column(label, key=key)
         self.session.add_listener(self.session_changed)
-        self.session.load()
+        if not self.session.load():
+            self.session.spawn(self.session.load_rest())
         self.render_clusters()
         self.render_queues()
         self.refresh_jobs()

@@ -35,6 +35,8 @@ CREATE INDEX IF NOT EXISTS jobs_cluster_state ON jobs (cluster, state);
 # can reload just the rows another process changed since it last looked.
 SEQ_COLUMN = "ALTER TABLE jobs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0"
 SEQ_INDEX = "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq)"
+# The app's first frame reads the newest jobs only.
+CREATED_INDEX = "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created)"
 
 
 def default_data_dir() -> Path:
@@ -64,6 +66,7 @@ class Journal:
             if "seq" not in columns:
                 self._db.execute(SEQ_COLUMN)
             self._db.execute(SEQ_INDEX)
+            self._db.execute(CREATED_INDEX)
             # The engine reads and writes from worker threads so a big poll never
             # blocks the app's event loop; one connection, one writer at a time.
             self._lock = threading.RLock()
@@ -170,3 +173,13 @@ class Journal:
             ).fetchall()
         newest = max((int(r[1]) for r in rows), default=seq)
         return [JobRecord.from_dict(json.loads(r[0])) for r in rows], newest
+
+    def recent(self, limit: int) -> list[JobRecord]:
+        """The ``limit`` newest records, in creation order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record FROM (SELECT record, created FROM jobs ORDER BY created DESC LIMIT ?) "
+                "ORDER BY created",
+                (limit,),
+            ).fetchall()
+        return [JobRecord.from_dict(json.loads(r[0])) for r in rows]

@@ -18,10 +18,12 @@ from typing import Any
 from ..errors import BatchdeckError, ConfigError
 from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..schedulers.base import tag_of
-from .deck import ClusterStatus, Deck
+from .deck import ACTIVE_STATES, ClusterStatus, Deck
 
 #: seconds between automatic refreshes of a cluster's queue list
 QUEUES_EVERY = 30.0
+#: jobs the first frame shows before the rest of the journal is read
+RECENT = 500
 #: row key prefix of a job batchdeck did not start (cannot clash with an 8-character batchdeck id)
 OTHER_PREFIX = "other:"
 
@@ -103,6 +105,7 @@ class Session:
         self.selection = Selection()
         self.last_refresh: float | None = None
         self.live = False
+        self.complete = False  # every job of the journal is loaded
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._schedule: dict[str, _Schedule] = {
@@ -166,12 +169,41 @@ class Session:
                 return info
         return None
 
-    def load(self) -> ChangeSet:
-        """Every job of the journal (the first fill)."""
-        self._data_version = self.deck.journal.data_version()
-        self._seen_change = self.deck.journal.last_change()
-        jobs = self.deck.jobs()
-        return self._apply(jobs, replace=True)
+    def load(self, recent: int | None = RECENT) -> bool:
+        """The first fill: every active job and the ``recent`` newest (None: every job).
+
+        Returns whether that was every job; if not, ``load_rest`` brings the others,
+        so a first frame never waits for a long history.
+        """
+        journal = self.deck.journal
+        self._data_version = journal.data_version()
+        self._seen_change = journal.last_change()
+        if recent is None:
+            jobs, complete = self.deck.jobs(), True
+        else:
+            newest = journal.recent(recent)
+            complete = len(newest) < recent
+            if not complete:
+                known = {job.id for job in newest}
+                active = [job for job in journal.jobs(states=ACTIVE_STATES) if job.id not in known]
+                newest = sorted([*active, *newest], key=lambda job: job.created)
+            jobs = newest
+        self._apply(jobs, replace=True)
+        self.complete = complete
+        return complete
+
+    async def load_rest(self) -> ChangeSet:
+        """The jobs ``load`` left out, in their place (creation order)."""
+        if self.complete:
+            return ChangeSet()
+        jobs = await asyncio.to_thread(self.deck.jobs)
+        # Copies we already hold may be newer than this read (a poll ended meanwhile).
+        added = {job.id: job for job in jobs if job.id not in self.jobs}
+        merged = sorted([*self.jobs.values(), *added.values()], key=lambda job: job.created)
+        self.jobs.clear()
+        self.jobs.update((job.id, job) for job in merged)
+        self.complete = True
+        return self._emit(ChangeSet(jobs=frozenset(added), added=frozenset(added)))
 
     def _apply(self, jobs: Iterable[JobRecord], replace: bool = False) -> ChangeSet:
         changed: set[str] = set()
