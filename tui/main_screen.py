@@ -165,7 +165,8 @@ class MainScreen(Screen[None]):
             self.render_clusters()
         if changes.queues or "cluster" in selection:
             self.render_queues()
-        if changes.jobs or changes.removed or changes.clusters or changes.refreshed or selection - {"job"}:
+        # A poll's start changes only the cluster's row; its end says "refreshed".
+        if changes.jobs or changes.removed or changes.refreshed or selection - {"job"}:
             self.refresh_jobs()
         elif "job" in selection:
             self.show_detail()
