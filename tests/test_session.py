@@ -233,3 +233,15 @@ async def test_the_first_fill_reads_active_and_recent_jobs_then_the_rest(session
     assert len(changes.added) == 39 and heard.changes == [changes]
     assert await session.load_rest() == ChangeSet()
     assert session.load(recent=100)  # everything at once when the journal is short
+
+
+def test_the_session_needs_no_textual() -> None:
+    import subprocess
+
+    code = (
+        "import sys, batchdeck.backends.engine.session, batchdeck.backends.engine.job_specs; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')]; "
+        "print(bad); raise SystemExit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
