@@ -197,7 +197,6 @@ async def test_earlier_and_later_chunks_extend_the_span(
 async def test_search_runs_remotely_and_moves_only_offsets(
     backend: LocalBatchSystem, job: JobRecord, big: Path, counted: ByteCounter, sandbox: Path
 ) -> None:
-    size = big.stat().st_size
     log = model(backend, job)
     await log.jump_offset(HOLE)  # the first tail lines
     assert log.text(log.index_of(HOLE)) == "tail 00000"
