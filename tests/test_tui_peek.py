@@ -84,6 +84,13 @@ async def test_keys_move_through_a_big_file_and_search_it_remotely(big_job: tupl
         await wait_for(pilot, lambda: tail.first_line == 499 and top_text(log) == "head 00499")
         assert not log.following
         await wait_for(pilot, lambda: "line 500" in status_text(app) and "paused" in status_text(app))
+        # Up at the first line held fetches the chunk before it; the view stays on the same line.
+        span_start = tail.start
+        await pilot.press("up")
+        await wait_for(pilot, lambda: tail.start < span_start)
+        assert top_text(log) == "head 00499" and tail.first_line is not None and tail.first_line < 499
+        await pilot.press("up")
+        await wait_for(pilot, lambda: top_text(log) == "head 00498")
 
         # End follows again; g goes to the file's start.
         await pilot.press("end")

@@ -209,6 +209,36 @@ class PeekLog(ScrollView, can_focus=True):
         if self.following:
             self.scroll_end(animate=False, immediate=False, x_axis=False)
 
+    # At an edge of the span the keys that would scroll past it fetch the next chunk instead.
+    def action_scroll_up(self) -> None:
+        if not self._past_top():
+            super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        if not self._past_top():
+            super().action_page_up()
+
+    def action_scroll_down(self) -> None:
+        if not self._past_bottom():
+            super().action_scroll_down()
+
+    def action_page_down(self) -> None:
+        if not self._past_bottom():
+            super().action_page_down()
+
+    def _past_top(self) -> bool:
+        if self.model is not None and self.scroll_y <= 0 and self.model.start > 0:
+            self.post_message(self.Request("earlier"))
+            return True
+        return False
+
+    def _past_bottom(self) -> bool:
+        model = self.model
+        if model is not None and self.scroll_y >= self.max_scroll_y and model.opened and not model.at_end:
+            self.post_message(self.Request("later"))
+            return True
+        return False
+
     def action_follow(self) -> None:
         self.post_message(self.Request("end"))
 
