@@ -117,8 +117,13 @@ def test_peek_of_any_size_streams_in_constant_memory(cli_env: dict[str, str]) ->
     assert received == size and head.startswith(b"first line\n") and last == ending
     assert usage.ru_maxrss < MAX_RSS_KB, f"peek held {usage.ru_maxrss} KiB for a {size >> 20} MiB file"
 
-    # --bytes N of the same file: exactly the last N bytes.
+    # --bytes N of the same file: exactly the last N bytes, in one read or in several.
     assert run(cli_env, "peek", "hugeout1", "--bytes", str(len(ending))).stdout == ending.decode()
+    several = subprocess.run([*BATCHDECK, "peek", "hugeout1", "--bytes", "9000000"], env=cli_env,
+                             capture_output=True, timeout=120)
+    assert several.returncode == 0, several.stderr
+    assert len(several.stdout) == 9000000 and several.stdout.endswith(ending)
+    assert several.stdout[: -len(ending)] == bytes(9000000 - len(ending))
 
 
 def test_peek_refuses_a_link_out_of_the_sandbox(cli_env: dict[str, str]) -> None:
