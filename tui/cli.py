@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jobs", help="every job the cluster's scheduler lists for you (not only batchdeck's)")
     p.add_argument("--cluster")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("import-gc3pie", help="print a GC3Pie configuration's resources as batchdeck clusters")
+    p.add_argument("path", nargs="?", help="GC3Pie configuration (default: ~/.gc3/gc3pie.conf)")
+    p.add_argument("--write", action="store_true", help="merge them into batchdeck's configuration file")
     return parser
 
 
@@ -344,6 +348,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ImportError as exc:
                 raise CliError(f"the app cannot start: {exc}") from None
             return run_app(args.config)
+        if args.command == "import-gc3pie":
+            from .gc3pie_cli import run_import
+
+            try:
+                return run_import(args.path, args.write, args.config)
+            except BatchdeckError as exc:
+                print(f"{PROG}: error: {exc}", file=sys.stderr)
+                return 1
         deck = Deck.open(args.config)
     except BatchdeckError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
