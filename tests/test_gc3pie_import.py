@@ -140,6 +140,8 @@ type = slurm
 transport = ssh
 frontend = login.%(site)s
 auth = ssh_alice
+# GC3Pie connects on the auth's port, not this one
+port = 22
 max_cores = 512
 max_cores_per_job = 64
 max_memory_per_core = 4 GiB

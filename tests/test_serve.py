@@ -312,7 +312,9 @@ Object.defineProperty(Object.prototype, '_addonManager', {configurable: true, se
 def screen_text(driver: Any) -> str:
     text = driver.execute_script(
         "const terms = window.__batchdeckTerminals || [];"
-        "if (!terms.length) return '';"
+        # xterm's DOM renderer, should a later textual-serve use it, has the rows as text already
+        "const rows = document.querySelector('.xterm-rows');"
+        "if (!terms.length) return rows ? rows.innerText : '';"
         "terms[0].options.screenReaderMode = true;"
         "const tree = document.querySelector('.xterm-accessibility-tree');"
         "return tree ? tree.innerText : '';"

@@ -515,8 +515,11 @@ def convert_resource(
         except _Problem as exc:
             raise _Problem(f"[{section}] {exc}") from None
         for key, value in auth.items():
-            # the resource's own ssh_config / keyfile / ssh_timeout win, as in GC3Pie
-            settings.setdefault(key, value)
+            # as in GC3Pie: the resource's own ssh_config / keyfile / ssh_timeout win, the auth's port wins
+            if key == "port":
+                settings[key] = value
+            else:
+                settings.setdefault(key, value)
 
     for key in ("prologue", "epilogue"):
         try:
