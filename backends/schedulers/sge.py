@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from ..errors import InvalidJobSpec, ParseError, SchedulerError
-from ..model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..model import JobRecord, Outcome, QueueInfo, RunState, SchedulerJob, outcome_from_exit, settle_exit
+from ..units import parse_duration, parse_memory
 from .base import BatchSystem, PollResult, scheduler_job_name
 
 # ---------------------------------------------------------------------- pure helpers
@@ -68,12 +69,94 @@ FAILED_REASONS: dict[int, str] = {
     100: "deleted with qdel or killed",
 }
 
+#: ``failed`` codes that say how a job ended (any other non-zero code: ``failed``)
+FAILED_OUTCOMES: dict[int, Outcome] = {
+    # qmaster enforced h_rt, h_cpu or h_vmem: which one, the job's category tells
+    37: Outcome.TIMEOUT,
+    # "assumedly after job" with a signal: qdel or another kill (batchdeck's own
+    # cancel is told apart by the backend, which knows it asked)
+    100: Outcome.KILLED,
+}
+
+#: resource requests (``category -l ...``) that are time or memory limits
+_TIME_LIMITS = ("h_rt", "h_cpu")
+_MEMORY_LIMITS = ("h_vmem",)
+#: a job killed with its peak virtual memory this close to h_vmem ran out of memory
+_NEAR_LIMIT = 0.9
+
 _SIGNAL_NAMES = {1: "HUP", 2: "INT", 3: "QUIT", 6: "ABRT", 9: "KILL", 10: "USR1", 12: "USR2", 15: "TERM", 24: "XCPU"}
 
 
 def signal_name(number: int) -> str:
     name = _SIGNAL_NAMES.get(number)
     return f"signal {number} (SIG{name})" if name else f"signal {number}"
+
+
+def _requests(category: str) -> dict[str, str]:
+    """``-l h_rt=30,h_vmem=100M`` (qacct's category) -> {"h_rt": "30", "h_vmem": "100M"}."""
+    found: dict[str, str] = {}
+    for group in re.findall(r"-l\s+(\S+)", category or ""):
+        for item in group.split(","):
+            key, sep, value = item.partition("=")
+            if sep:
+                found.setdefault(key.strip(), value.strip())
+    return found
+
+
+def _seconds(text: str | None) -> float | None:
+    if not text:
+        return None
+    match = re.match(r"\s*(\d+(?:\.\d+)?)s?\s*$", text)
+    if match:
+        return float(match.group(1))
+    try:
+        value = parse_duration(text.strip())
+    except ValueError:
+        return None
+    return float(value) if value is not None else None
+
+
+def _mib(text: str | None) -> float | None:
+    try:
+        return float(parse_memory(text.strip())) if text and text.strip() else None
+    except ValueError:
+        return None
+
+
+def qacct_outcome(
+    failed: int,
+    exitcode: int | None,
+    signal: int | None,
+    category: str = "",
+    wallclock: str | None = None,
+    maxvmem: str | None = None,
+) -> Outcome:
+    """How a job ended, from its qacct record: ``failed`` first, then its exit status.
+
+    ``failed 37`` is a time limit unless the category names only a memory limit
+    (or the job stopped well before its h_rt); a job killed or failing with its
+    peak memory at its h_vmem ran out of memory.
+    """
+    requests = _requests(category)
+    memory_limit = _mib(next((requests[k] for k in _MEMORY_LIMITS if k in requests), None))
+    peak = _mib(maxvmem)
+    near_memory_limit = memory_limit is not None and peak is not None and peak >= _NEAR_LIMIT * memory_limit
+    if failed == 37:
+        time_limit = _seconds(requests.get("h_rt"))
+        ran = _seconds(wallclock)
+        has_time_limit = any(k in requests for k in _TIME_LIMITS)
+        if memory_limit is not None and (
+            not has_time_limit or (time_limit is not None and ran is not None and ran < time_limit - 1)
+        ):
+            return Outcome.OOM
+        return Outcome.TIMEOUT
+    if failed == 100 and signal:
+        return Outcome.OOM if near_memory_limit else FAILED_OUTCOMES[100]
+    if failed:
+        return FAILED_OUTCOMES.get(failed, Outcome.FAILED)
+    if near_memory_limit and (signal or exitcode):
+        return Outcome.OOM
+    return outcome_from_exit(exitcode, signal)
 
 
 def parse_submit_output(text: str) -> str:
@@ -292,10 +375,16 @@ def _record_to_job(rec: dict[str, str], text: str) -> SchedulerJob:
     elif failed and not exit_status:
         # The job never ran to its end (e.g. failed 26/28): "exit 0" would read as success.
         exitcode = None
+    outcome = qacct_outcome(
+        failed, exitcode, signal, rec.get("category", ""), rec.get("ru_wallclock"), rec.get("maxvmem")
+    )
+    exitcode = settle_exit(outcome, exitcode)
     reasons = []
     if failed:
         reasons.append(FAILED_REASONS.get(failed, failed_text or "failed"))
-        if failed == 37 and "h_rt" in rec.get("category", ""):
+        if failed == 37 and outcome is Outcome.OOM:
+            reasons[0] = "memory limit exceeded (h_vmem enforced by qmaster)"
+        elif failed == 37 and "h_rt" in rec.get("category", ""):
             reasons[0] = "walltime exceeded (h_rt enforced by qmaster)"
     if signal is not None:
         reasons.append(signal_name(signal) if failed == 100 else f"killed by {signal_name(signal)}")
@@ -319,6 +408,7 @@ def _record_to_job(rec: dict[str, str], text: str) -> SchedulerJob:
         reason=reason,
         exitcode=exitcode,
         signal=signal,
+        outcome=outcome,
         name=rec.get("jobname", "").strip(),
         user=rec.get("owner", "").strip(),
         queue=queue,
@@ -366,7 +456,7 @@ def parse_qacct(text: str) -> dict[str, SchedulerJob]:
         result[jobid] = dataclasses.replace(
             decider,
             reason=reason,
-            exitcode=max(exitcodes) if exitcodes else None,
+            exitcode=settle_exit(decider.outcome, max(exitcodes) if exitcodes else None),
             end_time=max(ends) if ends else None,
             array_task=",".join(sorted({t.array_task for t in tasks if t.array_task}, key=int)),
         )

@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 
 from ..errors import ParseError, SchedulerError
-from ..model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..model import JobRecord, Outcome, QueueInfo, RunState, SchedulerJob, outcome_from_exit, settle_exit
 from ..units import format_walltime, parse_duration
 from .base import BatchSystem, safe_relative_path, scheduler_job_name
 
@@ -74,6 +74,21 @@ _STATES: dict[str, tuple[RunState, str]] = {
     # a federation sibling removed because another cluster runs the job: this
     # cluster can no longer tell what becomes of it
     "REVOKED": (_S.UNKNOWN, "revoked: another cluster of the federation runs it"),
+}
+
+#: the final SLURM states -> how the job ended. COMPLETED is ``ok`` only with exit 0
+#: (SLURM itself calls any non-zero exit FAILED); a FAILED job that a signal ended
+#: was killed. REQUEUED, REVOKED and the other non-final states have no outcome.
+_OUTCOMES: dict[str, Outcome] = {
+    "COMPLETED": Outcome.OK,
+    "FAILED": Outcome.FAILED,
+    "TIMEOUT": Outcome.TIMEOUT,
+    "CANCELLED": Outcome.CANCELLED,
+    "OUT_OF_MEMORY": Outcome.OOM,
+    "NODE_FAIL": Outcome.NODE_FAIL,
+    "PREEMPTED": Outcome.PREEMPTED,
+    "DEADLINE": Outcome.DEADLINE,
+    "BOOT_FAIL": Outcome.BOOT_FAIL,
 }
 
 #: squeue ``%t`` / ``statecompact`` codes
@@ -134,9 +149,7 @@ def slurm_state(raw: str, reason: str = "") -> tuple[RunState, str]:
     understood. A state this table does not know gives UNKNOWN, so one new
     word in a future SLURM never stops a whole refresh.
     """
-    words = raw.strip().split()
-    base = words[0].upper().rstrip("+*") if words else ""
-    base = _SHORT_CODES.get(base, base)
+    base = _base_state(raw)
     sched_reason = _value(reason)
     if base not in _STATES:
         return RunState.UNKNOWN, f"unknown SLURM state {raw.strip()!r}"
@@ -149,6 +162,26 @@ def slurm_state(raw: str, reason: str = "") -> tuple[RunState, str]:
     if state == RunState.SUBMITTED and sched_reason:
         return state, f"{label}: {sched_reason}"
     return state, label
+
+
+def _base_state(raw: str) -> str:
+    words = raw.strip().split()
+    base = words[0].upper().rstrip("+*") if words else ""
+    return _SHORT_CODES.get(base, base)
+
+
+def slurm_outcome(raw: str, exitcode: int | None = None, signal: int | None = None) -> Outcome | None:
+    """How a job in SLURM state ``raw`` ended (None while it has not).
+
+    ``exitcode``/``signal`` are its ``ExitCode`` (``rc:signal``), None where the
+    output had none (squeue): a COMPLETED job then still counts as ok.
+    """
+    base = _base_state(raw)
+    outcome = _OUTCOMES.get(base)
+    if outcome in (Outcome.OK, Outcome.FAILED):
+        if signal or exitcode not in (None, 0):
+            return outcome_from_exit(exitcode, signal)
+    return outcome
 
 
 def decode_exit_code(text: str) -> tuple[int | None, int | None]:
@@ -315,6 +348,7 @@ def parse_squeue(
                 state=state,
                 raw_state=raw_state,
                 reason=reason,
+                outcome=slurm_outcome(raw_state) if state in (RunState.TERMINATING, RunState.TERMINATED) else None,
                 name=row.get("name", "").strip("\n"),
                 user=row.get("user", "").strip(),
                 queue=_value(row.get("partition", "")),
@@ -389,13 +423,22 @@ def parse_sacct(
         raise ParseError(what, "the format must contain JobID and State")
     id_field = "jobid" if "jobid" in names else "jobidraw"
     jobs: dict[str, SchedulerJob] = {}
+    batch_signals: dict[str, int] = {}
     for line in lines:
         body = line[: -len(sep)] if line.endswith(sep) and line.count(sep) == len(names) else line
         parts = _split_line(body, len(names), sep, what)
         row = dict(zip(names, parts, strict=True))
         jobid = _check_jobid(row[id_field], what, line)
         if "." in jobid:
-            continue  # a step (.batch, .extern, .0): the job line carries the job's state
+            # A step (.batch, .extern, .0): the job line carries the job's state. The
+            # batch step alone tells the signal that ended the script (a timed-out
+            # job is TIMEOUT 0:0, its .batch step CANCELLED 0:15).
+            base, _, step = jobid.partition(".")
+            if step == "batch":
+                step_signal = decode_exit_code(row.get("exitcode", ""))[1]
+                if step_signal:
+                    batch_signals[base] = step_signal
+            continue
         raw_state = row["state"].strip()
         if not raw_state:
             raise ParseError(what, "empty job state", line)
@@ -403,13 +446,16 @@ def parse_sacct(
         exitcode, signal = decode_exit_code(row.get("exitcode", ""))
         array_id, array_task = _split_array_id(jobid)
         start, end = parse_time(row.get("start", "")), parse_time(row.get("end", ""))
+        finished = state in (RunState.TERMINATING, RunState.TERMINATED)
+        outcome = slurm_outcome(raw_state, exitcode, signal) if finished else None
         jobs[jobid] = SchedulerJob(
             jobid=jobid,
             state=state,
             raw_state=raw_state,
             reason=_finished_reason(state, reason, exitcode, signal),
-            exitcode=exitcode if state in (RunState.TERMINATING, RunState.TERMINATED) else None,
-            signal=signal if state in (RunState.TERMINATING, RunState.TERMINATED) else None,
+            exitcode=settle_exit(outcome, exitcode) if finished else None,
+            signal=signal if finished else None,
+            outcome=outcome,
             name=row.get("jobname", ""),
             user=row.get("user", "").strip(),
             queue=_value(row.get("partition", "")),
@@ -421,6 +467,13 @@ def parse_sacct(
             array_id=array_id,
             array_task=array_task,
         )
+    for jobid, step_signal in batch_signals.items():
+        info = jobs.get(jobid)
+        if info is None or info.outcome in (None, Outcome.OK) or info.signal is not None:
+            continue
+        info.signal = step_signal
+        if info.outcome is Outcome.FAILED and info.exitcode is None:
+            info.outcome = Outcome.KILLED
     return jobs
 
 
@@ -481,6 +534,7 @@ def parse_scontrol_jobs(text: str) -> list[SchedulerJob]:
         state, reason = slurm_state(raw_state, values.get("Reason", ""))
         exitcode, signal = decode_exit_code(values.get("ExitCode", ""))
         finished = state in (RunState.TERMINATING, RunState.TERMINATED)
+        outcome = slurm_outcome(raw_state, exitcode, signal) if finished else None
         user = values.get("UserId", "")
         jobs.append(
             SchedulerJob(
@@ -488,8 +542,9 @@ def parse_scontrol_jobs(text: str) -> list[SchedulerJob]:
                 state=state,
                 raw_state=raw_state,
                 reason=_finished_reason(state, reason, exitcode, signal),
-                exitcode=exitcode if finished else None,
+                exitcode=settle_exit(outcome, exitcode) if finished else None,
                 signal=signal if finished else None,
+                outcome=outcome,
                 name=values.get("JobName", ""),
                 user=user.split("(", 1)[0],
                 queue=_value(values.get("Partition", "")),
