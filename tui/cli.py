@@ -105,7 +105,7 @@ def _elapsed(job: JobRecord) -> str:
 
 
 def _print_jobs(jobs: Sequence[JobRecord]) -> None:
-    rows = [("ID", "NAME", "CLUSTER", "JOBID", "STATE", "ELAPSED", "EXIT", "REASON")]
+    rows = [("ID", "NAME", "CLUSTER", "JOBID", "STATE", "OUTCOME", "ELAPSED", "EXIT", "REASON")]
     for job in jobs:
         exit_text = "-"
         if job.signal is not None:
@@ -114,7 +114,8 @@ def _print_jobs(jobs: Sequence[JobRecord]) -> None:
             exit_text = str(job.exitcode)
         state = job.state.value + (" (stale)" if job.stale else "")
         rows.append(
-            (job.id, job.name, job.cluster, job.jobid or "-", state, _elapsed(job), exit_text, job.reason or "")
+            (job.id, job.name, job.cluster, job.jobid or "-", state, str(job.outcome or "-"), _elapsed(job), exit_text,
+             job.reason or "")
         )
     _print_table(rows)
 
