@@ -4,6 +4,8 @@ the run record's outcome (journal round trip, JSON summary) and the exit code ne
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,11 @@ from batchdeck.backends.model import (
 )
 from batchdeck.backends.schedulers import lsf, pbs, sge, slurm
 from batchdeck.backends.schedulers.base import BatchSystem
-from batchdeck.backends.schedulers.local import local_outcome
+from batchdeck.backends.schedulers.local import LocalBatchSystem, local_outcome
 from batchdeck.backends.transports.local import LocalTransport
+
+from helpers import wait_state
+from simulators import batchsim
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -443,3 +448,68 @@ def test_no_parser_reports_exit_zero_for_a_failure() -> None:
     assert len(finished) > 20
     for record in finished:
         assert record.exitcode != 0 or record.outcome is Outcome.OK, record
+
+
+# ---------------------------------------------------------------------------- PBS / LSF simulator, local processes
+
+
+@pytest.fixture
+def simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """The labelled PBS/LSF test double (tests/simulators/batchsim.py) first on PATH."""
+
+    def install(flavour: str) -> None:
+        batchsim.install(tmp_path / "bin", tmp_path / "state", flavour)
+        monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+
+    return install
+
+
+async def _ok_failed_cancelled(backend: BatchSystem) -> tuple[JobRecord, JobRecord, JobRecord]:
+    ok = JobRecord(id="out00001", cluster="sim", spec=JobSpec(command=["true"], name="ok"))
+    bad = JobRecord(id="out00002", cluster="sim", spec=JobSpec(command=["sh", "-c", "exit 3"], name="bad"))
+    long = JobRecord(id="out00003", cluster="sim", spec=JobSpec(command=["sleep", "60"], name="long"))
+    for job in (ok, bad, long):
+        await backend.submit_job(job)
+    await wait_state(backend, ok, (RunState.TERMINATING, RunState.TERMINATED))
+    await wait_state(backend, bad, (RunState.TERMINATING, RunState.TERMINATED))
+    await wait_state(backend, long, RunState.RUNNING)
+    await backend.cancel_job(long)
+    await wait_state(backend, long, RunState.TERMINATED)
+    return ok, bad, long
+
+
+@pytest.mark.parametrize("flavour", ["pro", "torque"])
+async def test_pbs_simulator_outcomes(flavour: str, simulator: Callable[[str], None], tmp_path: Path) -> None:
+    simulator(flavour)
+    backend = pbs.PbsBatchSystem("sim", flavour=flavour, sandbox_root=str(tmp_path / "sandboxes"))
+    ok, bad, long = await _ok_failed_cancelled(backend)
+    assert (ok.outcome, ok.exitcode) == (Outcome.OK, 0)
+    assert (bad.outcome, bad.exitcode) == (Outcome.FAILED, 3)
+    # PBS Pro: substate 91; TORQUE: exit_status 271 plus batchdeck's own cancel marker
+    assert (long.outcome, long.exitcode, long.signal) == (Outcome.CANCELLED, None, 15)
+
+
+async def test_lsf_simulator_outcomes(simulator: Callable[[str], None], tmp_path: Path) -> None:
+    simulator("pro")
+    backend = lsf.LsfBatchSystem("sim", sandbox_root=str(tmp_path / "sandboxes"))
+    ok, bad, long = await _ok_failed_cancelled(backend)
+    assert (ok.outcome, ok.exitcode) == (Outcome.OK, 0)
+    assert (bad.outcome, bad.exitcode) == (Outcome.FAILED, 3)
+    assert (long.outcome, long.exitcode) == (Outcome.CANCELLED, None)  # bkill: TERM_OWNER
+
+
+async def test_local_processes_outcomes(tmp_path: Path) -> None:
+    backend = LocalBatchSystem("local", sandbox_root=str(tmp_path / "sandboxes"))
+    killed = JobRecord(id="out00004", cluster="local", spec=JobSpec(command=["sh", "-c", "kill -9 $$"]))
+    slow = JobRecord(id="out00005", cluster="local", spec=JobSpec(command=["sleep", "30"], walltime=1))
+    for job in (killed, slow):
+        await backend.submit_job(job)
+    try:
+        await wait_state(backend, killed, RunState.TERMINATING)
+        await wait_state(backend, slow, RunState.TERMINATING)
+    finally:
+        for job in (killed, slow):
+            if job.state.is_active:
+                await backend.cancel_job(job)
+    assert (killed.outcome, killed.exitcode, killed.signal) == (Outcome.KILLED, None, 9)
+    assert (slow.outcome, slow.exitcode, slow.reason) == (Outcome.TIMEOUT, None, "walltime exceeded")
