@@ -224,3 +224,17 @@ async def test_sge_deleted_outside_batchdeck_is_killed(sge: Jobs) -> None:
     await sge.wait([job], finished(job), 60, "the kill")
     assert (job.state, job.signal) == (RunState.TERMINATING, 9)
     assert_outcome(job, Outcome.KILLED)
+
+
+@pytest.mark.sge
+async def test_sge_h_vmem_overrun_is_the_jobs_own_failure(sge: Jobs) -> None:
+    """Documented, not oom: this Grid Engine enforces h_vmem with setrlimit inside the job.
+
+    The allocation fails in the job (Python's MemoryError, exit 1); qacct says
+    ``failed 0``, ``exit_status 1`` and, for a short job, ``maxvmem 0.000B``, so
+    nothing tells a memory overrun from any other error. batchdeck reads ``oom``
+    only where qacct does say it (``failed 37`` naming h_vmem, or a peak at h_vmem).
+    """
+    job = await sge.submit(command=["python3", "-c", "x = b'x' * (600 * 1024 * 1024)"], memory_per_core=100)
+    await sge.wait([job], finished(job), 120, "the job's end")
+    assert (job.raw_state, job.outcome, job.exitcode) == ("finished", Outcome.FAILED, 1)
