@@ -159,3 +159,13 @@ def output_file(key: str) -> Apply:
             reading.notes.append(f"replaced: batchdeck writes the job's {key} into its sandbox, where peek and get read it")
 
     return apply
+
+
+def after_list(conditions: Sequence[tuple[str, str]]) -> str:
+    """``(kind, jobid)`` conditions as SLURM's and PBS's shared syntax: ``afterok:1:3,afternotok:2``."""
+    kinds = {"ok": "afterok", "any": "afterany", "notok": "afternotok"}
+    grouped: dict[str, list[str]] = {}
+    for kind, jobid in conditions:
+        grouped.setdefault(kinds[kind], []).append(jobid)
+    return ",".join(f"{kind}:{':'.join(ids)}" for kind, ids in grouped.items())
+

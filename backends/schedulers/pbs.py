@@ -32,6 +32,7 @@ from .base import BatchSystem, PollResult, scheduler_job_name
 from .directives import (
     DirectiveReading,
     OptionRule,
+    after_list,
     interpret,
     output_file,
     passthrough_flags,
@@ -605,11 +606,7 @@ QSUB_PBS_RULES: tuple[OptionRule, ...] = (
 
 
 def pbs_dependency_directives(conditions: list[tuple[str, str]]) -> list[str]:
-    kinds = {"ok": "afterok", "any": "afterany", "notok": "afternotok"}
-    grouped: dict[str, list[str]] = {}
-    for kind, jobid in conditions:
-        grouped.setdefault(kinds[kind], []).append(jobid)
-    spec = ",".join(f"{kind}:{':'.join(ids)}" for kind, ids in grouped.items())
+    spec = after_list(conditions)
     return [f"#PBS -W depend={spec}"] if spec else []
 
 

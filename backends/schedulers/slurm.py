@@ -31,6 +31,7 @@ from .base import BatchSystem, safe_relative_path, scheduler_job_name, tag_of
 from .directives import (
     DirectiveReading,
     OptionRule,
+    after_list,
     interpret,
     output_file,
     passthrough_flags,
@@ -958,11 +959,7 @@ SBATCH_RULES: tuple[OptionRule, ...] = (
 
 def slurm_dependency_directives(conditions: list[tuple[str, str]]) -> list[str]:
     """``--after`` conditions ``(kind, jobid)``, kind ok / any / notok, as one ``--dependency`` line."""
-    kinds = {"ok": "afterok", "any": "afterany", "notok": "afternotok"}
-    grouped: dict[str, list[str]] = {}
-    for kind, jobid in conditions:
-        grouped.setdefault(kinds[kind], []).append(jobid)
-    spec = ",".join(f"{kind}:{':'.join(ids)}" for kind, ids in grouped.items())
+    spec = after_list(conditions)
     return [f"#SBATCH --dependency={spec}"] if spec else []
 
 
