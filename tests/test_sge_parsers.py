@@ -15,7 +15,6 @@ from batchdeck.backends.schedulers import sge
 from batchdeck.backends.schedulers.base import JOB_SCRIPT
 
 SAMPLES = Path(__file__).parent / "samples" / "sge"
-RECIPES = Path("/work/shared/recipes/configs")
 
 
 def sample(name: str) -> str:
@@ -24,9 +23,7 @@ def sample(name: str) -> str:
 
 def transcript_block(command: str, occurrence: int = 0, source: str = "sge-transcript.txt") -> str:
     """The output printed after ``$ command`` in an SGE transcript (up to the next blank line + ``$``/``#``)."""
-    path = RECIPES / source
-    if not path.exists():
-        pytest.skip(f"{path} is not available")
+    path = SAMPLES / source
     text = path.read_text()
     starts = [m.end() for m in re.finditer(rf"^\$ {re.escape(command)}\n", text, re.M)]
     if len(starts) <= occurrence:
