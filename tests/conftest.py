@@ -11,10 +11,14 @@ import shutil
 import socket
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from contract import Deck
 
 STATE_DIR = Path(os.environ.get("BATCHDECK_CLUSTER_STATE", "/var/tmp/batchdeck-clusters"))
 SAMPLES = Path(__file__).parent / "samples"
@@ -169,3 +173,82 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             for line in lines:
                 reporter.write_line(line, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# ---------------------------------------------------------------------------- the contract suite's backends
+
+
+@pytest.fixture(params=["local", "local-ssh", "slurm", "slurm-ssh", "sge", "sge-ssh", "pbspro", "torque", "lsf"])
+def deck_kind(request: pytest.FixtureRequest) -> str:
+    """Which backend a test runs on (tests/contract.py KINDS); a test file may narrow it by overriding this."""
+    return request.param
+
+
+@pytest.fixture
+async def deck(
+    deck_kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Deck]:
+    """The backend of ``deck_kind`` with a fresh sandbox root and a recording transport.
+
+    Skipped (failed under BATCHDECK_REQUIRE) when its daemon is missing; everything the
+    test submitted is cancelled afterwards, also when it failed.
+    """
+    from batchdeck.backends.schedulers.local import LocalBatchSystem
+    from batchdeck.backends.schedulers.lsf import LsfBatchSystem
+    from batchdeck.backends.schedulers.pbs import PbsBatchSystem
+    from batchdeck.backends.schedulers.sge import SgeBatchSystem
+    from batchdeck.backends.schedulers.slurm import SlurmBatchSystem
+    from batchdeck.backends.transports.base import Transport
+    from batchdeck.backends.transports.local import LocalTransport
+
+    from contract import Deck, DeckTransport, scheduler_of
+
+    scheduler = scheduler_of(deck_kind)
+    if scheduler in ("slurm", "sge"):
+        request.getfixturevalue(f"{scheduler}_cluster")
+    inner: Transport
+    if deck_kind.endswith("-ssh"):
+        env = request.getfixturevalue("sshd_env")
+        inner = make_ssh_transport(env)
+        root = f"/home/{env['SSHD_USER']}/batchdeck-test/{uuid.uuid4().hex[:8]}"
+    else:
+        inner = LocalTransport()
+        # Readable by root, the ssh test user and the jobs alike (pytest's tmp_path is root-only).
+        root = str(Path("/var/tmp/batchdeck-test") / uuid.uuid4().hex[:8])
+    SESSION_ROOTS.add(root)
+    if deck_kind in ("pbspro", "torque", "lsf"):
+        from simulators import batchsim
+
+        batchsim.install(tmp_path / "bin", tmp_path / "state", "torque" if deck_kind == "torque" else "pro")
+        monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    transport = DeckTransport(inner)
+    name = f"{deck_kind}-test"
+
+    def build(**settings: object):  # noqa: ANN202 - BatchSystem
+        common: dict[str, object] = {"transport": transport, "sandbox_root": root}
+        if scheduler == "local":
+            common["max_cores"] = 4
+        elif scheduler in ("slurm", "sge"):
+            # accounting lags behind the queue by up to a second: never let a slow CI box
+            # turn that into UNKNOWN
+            common["accounting_delay"] = 60
+            common["ssh_timeout"] = 60
+        common.update(settings)
+        classes = {
+            "local": LocalBatchSystem,
+            "slurm": SlurmBatchSystem,
+            "sge": SgeBatchSystem,
+            "pbs": PbsBatchSystem,
+            "lsf": LsfBatchSystem,
+        }
+        return classes[scheduler](name, **common)
+
+    backend = build()
+    harness = Deck(kind=deck_kind, backend=backend, transport=transport, sandbox_root=root, build=build)
+    try:
+        await backend.connect()
+        yield harness
+    finally:
+        await harness.end()
+        # The sshd's host is this machine: what the ssh user's jobs left can be removed directly.
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,398 @@
+"""One contract, every backend: what BatchSystem promises, asserted on each kind of tests/contract.py.
+
+The model is PSI/J's tests/test_executor.py: the same scenarios, parametrised over the
+executors. Each test runs on local, local over SSH, SLURM, SLURM over SSH, Grid Engine,
+Grid Engine over SSH (the real daemons of this machine) and PBS Pro, TORQUE and LSF (the
+labelled test double). A kind whose daemon is missing is skipped with the reason (a
+failure when BATCHDECK_REQUIRE names it); a scenario a kind cannot play says why.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from batchdeck.backends.errors import BatchdeckError, RemoteFileNotFound, UnsafePath
+from batchdeck.backends.model import RunState
+from batchdeck.backends.schedulers.base import tag_of
+
+from contract import GATE, Deck
+from helpers import eventually, process_gone
+
+DONE = (RunState.TERMINATING, RunState.TERMINATED)
+
+
+def known_bug(request: pytest.FixtureRequest, why: str) -> None:
+    """Mark this run as failing on a backend bug (reported, not fixed here: backends/ is another branch's).
+
+    The test still runs; strict, so it turns into a failure (XPASS) once the bug is fixed and the
+    mark must go.
+    """
+    request.applymarker(pytest.mark.xfail(strict=True, reason=f"BUG: {why}"))
+
+
+# ---------------------------------------------------------------------------- submit, outputs, exit codes
+
+
+async def test_life_cycle_new_submitted_running_terminating_terminated(deck: Deck, tmp_path: Path) -> None:
+    job = deck.record(command=["/bin/sh", "-c", f"{GATE}; echo to-out; echo to-err >&2; echo data > result.txt"])
+    assert job.state == RunState.NEW
+    await deck.backend.submit_job(job)
+    assert job.state == RunState.SUBMITTED and job.jobid
+    assert job.sandbox and job.sandbox.startswith(deck.backend.sandbox_root + "/")
+    await deck.wait_state(job, RunState.RUNNING)
+    await deck.release(job)
+    await deck.wait_state(job, RunState.TERMINATING)
+    assert (job.exitcode, job.signal) == (0, None)
+    report = await deck.backend.get_results(job, tmp_path)
+    assert report.ok, report.failed
+    assert sorted(report.copied) == ["go", "result.txt", "stderr.txt", "stdout.txt"]
+    assert (tmp_path / "stdout.txt").read_text() == "to-out\n"
+    assert (tmp_path / "stderr.txt").read_text() == "to-err\n"
+    assert (tmp_path / "result.txt").read_text() == "data\n"
+    assert not (tmp_path / ".batchdeck").exists()
+    assert job.state == RunState.TERMINATED
+    assert [t.new for t in job.history] == [
+        RunState.SUBMITTED,
+        RunState.RUNNING,
+        RunState.TERMINATING,
+        RunState.TERMINATED,
+    ]
+
+
+async def test_prologue_epilogue_and_declared_outputs(deck: Deck, tmp_path: Path) -> None:
+    job = await deck.shell(
+        "mkdir -p sub; echo a > sub/a.txt; echo b > b.txt; echo job",
+        prologue="echo prologue-ran",
+        epilogue="echo epilogue-ran",
+        outputs=["sub/a.txt", "absent.txt"],
+    )
+    await deck.wait_state(job, RunState.TERMINATING)
+    report = await deck.backend.get_results(job, tmp_path)
+    assert sorted(report.copied) == ["stderr.txt", "stdout.txt", "sub/a.txt"]
+    assert report.failed == {"absent.txt": "not found in the sandbox"}
+    assert (tmp_path / "stdout.txt").read_text() == "prologue-ran\njob\nepilogue-ran\n"
+    assert (tmp_path / "sub" / "a.txt").read_text() == "a\n"
+    assert not (tmp_path / "b.txt").exists()
+    # A failed file keeps the job TERMINATING so the user can retry.
+    assert job.state == RunState.TERMINATING
+
+
+async def test_script_jobs_get_their_arguments(deck: Deck) -> None:
+    job = await deck.submit(script='#!/bin/sh\necho "$#:$1:$2"\n', arguments=["a b", "c"])
+    await deck.wait_state(job, RunState.TERMINATING)
+    data, _size = await deck.backend.peek_bytes(job, "stdout.txt")
+    assert data == b"2:a b:c\n"
+
+
+async def test_sandbox_is_where_the_job_ran(deck: Deck) -> None:
+    job = await deck.submit(command=["pwd"])
+    await deck.wait_state(job, RunState.TERMINATING)
+    data, _ = await deck.backend.peek_bytes(job, "stdout.txt")
+    assert job.sandbox and data.decode().strip() == os.path.normpath(job.sandbox)
+
+
+async def test_exit_code_3_is_reported_as_3(deck: Deck) -> None:
+    job = await deck.shell("echo to-out; echo to-err >&2; exit 3", stdout="both.log", stderr="both.log")
+    await deck.wait_state(job, RunState.TERMINATING)
+    assert (job.exitcode, job.signal) == (3, None)
+    assert "exit code 3" in job.reason
+    data, _ = await deck.backend.peek_bytes(job, "both.log")
+    assert data.decode().splitlines() == ["to-out", "to-err"]
+
+
+async def test_job_killed_by_a_signal_reports_the_signal(deck: Deck, request: pytest.FixtureRequest) -> None:
+    if deck.scheduler == "slurm":
+        known_bug(request, "slurm.py: a job whose command was killed by SIGKILL is reported as exit code 9 (sacct 9:0)")
+    if deck.scheduler == "pbs":
+        known_bug(request, "pbs.py: a job whose command was killed by SIGKILL is reported as exit code 137, no signal")
+    job = await deck.shell("kill -KILL $$")
+    await deck.wait_state(job, RunState.TERMINATING)
+    assert (job.exitcode, job.signal) == (None, 9)
+    assert "signal 9" in job.reason
+
+
+# ---------------------------------------------------------------------------- cancel
+
+
+@pytest.mark.parametrize("walltime", [None, 300], ids=["no-walltime", "walltime"])
+async def test_cancel_running_job_ends_it_and_its_children(
+    deck: Deck, walltime: int | None, request: pytest.FixtureRequest
+) -> None:
+    if walltime and deck.scheduler == "local":
+        known_bug(
+            request,
+            "local.py RUNNER_SCRIPT: with a walltime the job runs under timeout(1), which makes "
+            "its own process group; cancel signals only the runner's group, so the job's "
+            "processes live on until the walltime ends"
+        )
+    job = await deck.shell(
+        "sleep 300 & echo $! > child.pid; sleep 300 & echo $! >> child.pid; wait", walltime=walltime
+    )
+    await deck.wait_state(job, RunState.RUNNING)
+
+    async def children_started() -> bool:
+        try:
+            data, _ = await deck.backend.peek_bytes(job, "child.pid")
+        except RemoteFileNotFound:
+            return False
+        return len(data.split()) == 2
+
+    await eventually(children_started, what="the job's two children to start")
+    data, _ = await deck.backend.peek_bytes(job, "child.pid")
+    children = [int(p) for p in data.split()]
+    try:
+        assert not any(process_gone(p) for p in children)
+        await deck.backend.cancel_job(job)
+        await deck.wait_state(job, RunState.TERMINATED)
+        assert job.reason == "cancelled"
+        # Every scheduler here runs its jobs on this machine: their processes can be watched.
+        await eventually(lambda: all(process_gone(p) for p in children), 30, "the job's children to end")
+    finally:
+        _kill(children)
+
+
+def _kill(pids: list[int]) -> None:
+    """End what a failed cancel left running (this machine runs every job; the test runs as root)."""
+    for pid in pids:
+        if not process_gone(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+async def test_cancel_pending_job(deck: Deck) -> None:
+    if deck.simulated:
+        pytest.skip(f"{deck.kind}: the test double starts every job at once, so no job is ever pending")
+    waiting, filler = await _pending_job(deck)
+    assert waiting.state == RunState.SUBMITTED
+    await deck.backend.cancel_job(waiting)
+    await deck.wait_state(waiting, RunState.TERMINATED)
+    assert waiting.reason == "cancelled"
+    assert waiting.started is None
+    if filler is not None:
+        assert filler.state == RunState.RUNNING
+
+
+async def _pending_job(deck: Deck):  # noqa: ANN202 - tuple[JobRecord, JobRecord | None]
+    """A job the scheduler keeps pending (and the job that fills the node, if one is needed)."""
+    if deck.scheduler == "sge":
+        # More slots than the node has: stays pending, and never reaches accounting.
+        job = await deck.submit(command=["true"], cores=64)
+        await deck.backend.update_job_states([job])
+        assert (job.state, job.raw_state) == (RunState.SUBMITTED, "qw")
+        return job, None
+    if deck.scheduler == "slurm":
+        queues = {q.name: q for q in await deck.backend.list_queues()}
+        cpus = queues["debug"].total_cores
+        assert cpus
+        filler = await deck.submit(command=["sleep", "300"], cores=cpus, memory_per_core=100)
+        waiting = await deck.submit(command=["sleep", "300"], memory_per_core=100)
+        await deck.wait([filler, waiting], lambda: filler.state == RunState.RUNNING, 60, "the node-filling job's start")
+        assert waiting.state == RunState.SUBMITTED
+        assert waiting.raw_state == "PENDING" and waiting.reason in ("Resources", "Priority", "")
+        return waiting, filler
+    # local: a job on every core, then one more
+    cores = deck.backend.max_cores
+    assert cores
+    filler = await deck.shell(GATE, cores=cores)
+    waiting = await deck.shell("true")
+    await deck.wait([filler, waiting], lambda: filler.state == RunState.RUNNING, 60, "the core-filling job's start")
+    await deck.backend.update_job_states([filler, waiting])
+    assert waiting.state == RunState.SUBMITTED
+    assert waiting.reason == "waiting for free cores"
+    return waiting, filler
+
+
+async def test_cancel_of_a_finished_job_is_refused(deck: Deck) -> None:
+    job = await deck.submit(command=["true"])
+    await deck.wait_state(job, RunState.TERMINATING)
+    with pytest.raises(BatchdeckError, match="nothing to cancel"):
+        await deck.backend.cancel_job(job)
+
+
+# ---------------------------------------------------------------------------- lost
+
+
+async def test_job_the_scheduler_has_no_record_of_is_lost_only_after_the_accounting_delay(deck: Deck) -> None:
+    # A job id neither the queue nor accounting knows: its record is gone (purged, or
+    # the cluster was reinstalled). Within accounting_delay it may simply not have
+    # reached accounting yet, so it keeps its state; after it, it is UNKNOWN.
+    job = deck.adopt("999999" if deck.scheduler != "local" else "lost00000")
+    job.last_seen = time.time()
+    deck.transport.clear()
+    await deck.backend.update_job_states([job])
+    assert job.state == RunState.SUBMITTED
+    job.last_seen = time.time() - 10 * max(deck.backend.accounting_delay, 60)
+    await deck.backend.update_job_states([job])
+    assert job.state == RunState.UNKNOWN
+    assert job.reason == "the scheduler no longer knows this job"
+
+
+# ---------------------------------------------------------------------------- peek
+
+
+async def test_peek_offsets_and_sizes(deck: Deck, tmp_path: Path) -> None:
+    content = bytes(range(256)) * 4
+    source = tmp_path / "payload.bin"
+    source.write_bytes(content)
+    job = await deck.submit(command=["cat", "payload.bin"], inputs={str(source): "payload.bin"}, stdout="out.bin")
+    await deck.wait_state(job, RunState.TERMINATING)
+    cases = [
+        (0, None, content),
+        (0, 10, content[:10]),
+        (100, 50, content[100:150]),
+        (1000, None, content[1000:]),
+        (-24, None, content[-24:]),
+        (-24, 4, content[-24:-20]),
+        (5000, None, b""),
+        (-5000, 3, content[:3]),
+    ]
+    for offset, size, expected in cases:
+        stream = io.BytesIO(b"prefix")
+        stream.seek(0, io.SEEK_END)
+        total = await deck.backend.peek(job, "out.bin", stream, offset=offset, size=size)
+        assert total == len(content)
+        assert stream.getvalue() == b"prefix" + expected, (offset, size)
+        assert stream.tell() == len(b"prefix") + len(expected)
+    target = tmp_path / "peeked"
+    target.write_bytes(b"old content that is longer")
+    await deck.backend.peek(job, "out.bin", str(target), offset=-3)
+    assert target.read_bytes() == content[-3:]
+
+
+async def test_peek_follows_a_growing_file(deck: Deck) -> None:
+    job = await deck.shell(f"echo one; {GATE}; echo two")
+    await deck.wait_state(job, RunState.RUNNING)
+
+    async def has_first_line() -> bool:
+        try:
+            data, _size = await deck.backend.peek_bytes(job, "stdout.txt")
+        except RemoteFileNotFound:
+            return False  # a scheduler's job may start before its script opens the file
+        return data == b"one\n"
+
+    await eventually(has_first_line, what="the first line of output")
+    _data, size = await deck.backend.peek_bytes(job, "stdout.txt")
+    assert await deck.backend.peek_bytes(job, "stdout.txt", offset=-4) == (b"one\n", size)
+    await deck.release(job)
+    await deck.wait_state(job, RunState.TERMINATING)
+    tail, total = await deck.backend.peek_bytes(job, "stdout.txt", offset=size)
+    assert (tail, total) == (b"two\n", size + 4)
+    assert await deck.backend.peek_bytes(job, "stdout.txt", offset=-4) == (b"two\n", size + 4)
+    assert await deck.backend.peek_bytes(job, "stdout.txt", offset=-100, size=3) == (b"one", size + 4)
+
+
+async def test_peek_refuses_paths_outside_the_sandbox(deck: Deck) -> None:
+    job = await deck.submit(command=["true"])
+    with pytest.raises(UnsafePath):
+        await deck.backend.peek(job, "../../etc/passwd", io.BytesIO())
+
+
+# ---------------------------------------------------------------------------- download
+
+
+async def test_get_results_overwrite_and_changed_only_semantics(deck: Deck, tmp_path: Path) -> None:
+    files = {"same.txt": "12345", "newer.txt": "abcde", "resized.txt": "longer content", "missing.txt": "x"}
+    job = await deck.shell("; ".join(f"printf %s {content!r} > {name}" for name, content in files.items()))
+    await deck.wait_state(job, RunState.TERMINATING)
+    # Every sandbox is on this machine (the sshd's too): the test can age its files directly.
+    sandbox = Path(job.sandbox or "")
+    now = time.time()
+    for name in files:
+        os.utime(sandbox / name, (now - 100, now - 100))
+    download = tmp_path / "dl"
+    download.mkdir()
+
+    def local(name: str, content: str, mtime: float) -> None:
+        (download / name).write_text(content)
+        os.utime(download / name, (mtime, mtime))
+
+    def prepare() -> None:
+        local("same.txt", "LOCAL", now - 50)  # same size, source older -> kept when changed_only
+        local("newer.txt", "LOCAL", now - 200)  # same size, source newer -> replaced
+        local("resized.txt", "LOCAL", now)  # different size -> replaced
+        (download / "missing.txt").unlink(missing_ok=True)
+        for name in ("stdout.txt", "stderr.txt"):
+            (download / name).unlink(missing_ok=True)
+
+    prepare()
+    report = await deck.backend.get_results(job, download, overwrite=False)
+    assert sorted(report.copied) == ["missing.txt", "stderr.txt", "stdout.txt"]
+    assert sorted(report.skipped) == ["newer.txt", "resized.txt", "same.txt"]
+    assert (download / "newer.txt").read_text() == "LOCAL"
+
+    prepare()
+    report = await deck.backend.get_results(job, download, overwrite=True, changed_only=True)
+    assert sorted(report.copied) == ["missing.txt", "newer.txt", "resized.txt", "stderr.txt", "stdout.txt"]
+    assert report.skipped == ["same.txt"]
+    assert (download / "same.txt").read_text() == "LOCAL"
+    assert (download / "newer.txt").read_text() == "abcde"
+    assert (download / "resized.txt").read_text() == "longer content"
+    # The downloaded copy keeps the source's mtime, so an unchanged rerun copies nothing.
+    assert (download / "newer.txt").stat().st_mtime == pytest.approx(now - 100, abs=1)
+    again = await deck.backend.get_results(job, download, overwrite=True, changed_only=True)
+    assert again.copied == []
+
+    prepare()
+    report = await deck.backend.get_results(job, download, overwrite=True, changed_only=False)
+    assert sorted(report.copied) == sorted([*files, "stdout.txt", "stderr.txt"])
+    assert (download / "same.txt").read_text() == "12345"
+
+
+async def test_get_results_needs_an_existing_directory(deck: Deck, tmp_path: Path) -> None:
+    job = await deck.submit(command=["true"])
+    with pytest.raises(BatchdeckError, match="does not exist"):
+        await deck.backend.get_results(job, tmp_path / "nope")
+
+
+# ---------------------------------------------------------------------------- free
+
+
+async def test_free_refuses_unless_terminated_and_outside_the_root(deck: Deck, tmp_path: Path) -> None:
+    job = await deck.shell(GATE)
+    with pytest.raises(BatchdeckError, match="only TERMINATED jobs can be freed"):
+        await deck.backend.free(job)
+    await deck.wait_state(job, RunState.RUNNING)
+    await deck.release(job)
+    await deck.wait_state(job, RunState.TERMINATING)
+    with pytest.raises(BatchdeckError, match="only TERMINATED jobs can be freed"):
+        await deck.backend.free(job)
+    await deck.backend.get_results(job, tmp_path)
+    assert job.state == RunState.TERMINATED
+    sandbox = job.sandbox or ""
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    for bad in (str(outside), deck.backend.sandbox_root, f"{deck.backend.sandbox_root}/../precious"):
+        job.sandbox = bad
+        with pytest.raises(UnsafePath):
+            await deck.backend.free(job)
+    assert (outside / "keep.txt").exists()
+    job.sandbox = sandbox
+    await deck.backend.free(job)
+    assert await deck.transport.inner.stat(sandbox) is None
+
+
+# ---------------------------------------------------------------------------- listings
+
+
+async def test_list_jobs_and_queues(deck: Deck) -> None:
+    job = await deck.shell(GATE, name="listed job")
+    await deck.wait_state(job, RunState.RUNNING)
+    listed = {j.jobid: j for j in await deck.backend.list_jobs()}
+    assert job.jobid in listed
+    info = listed[job.jobid or ""]
+    assert tag_of(info.name) == job.id
+    assert info.state == RunState.RUNNING
+    assert info.queue
+    queues = {q.name: q for q in await deck.backend.list_queues()}
+    assert info.queue in queues
+    assert queues[info.queue].running >= 1
+    await deck.release(job)
