@@ -178,7 +178,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # ---------------------------------------------------------------------------- the contract suite's backends
 
 
-@pytest.fixture(params=["local", "local-ssh", "slurm", "slurm-ssh", "sge", "sge-ssh", "pbspro", "torque", "lsf"])
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("local-ssh", marks=pytest.mark.ssh),
+        pytest.param("slurm", marks=pytest.mark.slurm),
+        pytest.param("slurm-ssh", marks=[pytest.mark.slurm, pytest.mark.ssh]),
+        pytest.param("sge", marks=pytest.mark.sge),
+        pytest.param("sge-ssh", marks=[pytest.mark.sge, pytest.mark.ssh]),
+        "pbspro",
+        "torque",
+        "lsf",
+    ]
+)
 def deck_kind(request: pytest.FixtureRequest) -> str:
     """Which backend a test runs on (tests/contract.py KINDS); a test file may narrow it by overriding this."""
     return request.param

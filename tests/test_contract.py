@@ -18,13 +18,42 @@ from pathlib import Path
 import pytest
 
 from batchdeck.backends.errors import BatchdeckError, RemoteFileNotFound, UnsafePath
-from batchdeck.backends.model import RunState
+from batchdeck.backends.model import JobRecord, RunState
 from batchdeck.backends.schedulers.base import tag_of
 
 from contract import GATE, Deck
 from helpers import eventually, process_gone
 
 DONE = (RunState.TERMINATING, RunState.TERMINATED)
+
+
+#: the queue a job lands in when it names none
+DEFAULT_QUEUE = {"local": "local", "slurm": "debug", "sge": "all.q", "pbs": "workq", "lsf": "normal"}
+
+#: What each scheduler itself says of a job, where the old per-scheduler tests pinned it:
+#: scenario -> scheduler (or kind) -> (raw_state, reason); None leaves that part unchecked.
+SCHEDULER_SAYS: dict[str, dict[str, tuple[str | None, str | None]]] = {
+    "done": {"slurm": ("COMPLETED", ""), "sge": ("finished", None), "pbspro": ("F", None), "torque": ("C", None),
+             "lsf": ("DONE", None)},
+    "exit 3": {"slurm": ("FAILED", None), "pbspro": ("F", "exit code 3"), "torque": ("C", "exit code 3"),
+               "lsf": ("EXIT", "exit code 3")},
+    "cancelled": {"slurm": ("CANCELLED*", "cancelled"), "lsf": ("EXIT", "cancelled")},
+}
+
+
+def check_scheduler_says(deck: Deck, scenario: str, job: JobRecord) -> None:
+    expected = SCHEDULER_SAYS[scenario].get(deck.kind.removesuffix("-ssh")) or SCHEDULER_SAYS[scenario].get(
+        deck.scheduler
+    )
+    if expected is None:
+        return
+    raw, reason = expected
+    if raw is not None and raw.endswith("*"):
+        assert job.raw_state.startswith(raw[:-1]), (scenario, job.raw_state)
+    elif raw is not None:
+        assert job.raw_state == raw, (scenario, job.raw_state)
+    if reason is not None:
+        assert job.reason == reason, (scenario, job.reason)
 
 
 def known_bug(request: pytest.FixtureRequest, why: str) -> None:
@@ -44,11 +73,14 @@ async def test_life_cycle_new_submitted_running_terminating_terminated(deck: Dec
     assert job.state == RunState.NEW
     await deck.backend.submit_job(job)
     assert job.state == RunState.SUBMITTED and job.jobid
+    if deck.scheduler == "local":
+        assert job.jobid == job.id
     assert job.sandbox and job.sandbox.startswith(deck.backend.sandbox_root + "/")
     await deck.wait_state(job, RunState.RUNNING)
     await deck.release(job)
     await deck.wait_state(job, RunState.TERMINATING)
     assert (job.exitcode, job.signal) == (0, None)
+    check_scheduler_says(deck, "done", job)
     report = await deck.backend.get_results(job, tmp_path)
     assert report.ok, report.failed
     assert sorted(report.copied) == ["go", "result.txt", "stderr.txt", "stdout.txt"]
@@ -83,6 +115,33 @@ async def test_prologue_epilogue_and_declared_outputs(deck: Deck, tmp_path: Path
     assert job.state == RunState.TERMINATING
 
 
+#: an input file name a shell would take apart (and run a command from) if it were ever unquoted
+HOSTILE_NAME = "in put 'q' $(touch pwned) ü.txt"
+
+
+async def test_inputs_with_a_hostile_name_arrive_intact(deck: Deck, tmp_path: Path) -> None:
+    source = tmp_path / "input.txt"
+    source.write_text("from the client\n")
+    script = 'cat "$1"; echo err >&2; mkdir -p sub; echo data > sub/result.txt'
+    job = await deck.submit(command=["/bin/sh", "-c", script, "sh", HOSTILE_NAME], inputs={str(source): HOSTILE_NAME})
+    await deck.wait_state(job, RunState.TERMINATING)
+    assert (job.exitcode, job.signal) == (0, None)
+    download = tmp_path / "dl"
+    download.mkdir()
+    report = await deck.backend.get_results(job, download)
+    assert sorted(report.copied) == sorted([HOSTILE_NAME, "stderr.txt", "stdout.txt", "sub/result.txt"])
+    assert report.failed == {}
+    assert (download / HOSTILE_NAME).read_text() == "from the client\n"
+    assert (download / "stdout.txt").read_text() == "from the client\n"
+    assert (download / "stderr.txt").read_text() == "err\n"
+    assert (download / "sub" / "result.txt").read_text() == "data\n"
+    assert job.state == RunState.TERMINATED
+    assert await deck.transport.inner.stat(f"{job.sandbox}/pwned") is None
+    assert await deck.transport.inner.stat(f"{await deck.transport.inner.home()}/pwned") is None
+    await deck.backend.free(job)
+    assert await deck.transport.inner.stat(job.sandbox or "") is None
+
+
 async def test_script_jobs_get_their_arguments(deck: Deck) -> None:
     job = await deck.submit(script='#!/bin/sh\necho "$#:$1:$2"\n', arguments=["a b", "c"])
     await deck.wait_state(job, RunState.TERMINATING)
@@ -102,6 +161,7 @@ async def test_exit_code_3_is_reported_as_3(deck: Deck) -> None:
     await deck.wait_state(job, RunState.TERMINATING)
     assert (job.exitcode, job.signal) == (3, None)
     assert "exit code 3" in job.reason
+    check_scheduler_says(deck, "exit 3", job)
     data, _ = await deck.backend.peek_bytes(job, "both.log")
     assert data.decode().splitlines() == ["to-out", "to-err"]
 
@@ -151,6 +211,9 @@ async def test_cancel_running_job_ends_it_and_its_children(
         await deck.backend.cancel_job(job)
         await deck.wait_state(job, RunState.TERMINATED)
         assert job.reason == "cancelled"
+        check_scheduler_says(deck, "cancelled", job)
+        if deck.scheduler == "pbs":
+            assert job.signal == 15  # qdel's SIGTERM
         # Every scheduler here runs its jobs on this machine: their processes can be watched.
         await eventually(lambda: all(process_gone(p) for p in children), 30, "the job's children to end")
     finally:
@@ -390,8 +453,10 @@ async def test_list_jobs_and_queues(deck: Deck) -> None:
     assert job.jobid in listed
     info = listed[job.jobid or ""]
     assert tag_of(info.name) == job.id
+    if deck.kind != "torque":  # old TORQUE servers cut names at 15 characters
+        assert info.name == f"bd-{job.id}-listed_job"
     assert info.state == RunState.RUNNING
-    assert info.queue
+    assert info.queue == DEFAULT_QUEUE[deck.scheduler]
     queues = {q.name: q for q in await deck.backend.list_queues()}
     assert info.queue in queues
     assert queues[info.queue].running >= 1
