@@ -103,6 +103,8 @@ async def test_prologue_epilogue_and_declared_outputs(deck: Deck, tmp_path: Path
         prologue="echo prologue-ran",
         epilogue="echo epilogue-ran",
         outputs=["sub/a.txt", "absent.txt"],
+        cores=1,
+        memory_per_core=200,
     )
     await deck.wait_state(job, RunState.TERMINATING)
     report = await deck.backend.get_results(job, tmp_path)

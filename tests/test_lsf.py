@@ -23,10 +23,9 @@ from hypothesis import strategies as st
 from batchdeck.backends.errors import InvalidJobSpec, ParseError, SchedulerError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
 from batchdeck.backends.schedulers import lsf
-from batchdeck.backends.transports.base import CommandResult
-from batchdeck.backends.transports.local import LocalTransport
 
-from helpers import damaged, eventually, only_parse_errors, wait_state
+from contract import Deck
+from helpers import damaged, eventually, only_parse_errors
 from simulators import batchsim
 
 SAMPLES = Path(__file__).parent / "samples" / "lsf"
@@ -391,7 +390,67 @@ def test_lsf_time_never_raises(text: str, now: float) -> None:
     lsf.parse_lsf_time(text, now)
 
 
-# ---------------------------------------------------------------------------- end to end (simulator)
+# ---------------------------------------------------------------------------- on the simulator
+# What every backend promises runs on the simulator in tests/test_contract.py (kind lsf);
+# these are LSF's own behaviours, on the same deck fixture.
+
+
+@pytest.fixture
+def deck_kind() -> str:
+    return "lsf"
+
+
+async def test_one_bjobs_listing_per_refresh(deck: Deck) -> None:
+    job = await deck.shell("echo out; echo err >&2; exit 3", name="first")
+    assert (job.jobid, job.queue, job.state) == ("1001", "normal", RunState.SUBMITTED)
+    await deck.wait_state(job, RunState.TERMINATING)
+    assert (job.exitcode, job.signal, job.reason, job.raw_state) == (3, None, "exit code 3", "EXIT")
+    assert job.started is not None
+    long = await deck.submit(command=["sleep", "60"], name="long")
+    await deck.wait_state(long, RunState.RUNNING)
+    await deck.backend.cancel_job(long)
+    await deck.wait_state(long, RunState.TERMINATED)
+    assert (long.reason, long.raw_state) == ("cancelled", "EXIT")
+    # One bjobs per refresh, always the same single listing of every job.
+    listing = [c for c in deck.transport.commands if c[0] == "bjobs"]
+    assert listing and all(c == ["bjobs", "-a", "-o", " ".join(lsf.BJOBS_FIELDS), "-json"] for c in listing)
+    queues = {q.name: q for q in await deck.backend.list_queues()}
+    assert set(queues) == {"normal", "short"} and queues["normal"].state == "up"
+
+
+@pytest.mark.parametrize("accounting", ["bacct", "bhist"])
+async def test_job_cleaned_out_of_bjobs_is_found_in_accounting(
+    accounting: str, deck: Deck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if accounting == "bhist":
+        monkeypatch.setenv("BATCHDECK_SIM_NO_BACCT", "1")  # bacct knows nothing: bhist must answer
+    job = await deck.shell("exit 42", name="quick")
+
+    def cleaned() -> bool:
+        # Asking bjobs directly ages the finished job out (CLEAN_PERIOD), as time would.
+        out = subprocess.run(["bjobs", "-a", "-o", "jobid stat", "-json"], capture_output=True, text=True).stdout
+        return '"1001"' not in out
+
+    await eventually(cleaned, 30, "the finished job to leave bjobs -a")
+    await deck.backend.update_job_states([job])
+    assert (job.state, job.exitcode, job.raw_state) == (RunState.TERMINATING, 42, "EXIT")
+    assert any(c[0] == accounting for c in deck.transport.commands)
+
+
+async def test_submit_to_a_missing_queue_is_a_clear_error(deck: Deck) -> None:
+    job = deck.record(command=["true"], queue="nosuch")
+    with pytest.raises(SchedulerError) as info:
+        await deck.backend.submit_job(job)
+    assert str(info.value) == "bsub: nosuch: No such queue. Job not submitted."
+
+
+async def test_empty_queue_is_no_jobs(deck: Deck) -> None:
+    assert await deck.backend.query_jobs() == []
+
+
+# ---------------------------------------------------------------------------- through the CLI
+
+BATCHDECK = [sys.executable, "-m", "batchdeck.tui.cli"]
 
 
 @pytest.fixture
@@ -400,92 +459,6 @@ def simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     batchsim.install(tmp_path / "bin", tmp_path / "state")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     return tmp_path
-
-
-class CountingTransport(LocalTransport):
-    """A LocalTransport that remembers every command line, to count scheduler queries."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.commands: list[list[str]] = []
-
-    async def run(self, argv: Any, **kwargs: Any) -> CommandResult:
-        self.commands.append([str(a) for a in argv])
-        return await super().run(argv, **kwargs)
-
-
-async def test_backend_end_to_end(simulator: Path, tmp_path: Path) -> None:
-    transport = CountingTransport()
-    backend = lsf.LsfBatchSystem("sim", transport=transport, sandbox_root=str(tmp_path / "sandboxes"))
-    job = JobRecord(id="e2e00001", cluster="sim", spec=JobSpec(command=["sh", "-c", "echo out; echo err >&2; exit 3"], name="first"))
-    await backend.submit_job(job)
-    assert (job.jobid, job.queue, job.state) == ("1001", "normal", RunState.SUBMITTED)
-    await wait_state(backend, job, RunState.TERMINATING)
-    assert (job.exitcode, job.signal, job.reason, job.raw_state) == (3, None, "exit code 3", "EXIT")
-    assert job.started is not None
-
-    handle = tmp_path / "peeked"
-    assert await backend.peek(job, "stdout.txt", str(handle)) == 4 and handle.read_text() == "out\n"
-    results = tmp_path / "results"
-    results.mkdir()
-    report = await backend.get_results(job, results)
-    assert sorted(report.copied) == ["stderr.txt", "stdout.txt"] and (results / "stderr.txt").read_text() == "err\n"
-    assert job.state == RunState.TERMINATED
-
-    long = JobRecord(id="e2e00002", cluster="sim", spec=JobSpec(command=["sleep", "60"], name="long"))
-    await backend.submit_job(long)
-    await wait_state(backend, long, RunState.RUNNING)
-    await backend.cancel_job(long)
-    await wait_state(backend, long, RunState.TERMINATED)
-    assert (long.reason, long.raw_state) == ("cancelled", "EXIT")
-
-    await backend.free(job)
-    assert not Path(job.sandbox or "").exists()
-    # One bjobs per refresh, always the same single listing of every job.
-    listing = [c for c in transport.commands if c[0] == "bjobs"]
-    assert listing and all(c == ["bjobs", "-a", "-o", " ".join(lsf.BJOBS_FIELDS), "-json"] for c in listing)
-    queues = {q.name: q for q in await backend.list_queues()}
-    assert set(queues) == {"normal", "short"} and queues["normal"].state == "up"
-
-
-@pytest.mark.parametrize("accounting", ["bacct", "bhist"])
-async def test_job_cleaned_out_of_bjobs_is_found_in_accounting(
-    accounting: str, simulator: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if accounting == "bhist":
-        monkeypatch.setenv("BATCHDECK_SIM_NO_BACCT", "1")  # bacct knows nothing: bhist must answer
-    transport = CountingTransport()
-    backend = lsf.LsfBatchSystem("sim", transport=transport, sandbox_root=str(tmp_path / "sandboxes"))
-    job = JobRecord(id="e2e00003", cluster="sim", spec=JobSpec(command=["sh", "-c", "exit 42"], name="quick"))
-    await backend.submit_job(job)
-
-    def cleaned() -> bool:
-        # Asking bjobs directly ages the finished job out (CLEAN_PERIOD), as time would.
-        out = subprocess.run(["bjobs", "-a", "-o", "jobid stat", "-json"], capture_output=True, text=True).stdout
-        return '"1001"' not in out
-
-    await eventually(cleaned, 30, "the finished job to leave bjobs -a")
-    await backend.update_job_states([job])
-    assert (job.state, job.exitcode, job.raw_state) == (RunState.TERMINATING, 42, "EXIT")
-    assert any(c[0] == accounting for c in transport.commands)
-
-
-async def test_submit_to_a_missing_queue_is_a_clear_error(simulator: Path, tmp_path: Path) -> None:
-    backend = lsf.LsfBatchSystem("sim", sandbox_root=str(tmp_path / "sandboxes"))
-    job = JobRecord(id="e2e00004", cluster="sim", spec=JobSpec(command=["true"], queue="nosuch"))
-    with pytest.raises(SchedulerError) as info:
-        await backend.submit_job(job)
-    assert str(info.value) == "bsub: nosuch: No such queue. Job not submitted."
-
-
-async def test_empty_queue_is_no_jobs(simulator: Path, tmp_path: Path) -> None:
-    backend = lsf.LsfBatchSystem("sim", sandbox_root=str(tmp_path / "sandboxes"))
-    assert await backend.query_jobs() == []
-
-
-# ---------------------------------------------------------------------------- through the CLI
-
-BATCHDECK = [sys.executable, "-m", "batchdeck.tui.cli"]
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

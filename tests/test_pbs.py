@@ -23,9 +23,9 @@ from batchdeck.backends.errors import InvalidJobSpec, ParseError, SchedulerError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
 from batchdeck.backends.schedulers import pbs
 from batchdeck.backends.transports.base import CommandResult
-from batchdeck.backends.transports.local import LocalTransport
 
-from helpers import damaged, eventually, only_parse_errors, wait_state
+from contract import Deck
+from helpers import damaged, eventually, only_parse_errors
 from simulators import batchsim
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -439,74 +439,31 @@ def test_parsers_raise_only_parse_error_on_damaged_samples(
     only_parse_errors(parser, damaged(sample(path), data.draw))
 
 
-# ---------------------------------------------------------------------------- end to end (simulator)
+# ---------------------------------------------------------------------------- on the simulator
+# What every backend promises runs on the simulator in tests/test_contract.py (kinds
+# pbspro and torque); these are PBS's own behaviours, on the same deck fixture.
 
 
-@pytest.fixture
-def simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
-    """Install the PBS/LSF test double first on PATH; returns a function choosing the PBS flavour."""
-
-    def install(flavour: str) -> Path:
-        batchsim.install(tmp_path / "bin", tmp_path / "state", flavour)
-        monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-        return tmp_path
-
-    return install
-
-
-class CountingTransport(LocalTransport):
-    """A LocalTransport that remembers every command line, to count scheduler queries."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.commands: list[list[str]] = []
-
-    async def run(self, argv: Any, **kwargs: Any) -> CommandResult:
-        self.commands.append([str(a) for a in argv])
-        return await super().run(argv, **kwargs)
-
-
-@pytest.mark.parametrize("flavour", ["pro", "torque"])
-async def test_backend_end_to_end(flavour: str, simulator: Callable[[str], Path], tmp_path: Path) -> None:
-    simulator(flavour)
-    transport = CountingTransport()
+@pytest.mark.parametrize("deck_kind", ["pbspro", "torque"])
+async def test_flavour_detected_once_and_one_qstat_listing_per_refresh(deck: Deck) -> None:
+    flavour = "torque" if deck.kind == "torque" else "pro"
     # flavour not set: detected from qstat --version, once.
-    backend = pbs.PbsBatchSystem("sim", transport=transport, sandbox_root=str(tmp_path / "sandboxes"))
-    job = JobRecord(id="e2e00001", cluster="sim", spec=JobSpec(command=["sh", "-c", "echo out; echo err >&2; exit 3"], name="first"))
-    await backend.submit_job(job)
-    assert backend.flavour == flavour
+    job = await deck.shell("echo out; echo err >&2; exit 3", name="first")
+    assert deck.backend.flavour == flavour
     assert job.jobid == "1001.pbs-sim.example.org" and job.state == RunState.SUBMITTED
-    await wait_state(backend, job, RunState.TERMINATING)
+    await deck.wait_state(job, RunState.TERMINATING)
     assert (job.exitcode, job.signal, job.reason, job.raw_state) == (3, None, "exit code 3", "F" if flavour == "pro" else "C")
-
-    handle = tmp_path / "peeked"
-    assert await backend.peek(job, "stdout.txt", str(handle)) == 4 and handle.read_text() == "out\n"
-    results = tmp_path / "results"
-    results.mkdir()
-    report = await backend.get_results(job, results)
-    assert sorted(report.copied) == ["stderr.txt", "stdout.txt"] and (results / "stderr.txt").read_text() == "err\n"
-    assert job.state == RunState.TERMINATED
-
-    long = JobRecord(id="e2e00002", cluster="sim", spec=JobSpec(command=["sleep", "60"], name="long"))
-    await backend.submit_job(long)
-    await wait_state(backend, long, RunState.RUNNING)
-    await backend.cancel_job(long)
-    await wait_state(backend, long, RunState.TERMINATED)
-    assert (long.reason, long.signal) == ("cancelled", 15)
-
-    await backend.free(job)
-    assert not Path(job.sandbox or "").exists()
-    versions = [c for c in transport.commands if c[:2] == ["qstat", "--version"]]
+    versions = [c for c in deck.transport.commands if c[:2] == ["qstat", "--version"]]
     assert len(versions) == 1
     # One qstat per refresh: every status query is a single listing of all jobs.
-    listing = [c for c in transport.commands if c[0] == "qstat" and "--version" not in c]
-    assert all(c in (["qstat", "-x", "-f", "-F", "json"], ["qstat", "-f"]) for c in listing)
+    listing = [c for c in deck.transport.commands if c[0] == "qstat" and "--version" not in c]
+    assert listing and all(c in (["qstat", "-x", "-f", "-F", "json"], ["qstat", "-f"]) for c in listing)
 
 
-async def test_torque_job_gone_from_qstat_is_found_by_tracejob(simulator: Callable[[str], Path], tmp_path: Path) -> None:
-    simulator("torque")
-    backend = pbs.PbsBatchSystem("sim", flavour="torque", sandbox_root=str(tmp_path / "sandboxes"))
-    job = JobRecord(id="e2e00003", cluster="sim", spec=JobSpec(command=["true"], name="quick"))
+@pytest.mark.parametrize("deck_kind", ["torque"])
+async def test_torque_job_gone_from_qstat_is_found_by_tracejob(deck: Deck) -> None:
+    backend = deck.another_backend(flavour="torque")
+    job = deck.record(command=["true"], name="quick")
     await backend.submit_job(job)
 
     def gone_from_qstat() -> bool:
@@ -519,33 +476,45 @@ async def test_torque_job_gone_from_qstat_is_found_by_tracejob(simulator: Callab
     assert (job.state, job.exitcode, job.raw_state) == (RunState.TERMINATING, 0, "C")
 
 
-async def test_pro_list_queues_and_submit_errors(simulator: Callable[[str], Path], tmp_path: Path) -> None:
-    simulator("pro")
-    backend = pbs.PbsBatchSystem("sim", flavour="pro", sandbox_root=str(tmp_path / "sandboxes"))
+@pytest.mark.parametrize("deck_kind", ["pbspro"])
+async def test_pro_list_queues_and_submit_errors(deck: Deck) -> None:
+    backend = deck.another_backend(flavour="pro")
     queues = {q.name: q for q in await backend.list_queues()}
     assert queues["short"].max_walltime == 3600 and queues["workq"].state == "up"
-    job = JobRecord(id="e2e00004", cluster="sim", spec=JobSpec(command=["true"], queue="nosuch"))
+    job = deck.record(command=["true"], queue="nosuch")
     with pytest.raises(SchedulerError) as info:
         await backend.submit_job(job)
     assert str(info.value) == "qsub: Unknown queue" and info.value.exit_status == 170
 
 
-async def test_pro_without_json_falls_back_to_text(simulator: Callable[[str], Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("deck_kind", ["torque"])
+async def test_pro_without_json_falls_back_to_text(deck: Deck) -> None:
     # A TORQUE-speaking qstat refuses -F json: a "pro" backend pointed at it must still work.
-    simulator("torque")
-    transport = CountingTransport()
-    backend = pbs.PbsBatchSystem("sim", flavour="pro", transport=transport, sandbox_root=str(tmp_path / "s"))
-    job = JobRecord(id="e2e00005", cluster="sim", spec=JobSpec(command=["sleep", "30"]))
+    backend = deck.another_backend(flavour="pro")
+    deck.transport.clear()
+    job = deck.record(command=["sleep", "30"])
     await backend.submit_job(job)
-    await wait_state(backend, job, RunState.RUNNING)
+    await deck.wait_state(job, RunState.RUNNING, backend=backend)
     await backend.update_job_states([job])
-    assert transport.commands.count(["qstat", "-x", "-f", "-F", "json"]) == 1
+    assert deck.transport.commands.count(["qstat", "-x", "-f", "-F", "json"]) == 1
     await backend.cancel_job(job)
 
 
 # ---------------------------------------------------------------------------- through the CLI
 
 BATCHDECK = [sys.executable, "-m", "batchdeck.tui.cli"]
+
+
+@pytest.fixture
+def simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+    """Install the PBS/LSF test double first on PATH; returns a function choosing the PBS flavour."""
+
+    def install(flavour: str) -> Path:
+        batchsim.install(tmp_path / "bin", tmp_path / "state", flavour)
+        monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+        return tmp_path
+
+    return install
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
