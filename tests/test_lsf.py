@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchdeck.backends.errors import InvalidJobSpec, ParseError, SchedulerError
@@ -25,7 +25,7 @@ from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
 from batchdeck.backends.schedulers import lsf
 
 from contract import Deck
-from helpers import damaged, eventually, only_parse_errors
+from helpers import eventually
 from simulators import batchsim
 
 SAMPLES = Path(__file__).parent / "samples" / "lsf"
@@ -352,36 +352,7 @@ def test_queue_name_cannot_inject_script_lines() -> None:
 
 
 # ---------------------------------------------------------------------------- fuzzing
-
-PARSERS: list[Callable[[str], Any]] = [
-    lsf.parse_bjobs_json,
-    lsf.parse_bjobs_delimited,
-    lambda text: lsf.parse_bjobs_delimited(text, AIIDA_FIELDS, now=1.6e9),
-    lsf.parse_bjobs_table,
-    lsf.parse_bjobs_sum,
-    lsf.parse_lsf_long,
-    lsf.parse_job_report,
-    lsf.parse_bsub_output,
-    lsf.parse_bkill_output,
-    lsf.parse_not_found,
-    lsf.parse_bqueues,
-    lsf.parse_bqueues_limits,
-    lsf.parse_lshosts,
-]
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(PARSERS), st.text())
-def test_parsers_raise_only_parse_error_on_any_text(parser: Callable[[str], Any], text: str) -> None:
-    only_parse_errors(parser, text)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(PARSERS), st.sampled_from(sample_files()), st.data())
-def test_parsers_raise_only_parse_error_on_damaged_samples(
-    parser: Callable[[str], Any], name: str, data: st.DataObject
-) -> None:
-    only_parse_errors(parser, damaged(sample(name), data.draw))
+# Every parser above is fuzzed by tests/test_parser_fuzz.py (tests/fuzz.py lists them).
 
 
 @settings(max_examples=100, deadline=None)

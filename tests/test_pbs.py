@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from batchdeck.backends.errors import InvalidJobSpec, ParseError, SchedulerError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
@@ -25,7 +23,7 @@ from batchdeck.backends.schedulers import pbs
 from batchdeck.backends.transports.base import CommandResult
 
 from contract import Deck
-from helpers import damaged, eventually, only_parse_errors
+from helpers import eventually
 from simulators import batchsim
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -408,35 +406,7 @@ def test_ids_with_and_without_full_server_suffix_are_one_job() -> None:
 
 
 # ---------------------------------------------------------------------------- fuzzing
-
-PARSERS: list[Callable[[str], Any]] = [
-    pbs.parse_qstat_f,
-    pbs.parse_qstat_json,
-    pbs.parse_qstat_xml,
-    pbs.parse_qstat_table,
-    pbs.parse_tracejob,
-    pbs.parse_qstat_queues,
-    pbs.parse_qstat_queues_json,
-    pbs.parse_qsub_output,
-    pbs.parse_qstat_version,
-    pbs.parse_qmgr_server,
-    pbs.parse_pbsnodes,
-    pbs.parse_unknown_job_ids,
-]
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(PARSERS), st.text())
-def test_parsers_raise_only_parse_error_on_any_text(parser: Callable[[str], Any], text: str) -> None:
-    only_parse_errors(parser, text)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(PARSERS), st.sampled_from(sample_files()), st.data())
-def test_parsers_raise_only_parse_error_on_damaged_samples(
-    parser: Callable[[str], Any], path: str, data: st.DataObject
-) -> None:
-    only_parse_errors(parser, damaged(sample(path), data.draw))
+# Every parser above is fuzzed by tests/test_parser_fuzz.py (tests/fuzz.py lists them).
 
 
 # ---------------------------------------------------------------------------- on the simulator

@@ -6,8 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from batchdeck.backends.errors import InvalidJobSpec, ParseError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
@@ -386,91 +384,8 @@ def test_qstat_gc_garbage_is_a_parse_error() -> None:
 
 
 # ---------------------------------------------------------------------- fuzzing
-
-PARSERS = [
-    sge.parse_submit_output,
-    sge.parse_qstat_xml,
-    sge.parse_qstat_j_errors,
-    sge.parse_qacct,
-    sge.parse_qstat_gc,
-    sge.parse_qstat_gc_xml,
-    sge.classify_qdel_output,
-]
-
-_XML_TAGS = [
-    "job_info",
-    "queue_info",
-    "Queue-List",
-    "name",
-    "job_list",
-    "JB_job_number",
-    "state",
-    "slots",
-    "tasks",
-    "queue_name",
-    "JAT_start_time",
-    "JB_submission_time",
-    "cluster_queue_summary",
-    "used",
-    "available",
-    "total",
-]
-
-
-@st.composite
-def xmlish(draw: st.DrawFn) -> str:
-    parts = draw(
-        st.lists(
-            st.one_of(
-                st.sampled_from([f"<{t}>" for t in _XML_TAGS] + [f"</{t}>" for t in _XML_TAGS]),
-                st.text(max_size=12),
-                st.sampled_from(["2026-11-24T21:25:06", "1-3:1", "Eqw", "-1", "99999999999999999999"]),
-            ),
-            max_size=40,
-        )
-    )
-    return "".join(parts)
-
-
-@st.composite
-def lineish(draw: st.DrawFn) -> str:
-    seeds = [
-        "====",
-        "@@@ 5",
-        "jobnumber    5",
-        "jobnumber    x",
-        "failed       100 : assumedly after job",
-        "exit_status  137 (Killed)",
-        "start_time   Tue Nov 24 21:25:26 2026",
-        "start_time   Tue Feb 31 99:25:26 99999",
-        "taskid       2",
-        "job_number:  12",
-        "error reason  1: [1:2]: boom",
-        "CLUSTER QUEUE CQLOAD USED RES AVAIL TOTAL aoACDS cdsuE",
-        "all.q 0.05 0 0 2 2 0 0",
-        "Your job-array 5.1-3:1",
-    ]
-    lines = draw(st.lists(st.one_of(st.sampled_from(seeds), st.text(max_size=30)), max_size=25))
-    return "\n".join(lines)
-
-
-@pytest.mark.parametrize("parser", PARSERS, ids=lambda p: p.__name__)
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=st.one_of(st.text(), xmlish(), lineish()))
-def test_parsers_raise_only_parse_error(parser: object, text: str) -> None:
-    try:
-        parser(text)  # type: ignore[operator]
-    except ParseError:
-        pass
-
-
-@pytest.mark.parametrize("parser", PARSERS, ids=lambda p: p.__name__)
-@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.iterdir() if p.name != "PROVENANCE.md"))
-def test_every_parser_survives_every_sample(parser: object, name: str) -> None:
-    try:
-        parser(sample(name))  # type: ignore[operator]
-    except ParseError:
-        pass
+# Every parser above is fuzzed by tests/test_parser_fuzz.py (tests/fuzz.py lists them),
+# and run on every sample of tests/samples/sge.
 
 
 # ---------------------------------------------------------------------- qdel
