@@ -257,6 +257,8 @@ async def deck(
 
     backend = build()
     harness = Deck(kind=deck_kind, backend=backend, transport=transport, sandbox_root=root, build=build)
+    if deck_kind in ("pbspro", "torque", "lsf"):
+        harness.simulator_state = tmp_path / "state"
     try:
         await backend.connect()
         yield harness

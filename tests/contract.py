@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,6 +80,8 @@ class Deck:
     #: ids of jobs submitted outside batchdeck (cancelled at the end too)
     outside: list[str] = field(default_factory=list)
     backends: list[BatchSystem] = field(default_factory=list)
+    #: where the test double keeps its job records (simulated kinds only)
+    simulator_state: Path | None = None
 
     @property
     def scheduler(self) -> str:

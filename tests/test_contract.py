@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -217,7 +218,7 @@ async def test_cancel_running_job_ends_it_and_its_children(
         if deck.scheduler == "pbs":
             assert job.signal == 15  # qdel's SIGTERM
         # Every scheduler here runs its jobs on this machine: their processes can be watched.
-        await eventually(lambda: all(process_gone(p) for p in children), 30, "the job's children to end")
+        await eventually(lambda: all(process_gone(p) for p in children), 10, "the job's children to end")
     finally:
         _kill(children)
 
@@ -298,6 +299,41 @@ async def test_job_the_scheduler_has_no_record_of_is_lost_only_after_the_account
     await deck.backend.update_job_states([job])
     assert job.state == RunState.UNKNOWN
     assert job.reason == "the scheduler no longer knows this job"
+
+
+async def test_job_whose_record_vanished_is_unknown(deck: Deck) -> None:
+    if deck.scheduler in ("slurm", "sge"):
+        pytest.skip(
+            f"{deck.kind}: a test cannot remove a real scheduler's records of a job (the daemons are shared); "
+            "the job id it has no record of is the scenario above"
+        )
+    job = await deck.submit(command=["true"])
+    await deck.wait_state(job, RunState.TERMINATING)
+    job.state = RunState.RUNNING  # as if the journal had last seen it running
+    job.last_seen = time.time() - 10 * max(deck.backend.accounting_delay, 60)
+    if deck.scheduler == "local":
+        # The local backend's record of a job is its sandbox's control files.
+        await deck.transport.inner.remove_tree(job.sandbox or "")
+    else:
+        assert deck.simulator_state is not None
+        seq = re.match(r"\d+", job.jobid or "")
+        assert seq
+        (deck.simulator_state / "jobs" / f"{seq.group()}.json").unlink()
+    await deck.backend.update_job_states([job])
+    assert job.state == RunState.UNKNOWN
+    assert job.reason == "the scheduler no longer knows this job"
+
+
+async def test_one_status_query_per_refresh_for_many_jobs(deck: Deck) -> None:
+    jobs = [await deck.shell(GATE, name=f"many-{i}") for i in range(3)]
+    await deck.wait(jobs, lambda: all(j.state in (RunState.SUBMITTED, RunState.RUNNING) for j in jobs), 60, "three jobs queued")
+    for _ in range(2):
+        deck.transport.clear()
+        result = await deck.backend.update_job_states(jobs)
+        assert len(deck.transport.commands) == 1, deck.transport.commands
+        assert {j.jobid for j in jobs} <= {info.jobid for info in result.all_jobs}
+    for job in jobs:
+        await deck.release(job)
 
 
 # ---------------------------------------------------------------------------- peek
