@@ -259,8 +259,10 @@ async def _pending_job(deck: Deck):  # noqa: ANN202 - tuple[JobRecord, JobRecord
         cpus = queues["debug"].total_cores
         assert cpus
         filler = await deck.submit(command=["sleep", "300"], cores=cpus, memory_per_core=100)
+        # The node is shared with other users' jobs: only once the filler runs can the next job not start.
+        await deck.wait([filler], lambda: filler.state == RunState.RUNNING, 180, "the node-filling job's start")
         waiting = await deck.submit(command=["sleep", "300"], memory_per_core=100)
-        await deck.wait([filler, waiting], lambda: filler.state == RunState.RUNNING, 60, "the node-filling job's start")
+        await deck.backend.update_job_states([filler, waiting])
         assert waiting.state == RunState.SUBMITTED
         assert waiting.raw_state == "PENDING" and waiting.reason in ("Resources", "Priority", "")
         return waiting, filler
@@ -364,7 +366,8 @@ async def test_peek_offsets_and_sizes(deck: Deck, tmp_path: Path) -> None:
         assert stream.tell() == len(b"prefix") + len(expected)
     target = tmp_path / "peeked"
     target.write_bytes(b"old content that is longer")
-    await deck.backend.peek(job, "out.bin", str(target), offset=-3)
+    # A path is created or overwritten, and the remote size returned as for a stream.
+    assert await deck.backend.peek(job, "out.bin", str(target), offset=-3) == len(content)
     assert target.read_bytes() == content[-3:]
 
 
