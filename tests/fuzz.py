@@ -94,6 +94,9 @@ PARSERS: list[Parser] = [
             ("parse_qstat_xml", sge.parse_qstat_xml),
             ("parse_qstat_j_errors", sge.parse_qstat_j_errors),
             ("parse_qacct", sge.parse_qacct),
+            ("parse_qacct_records", sge.parse_qacct_records),
+            ("parse_qacct_history", sge.parse_qacct_history),
+            ("parse_sge_details", sge.parse_sge_details),
             ("parse_qstat_gc", sge.parse_qstat_gc),
             ("parse_qstat_gc_xml", sge.parse_qstat_gc_xml),
             ("classify_qdel_output", sge.classify_qdel_output),
@@ -112,6 +115,9 @@ PARSERS: list[Parser] = [
             ("parse_sacct(3 fields)", lambda text: slurm.parse_sacct(text, ["JobID", "State", "ExitCode"])),
             ("parse_scontrol_jobs", slurm.parse_scontrol_jobs),
             ("parse_scontrol_jobs(JobId=...)", lambda text: slurm.parse_scontrol_jobs("JobId=" + text)),
+            ("parse_scontrol_details", slurm.parse_scontrol_details),
+            ("parse_scontrol_details(JobId=...)", lambda text: slurm.parse_scontrol_details("JobId=" + text)),
+            ("parse_sacct_history", slurm.parse_sacct_history),
             ("parse_sinfo", slurm.parse_sinfo),
             (
                 "parse_sinfo(6 fields, no separator)",
@@ -151,6 +157,10 @@ _SGE_LINES = [
     "CLUSTER QUEUE CQLOAD USED RES AVAIL TOTAL aoACDS cdsuE",
     "all.q 0.05 0 0 2 2 0 0",
     "Your job-array 5.1-3:1",
+    "@@@ qacct",
+    "@@@ qstat",
+    "job_state 1:   r",
+    "OWNER       WALLCLOCK         UTIME         STIME           CPU             MEMORY                 IO                IOW",
 ]
 
 
