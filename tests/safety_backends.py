@@ -1,13 +1,13 @@
-"""One real backend per (scheduler, transport) for the #17 safety tests, cleaned up after.
+"""The #17 safety tests' view of a backend: the contract suite's ``deck`` (every kind), cleaned up after.
 
-Every job a test submits through ``Backend.submit`` is cancelled when the test ends
-if it is still active, and the sandbox root is removed.
+Every job a test submits through ``Backend.submit`` (or appends to ``Backend.jobs``) is
+cancelled when the test ends if it is still active, and the sandbox root is removed:
+``jobs`` is the deck's own list.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -19,6 +19,7 @@ from batchdeck.backends.schedulers.sge import SgeBatchSystem
 from batchdeck.backends.schedulers.slurm import SlurmBatchSystem
 from batchdeck.backends.transports.base import Transport
 
+from contract import Deck as ContractDeck
 from helpers import wait_state
 
 DONE = (RunState.TERMINATING, RunState.TERMINATED)
@@ -52,14 +53,6 @@ class Backend:
         result.check("stat")
         return result.stdout.strip()
 
-    async def cleanup(self) -> None:
-        for job in self.jobs:
-            if job.jobid and job.state.is_active:
-                try:
-                    await self.system.cancel_job(job)
-                except Exception:  # noqa: BLE001 - best effort: the job may be gone already
-                    pass
-
 
 def make_system(scheduler: str, transport: Transport, root: str) -> BatchSystem:
     if scheduler == "slurm":
@@ -69,22 +62,7 @@ def make_system(scheduler: str, transport: Transport, root: str) -> BatchSystem:
     return LocalBatchSystem("local-safety", transport=transport, sandbox_root=root)
 
 
-@pytest.fixture(name="backend", params=["local", "slurm", "sge"])
-async def backend_fixture(
-    request: pytest.FixtureRequest, cluster_transport: Transport, shared_sandbox_root: str, transport_kind: str
-) -> AsyncIterator[Backend]:
-    """Each scheduler, on this machine and through the real sshd (the transport_kind parameter)."""
-    scheduler = request.param
-    if scheduler != "local":
-        request.getfixturevalue(f"{scheduler}_cluster")
-    system = make_system(scheduler, cluster_transport, shared_sandbox_root)
-    harness = Backend(system, f"{scheduler}/{transport_kind}")
-    await system.connect()
-    try:
-        yield harness
-    finally:
-        try:
-            await harness.cleanup()
-            await system.transport.remove_tree(shared_sandbox_root)
-        finally:
-            await system.close()
+@pytest.fixture(name="backend")
+def backend_fixture(deck: ContractDeck) -> Backend:
+    """Every backend of the contract suite's ``deck`` fixture (tests/contract.py), which cleans up after."""
+    return Backend(deck.backend, deck.kind, deck.jobs)
