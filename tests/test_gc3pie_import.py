@@ -340,6 +340,13 @@ def test_a_key_batchdeck_cannot_take_is_reported_not_dropped(tmp_path: Path) -> 
     assert (cluster.architecture, cluster.sandbox_root, cluster.ssh.username) == ((), "~/.batchdeck/jobs", "me")
 
 
+def test_a_resource_without_transport_on_a_remote_frontend_keeps_its_login(tmp_path: Path) -> None:
+    text = "[auth/x]\ntype = ssh\nusername = me\n[resource/a]\ntype = sge\nfrontend = sge.example.org\nauth = x\n"
+    result = convert_gc3pie(text, str(tmp_path / "gc3pie.conf"))
+    cluster = load_toml_text(tmp_path, render_toml(result))["a"]
+    assert (cluster.transport, cluster.auth, cluster.ssh.username) == ("ssh", "x", "me")
+
+
 def test_write_creates_a_missing_config_with_mode_0600(tmp_path: Path) -> None:
     config = tmp_path / "new" / "batchdeck.toml"
     proc = run("--config", str(config), "import-gc3pie", str(SAMPLES / "gc3libs_etc_gc3pie.conf.example"), "--write")

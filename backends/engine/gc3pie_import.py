@@ -564,8 +564,12 @@ def convert_resource(
     auth: ImportedAuth | None = None
     auth_name = values.get("auth", "").strip()
     if auth_name:
+        # without a transport, batchdeck reaches a frontend other than localhost over SSH
+        # (settings.build_cluster): such a cluster needs its login as much as an explicit ssh one
+        remote = settings.get("frontend", "localhost") != "localhost"
+        transport = settings.get("transport") or ("ssh" if remote else "local")
         try:
-            auth = _convert_auth(parser, raw, auth_name, settings.get("transport"), notes, file_notes)
+            auth = _convert_auth(parser, raw, auth_name, transport, notes, file_notes)
         except _Problem as exc:
             raise _Problem(f"[{section}] {exc}") from None
     if auth is not None:
