@@ -14,15 +14,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from batchdeck.backends.engine.config import load_config
 from batchdeck.backends.engine.gc3pie_import import (
+    Gc3pieImportError,
     convert_gc3pie,
     parse_gc3pie_duration,
     parse_gc3pie_memory,
     render_toml,
 )
 from batchdeck.backends.engine.settings import ClusterSettings, cluster_keys, settings_class_of
+
+from helpers import damaged
 
 BATCHDECK = [sys.executable, "-m", "batchdeck.tui.cli"]
 SAMPLES = Path(__file__).parent / "samples" / "gc3pie"
@@ -448,3 +453,49 @@ def test_usage_error_exits_2() -> None:
     proc = run("import-gc3pie", "a", "b")
     assert proc.returncode == 2
     assert len(proc.stderr.splitlines()) == 1
+
+
+# ------------------------------------------------------------------ any text, damaged samples
+
+GC3_LINES = st.sampled_from(
+    [
+        "[DEFAULT]", "[resource/r]", "[resource/]", "[auth/a]", "[auth/none]", "[other]", "type = slurm",
+        "type = sge", "type = shellcmd", "type = ssh", "type = none", "transport = ssh", "transport = local",
+        "frontend = h", "frontend = %(x)s", "x = %(frontend)s", "auth = a", "auth = none", "port = 0",
+        "max_cores = 4", "max_memory_per_core = 2 GB", "max_walltime = 1 day", "architecture = 64-bit x86",
+        "spooldir = $HOME/x", "enabled = no", "prologue_content = echo", "timeout = 0", "username = %%me",
+        "  continued", "# comment", "",
+    ]
+)
+
+
+def _converts_or_refuses_in_one_line(text: str, tmp_path: Path) -> None:
+    """A GC3Pie file converts into tables batchdeck loads, or is refused as a whole in one line."""
+    try:
+        result = convert_gc3pie(text, str(tmp_path / "gc3pie.conf"))
+    except Gc3pieImportError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert all("\n" not in line for line in [*result.problems, *result.notes])
+    path = tmp_path / "fuzzed.toml"
+    path.write_text(render_toml(result))
+    config = load_config(path)
+    assert not config.broken, {name: str(error) for name, error in config.broken.items()}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(GC3_LINES, max_size=25), junk=st.lists(st.tuples(st.integers(0, 25), st.text(max_size=30)), max_size=2))
+def test_any_gc3pie_text_converts_or_is_refused_in_one_line(
+    lines: list[str], junk: list[tuple[int, str]], tmp_path: Path
+) -> None:
+    # mostly GC3Pie's own lines, so that many files get as far as converting resources; a little random text
+    for where, text in junk:
+        lines.insert(where, text)
+    _converts_or_refuses_in_one_line("[resource/r]\n" + "\n".join(lines) + "\n", tmp_path)
+
+
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: p.name)
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_damaged_sample_converts_or_is_refused_in_one_line(sample: Path, data: st.DataObject, tmp_path: Path) -> None:
+    _converts_or_refuses_in_one_line(damaged(sample.read_text(), data.draw), tmp_path)
