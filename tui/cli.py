@@ -149,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jobs", help="every job the cluster's scheduler lists for you (not only batchdeck's)")
     p.add_argument("--cluster")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("import-gc3pie", help="print a GC3Pie configuration's resources as batchdeck clusters")
+    p.add_argument("path", nargs="?", help="GC3Pie configuration (default: ~/.gc3/gc3pie.conf)")
+    p.add_argument("--write", action="store_true", help="merge them into batchdeck's configuration file")
+
+    p = sub.add_parser("serve", help="the app in a browser, behind a secret token (needs batchdeck[serve])")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a --host other than loopback")
+
     for each in sub.choices.values():
         # also after the subcommand; SUPPRESS keeps it from resetting one given before it
         each.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="messages in full")
@@ -758,6 +768,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ImportError as exc:
                 raise CliError(f"the app cannot start: {exc}") from None
             return run_app(args.config)
+        if args.command == "import-gc3pie":
+            from .gc3pie_cli import run_import
+
+            try:
+                return run_import(args.path, args.write, args.config)
+            except BatchdeckError as exc:
+                print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
+                return 1
+        if args.command == "serve":
+            from .serve import ServeUsageError, run_serve
+
+            try:
+                return run_serve(args.host, args.port, args.allow_remote, args.config)
+            except ServeUsageError:
+                raise
+            except BatchdeckError as exc:
+                print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
+                return 1
         deck = Deck.open(args.config)
     except BatchdeckError as exc:
         print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
