@@ -324,6 +324,28 @@ async def test_links_out_of_the_sandbox_are_refused(
         outside.unlink()
 
 
+async def test_peek_to_a_file_copies_in_bounded_reads(
+    backend: LocalBatchSystem, counted: ByteCounter, job: JobRecord, big: Path, tmp_path: Path
+) -> None:
+    # More than two of the backend's reads: the copy is exact and no read is larger than one.
+    want = 9 * 1024 * 1024 + 123
+    with open(big, "rb") as handle:
+        handle.seek(-want, os.SEEK_END)
+        expected = handle.read()
+    total = big.stat().st_size
+    counted.reset()
+    target = tmp_path / "copy.log"
+    assert await backend.peek(job, "big.log", str(target), offset=-want) == total
+    assert target.read_bytes() == expected
+    sizes = [size for _offset, size in counted.reads]
+    assert len(sizes) >= 3 and all(size is not None and size < want // 2 for size in sizes)
+    # A size inside the file stops there, exactly.
+    counted.reset()
+    with open(target, "wb") as out:
+        await backend.peek(job, "big.log", out, offset=total - want, size=want - 7)
+    assert target.read_bytes() == expected[: want - 7]
+
+
 async def test_a_freed_job_says_it_was_freed(backend: LocalBatchSystem, job: JobRecord) -> None:
     job.sandbox = None
     job.reason = "sandbox freed"

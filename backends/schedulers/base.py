@@ -530,12 +530,26 @@ class BatchSystem:
         is created or overwritten; a file object is written at its position and
         left just after the written bytes. Returns the remote file's size.
         """
-        data, total = await self.peek_bytes(job, remote_filename, offset, size)
         if isinstance(local_file, (str, os.PathLike)):
             with open(local_file, "wb") as handle:
-                handle.write(data)
-        else:
-            local_file.write(data)
+                return await self._peek_into(job, remote_filename, handle, offset, size)
+        return await self._peek_into(job, remote_filename, local_file, offset, size)
+
+    async def _peek_into(
+        self, job: JobRecord, remote_filename: str, out: IO[bytes], offset: int, size: int | None
+    ) -> int:
+        # In bounded reads: memory stays one chunk and no remote command runs long
+        # enough to meet the command timeout, whatever the file's size.
+        first = _PEEK_CHUNK if size is None else min(size, _PEEK_CHUNK)
+        data, total = await self.peek_bytes(job, remote_filename, offset, first)
+        out.write(data)
+        start = max(0, total + offset) if offset < 0 else min(offset, total)
+        end = total if size is None else min(total, start + max(0, size))
+        position = start + len(data)
+        while position < end and data:
+            data, _now = await self.peek_bytes(job, remote_filename, position, min(_PEEK_CHUNK, end - position))
+            out.write(data)
+            position += len(data)
         return total
 
     async def peek_bytes(
@@ -686,6 +700,9 @@ class BatchSystem:
         result = await self.transport.run(argv, timeout=self.ssh_timeout)
         return result.check(what or argv[0])
 
+
+#: bytes per read when peek copies a file
+_PEEK_CHUNK = 4 * 1024 * 1024
 
 # Peek's remote commands: ``sh -c PREAMBLE+SCRIPT sh FILE SANDBOX ARG...``. The file is
 # opened once (fd 3), its real path checked against the sandbox's, and every read
