@@ -29,6 +29,7 @@ from textual.widgets import Input, Static
 from ..backends.engine.deck import Deck
 from ..backends.engine.logfile import CHUNK, Change, DeckLogSource, LogFile, visible
 from ..backends.errors import BatchdeckError
+from ..backends.text import terminal_safe
 
 __all__ = ["CHUNK", "PeekLog", "PeekView"]
 
@@ -469,7 +470,7 @@ class PeekView(Vertical):
             return
         status = self.query_one("#peek-status", Static)
         if self._error:
-            status.update(Text(self._error, style="red"))
+            status.update(Text(terminal_safe(self._error), style="red"))
             return
         if tail.missing and not tail.opened:
             status.update(Text("no output yet", style="dim"))
