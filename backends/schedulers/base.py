@@ -32,6 +32,7 @@ from ..errors import (
     InvalidStateTransition,
     LimitExceeded,
     ParseError,
+    RemoteFileNotFound,
     SchedulerError,
     UnsafePath,
 )
@@ -529,23 +530,88 @@ class BatchSystem:
         is created or overwritten; a file object is written at its position and
         left just after the written bytes. Returns the remote file's size.
         """
-        data, total = await self.peek_bytes(job, remote_filename, offset, size)
         if isinstance(local_file, (str, os.PathLike)):
             with open(local_file, "wb") as handle:
-                handle.write(data)
-        else:
-            local_file.write(data)
+                return await self._peek_into(job, remote_filename, handle, offset, size)
+        return await self._peek_into(job, remote_filename, local_file, offset, size)
+
+    async def _peek_into(
+        self, job: JobRecord, remote_filename: str, out: IO[bytes], offset: int, size: int | None
+    ) -> int:
+        # In bounded reads: memory stays one chunk and no remote command runs long
+        # enough to meet the command timeout, whatever the file's size.
+        first = _PEEK_CHUNK if size is None else min(size, _PEEK_CHUNK)
+        data, total = await self.peek_bytes(job, remote_filename, offset, first)
+        out.write(data)
+        start = max(0, total + offset) if offset < 0 else min(offset, total)
+        end = total if size is None else min(total, start + max(0, size))
+        position = start + len(data)
+        while position < end and data:
+            data, _now = await self.peek_bytes(job, remote_filename, position, min(_PEEK_CHUNK, end - position))
+            out.write(data)
+            position += len(data)
         return total
 
     async def peek_bytes(
         self, job: JobRecord, remote_filename: str, offset: int = 0, size: int | None = None
     ) -> tuple[bytes, int]:
-        """The bytes peek would write, and the file's size (for a live tail)."""
-        if not job.sandbox:
-            raise BatchdeckError(f"job {job.id} has no sandbox yet")
+        """The bytes peek would write, and the file's size (for a live tail).
+
+        A file that is a link out of the sandbox is refused (``UnsafePath``), as
+        ``get_results`` never copies one.
+        """
+        path = self._peek_path(job, remote_filename)
         await self.connect()
-        path = posixpath.join(job.sandbox, safe_relative_path(remote_filename, "file name"))
-        return await self.transport.read_range(path, offset, size)
+        return await self.transport.read_range(path, offset, size, inside=job.sandbox)
+
+    async def peek_find(
+        self, job: JobRecord, remote_filename: str, pattern: str, offset: int, backward: bool = False
+    ) -> int | None:
+        """Byte offset of the first match of ``pattern`` at or after ``offset``
+        (with ``backward``: the last one starting before it), or None.
+
+        Searched on the frontend with grep over the byte range, so only the
+        offset crosses the link, however large the file.
+        """
+        if not pattern or "\n" in pattern or "\0" in pattern:
+            raise BatchdeckError("a search pattern must be one non-empty line")
+        script = _SH_PEEK_FIND_BACKWARD if backward else _SH_PEEK_FIND
+        out = await self._peek_command(job, remote_filename, script, max(0, offset), pattern)
+        return int(out) if out else None
+
+    async def peek_line_offset(self, job: JobRecord, remote_filename: str, line: int) -> int:
+        """Byte offset where (0-based) ``line`` starts, or the file's size if it has fewer lines.
+
+        Counted on the frontend (``head -n | wc -c``): no bytes of the file move,
+        but the frontend reads every byte before that line.
+        """
+        out = await self._peek_command(job, remote_filename, _SH_PEEK_LINE_OFFSET, max(0, line))
+        try:
+            return int(out)
+        except ValueError:
+            raise BatchdeckError(f"cannot count the lines of {remote_filename}: unexpected answer {out[:60]!r}") from None
+
+    def _peek_path(self, job: JobRecord, remote_filename: str) -> str:
+        if not job.sandbox:
+            if job.reason == "sandbox freed":
+                raise BatchdeckError(f"job {job.id} was freed: its sandbox and output are gone from the cluster")
+            raise BatchdeckError(f"job {job.id} has no sandbox yet")
+        return posixpath.join(job.sandbox, safe_relative_path(remote_filename, "file name"))
+
+    async def _peek_command(self, job: JobRecord, remote_filename: str, script: str, *args: object) -> str:
+        path = self._peek_path(job, remote_filename)
+        await self.connect()
+        assert job.sandbox is not None
+        argv = ["sh", "-c", _SH_PEEK_OPEN + script, "sh", path, job.sandbox, *[str(a) for a in args]]
+        result = await self.transport.run(argv, timeout=self.ssh_timeout)
+        if result.exit_status == 3:
+            raise RemoteFileNotFound(f"{path} does not exist")
+        if result.exit_status == 6:
+            raise UnsafePath(
+                f"refusing to read {path}: it is a link to {result.stderr.strip()}, outside the sandbox {job.sandbox}"
+            )
+        result.check(f"peek {remote_filename}")
+        return result.stdout.strip()
 
     def result_files(self, job: JobRecord) -> list[str] | None:
         """Sandbox-relative names to download; None means every file of the sandbox."""
@@ -633,6 +699,55 @@ class BatchSystem:
     async def run_checked(self, argv: list[str], what: str | None = None) -> CommandResult:
         result = await self.transport.run(argv, timeout=self.ssh_timeout)
         return result.check(what or argv[0])
+
+
+#: bytes per read when peek copies a file
+_PEEK_CHUNK = 4 * 1024 * 1024
+
+# Peek's remote commands: ``sh -c PREAMBLE+SCRIPT sh FILE SANDBOX ARG...``. The file is
+# opened once (fd 3), its real path checked against the sandbox's, and every read
+# goes through /proc/$$/fd/3, so a link swapped after the check changes nothing.
+# grep runs in the C locale on bytes; NULs become newlines (same length, so the
+# offsets stay right) so that a sparse or binary file is not one endless line.
+_SH_PEEK_OPEN = r"""
+export LC_ALL=C
+f=$1 box=$2
+shift 2
+[ -e "$f" ] || { echo "$f does not exist" >&2; exit 3; }
+[ -d "$f" ] && { echo "$f is a directory" >&2; exit 4; }
+[ -r "$f" ] || { echo "$f: permission denied" >&2; exit 5; }
+exec 3< "$f" || exit 5
+p=/proc/$$/fd/3
+if [ -r "$p" ]; then real=$(readlink -- "$p"); else p=$f; real=$(realpath -- "$f"); fi
+top=$(realpath -- "$box") || exit 6
+case $real in "${top%/}"/*) ;; *) printf '%s\n' "$real" >&2; exit 6;; esac
+"""
+
+# $1 = offset, $2 = pattern: the first match at or after the offset
+_SH_PEEK_FIND = r"""
+at=$(tail -c +$(($1 + 1)) -- "$p" | tr '\000' '\n' | grep -a -o -b -m 1 -F -e "$2" | head -n 1 | cut -d: -f1)
+[ -z "$at" ] || echo $(($1 + at))
+"""
+
+# $1 = offset, $2 = pattern: the last match starting before the offset, looked for in
+# blocks growing fourfold back from it (a near match costs little, a far one few runs);
+# each block reaches len(pattern)-1 bytes into the one after it, so no match straddling
+# two blocks is missed.
+_SH_PEEK_FIND_BACKWARD = r"""
+limit=$1 end=$1 block=262144 n=${#2}
+while [ "$end" -gt 0 ]; do
+  s=$((end - block)); [ "$s" -lt 0 ] && s=0
+  stop=$((end + n - 1)); [ "$stop" -gt "$limit" ] && stop=$limit
+  at=$(tail -c +$((s + 1)) -- "$p" | head -c $((stop - s)) | tr '\000' '\n' | grep -a -o -b -F -e "$2" | tail -n 1 | cut -d: -f1)
+  if [ -n "$at" ]; then echo $((s + at)); exit 0; fi
+  end=$s block=$((block * 4))
+done
+"""
+
+# $1 = line number (0-based): the bytes before it
+_SH_PEEK_LINE_OFFSET = r"""
+head -n "$1" -- "$p" | wc -c
+"""
 
 
 def _is_control(path: str) -> bool:
