@@ -56,3 +56,15 @@ def test_every_hook_says_what_it_receives_returns_and_raises() -> None:
     for name in hooks:
         doc = inspect.getdoc(getattr(BatchSystem, name)) or ""
         assert len(doc.split()) >= 8, f"hook {name} has no contract docstring"
+
+
+def test_every_optional_hook_says_what_it_receives_returns_and_raises() -> None:
+    optional = [
+        name
+        for name, member in vars(BatchSystem).items()
+        if callable(member) and (inspect.getdoc(member) or "").startswith("Optional hook")
+    ]
+    assert {"history_argv", "details_argv", "control_argv", "batch_script_argv", "status_followup_argv"} <= set(optional)
+    for name in optional:
+        doc = inspect.getdoc(getattr(BatchSystem, name)) or ""
+        assert len(doc.split()) >= 8, f"hook {name} has no contract docstring"

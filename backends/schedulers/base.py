@@ -35,6 +35,7 @@ from ..engine.settings import (
     normalize_architecture,
 )
 from ..errors import (
+    AccountingUnavailable,
     BatchdeckError,
     InvalidJobSpec,
     InvalidStateTransition,
@@ -43,7 +44,7 @@ from ..errors import (
     SchedulerError,
     UnsafePath,
 )
-from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..model import HistoryRecord, JobDetails, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..transports.base import CommandResult, ProgressCallback, Transport
 from ..units import format_memory, format_walltime
 from . import exit_status
@@ -1011,6 +1012,80 @@ class BatchSystem(abc.ABC):
         scheduler prints in several forms (PBS server suffixes). Default: the id."""
         return jobid
 
+    # ------------------------------------------------------------------ optional hooks: any of the user's jobs
+    # What ``engine/history.py`` and ``engine/job_control.py`` run for jobs batchdeck
+    # may not have submitted. Each is called after ``prepare()``; a scheduler without
+    # the capability keeps the default, which says so in one line.
+
+    def history_argv(self, since: float) -> list[str]:
+        """Optional hook: ONE accounting command listing the user's jobs that ended since ``since``
+        (epoch seconds). Raises ``AccountingUnavailable`` when batchdeck reads no accounting here
+        (the default)."""
+        raise AccountingUnavailable(f"history is not available for {self.type_name} clusters yet ({self.name!r})")
+
+    def parse_history_output(self, result: CommandResult, since: float) -> list[HistoryRecord]:
+        """Optional hook: the jobs in ``history_argv``'s result that ended since ``since``, in any order.
+
+        Raises ``AccountingUnavailable`` (with the scheduler's words) when accounting is off or
+        could not be read, ``ParseError`` on output it cannot read.
+        """
+        raise AccountingUnavailable(f"history is not available for {self.type_name} clusters yet ({self.name!r})")
+
+    def details_argv(self, jobid: str) -> list[str]:
+        """Optional hook: ONE command that describes any of the user's jobs, queued or finished.
+
+        ``jobid`` is the scheduler's id, passed as an argument (never inside a script's text).
+        Raises ``BatchdeckError`` when the scheduler has no such command here (the default).
+        """
+        raise not_available(self.type_name, "details")
+
+    def parse_details_output(self, jobid: str, result: CommandResult) -> JobDetails:
+        """Optional hook: the job's details from ``details_argv``'s result.
+
+        Raises ``JobNotFound`` (with the scheduler's first line) when it knows no such job,
+        ``ParseError`` on output it cannot read.
+        """
+        raise not_available(self.type_name, "details")
+
+    def control_argv(self, action: str, jobid: str, value: str | None) -> list[str]:
+        """Optional hook: the command that does ``action`` to any of the user's jobs.
+
+        ``action`` is one of ``job_control.ACTIONS`` (``cancel``, ``signal`` with ``value`` a signal
+        name of ``job_control.SIGNALS``, ``hold``, ``release``, ``time_limit`` with ``value`` in
+        seconds), already checked. Raises ``InvalidJobSpec`` for a value the scheduler cannot carry,
+        ``BatchdeckError`` when it cannot do the action here (the default).
+        """
+        raise not_available(self.type_name, action.replace("_", " "))
+
+    def batch_script_argv(self, jobid: str) -> list[str]:
+        """Optional hook: ONE command that prints the scheduler's own copy of a job's batch script.
+        Raises ``BatchdeckError`` when the scheduler keeps none batchdeck can read (the default)."""
+        raise not_available(self.type_name, "resubmitting")
+
+    def parse_batch_script_output(self, jobid: str, result: CommandResult) -> str:
+        """Optional hook: the script from ``batch_script_argv``'s result.
+        Raises ``SchedulerError`` when the scheduler has no script for the job."""
+        raise not_available(self.type_name, "resubmitting")
+
+
+def not_available(type_name: str, what: str) -> BatchdeckError:
+    """What an optional hook a scheduler lacks says."""
+    return BatchdeckError(f"{what} of jobs batchdeck did not submit is not available for {type_name} clusters yet")
+
+
+def one_line(command: str, text: str) -> str:
+    """The scheduler's first meaningful line, without the repeated program prefixes
+    (``sacct: sacct: error: x`` → ``error: x``)."""
+    for line in text.splitlines():
+        line = line.strip()
+        while True:
+            stripped = re.sub(rf"^{re.escape(command)}:\s*", "", line)
+            if stripped == line:
+                break
+            line = stripped
+        if line:
+            return line
+    return "failed with no message"
 
 
 def command_error(what: str, result: CommandResult) -> SchedulerError:

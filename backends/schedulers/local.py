@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..engine.settings import ClusterSettings
-from ..errors import ParseError
+from ..errors import AccountingUnavailable, ParseError
 from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..transports.base import CommandResult, Transport
 from .base import CONTROL_DIR, BatchSystem, CancelAnswer, CancelVerdict, SubmitAnswer, scheduler_job_name
@@ -371,6 +371,11 @@ class LocalBatchSystem(BatchSystem):
         if result.ok:
             return CancelVerdict(CancelAnswer.DONE)
         return CancelVerdict(CancelAnswer.ERROR, " ".join((result.stderr or result.stdout).split()))
+
+    def history_argv(self, since: float) -> list[str]:
+        raise AccountingUnavailable(
+            f"cluster {self.name!r} runs local processes, which keep no accounting: `batchdeck list` shows its jobs"
+        )
 
     def queues_argv(self) -> list[list[str]]:
         return [self.status_argv()]

@@ -8,6 +8,7 @@ single id per call). Pure parsers sit next to the class and raise only ParseErro
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import shlex
 import time
@@ -18,11 +19,19 @@ from typing import Any, ClassVar
 
 from ..efficiency import cpu_efficiency, memory_efficiency
 from ..engine.settings import ClusterSettings, SchedulerSettings, key, non_empty_string
-from ..errors import InvalidJobSpec, ParseError, SchedulerError
+from ..errors import AccountingUnavailable, InvalidJobSpec, JobNotFound, ParseError, SchedulerError
 from ..model import HistoryRecord, JobDetails, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..transports.base import CommandResult, Transport
 from ..units import parse_duration, parse_memory
-from .base import BatchSystem, CancelAnswer, CancelVerdict, SubmitAnswer, scheduler_job_name, tag_of
+from .base import (
+    BatchSystem,
+    CancelAnswer,
+    CancelVerdict,
+    SubmitAnswer,
+    one_line,
+    scheduler_job_name,
+    tag_of,
+)
 from .directives import (
     Directive,
     DirectiveReading,
@@ -990,6 +999,31 @@ class SgeBatchSystem(BatchSystem):
 
     def classify_cancel_output(self, result: CommandResult) -> CancelVerdict:
         return classify_qdel_result(result.exit_status, result.stdout + "\n" + result.stderr)
+
+    # ------------------------------------------------------------------ any of the user's jobs
+
+    def history_argv(self, since: float) -> list[str]:
+        return qacct_history_argv(self._user or "", max(1, math.ceil((time.time() - since) / 86400)))
+
+    def parse_history_output(self, result: CommandResult, since: float) -> list[HistoryRecord]:
+        if not result.ok:
+            error = SchedulerError("qacct", result.stderr or result.stdout, result.exit_status)
+            raise AccountingUnavailable(f"cluster {self.name!r}: accounting cannot be read ({error})")
+        # qacct -d counts whole days back from now: trim to the exact window
+        return [r for r in parse_qacct_history(result.stdout) if (r.end_time or r.start_time or 0) >= since]
+
+    def details_argv(self, jobid: str) -> list[str]:
+        return ["sh", "-c", DETAILS_SCRIPT, "sh", jobid, self._user or ""]
+
+    def parse_details_output(self, jobid: str, result: CommandResult) -> JobDetails:
+        try:
+            return parse_sge_details(result.stdout, self.name, self._user or "")
+        except ParseError:
+            first = one_line("qstat", result.stdout)
+            raise JobNotFound(f"cluster {self.name!r} knows no job {jobid!r} ({first})") from None
+
+    def control_argv(self, action: str, jobid: str, value: str | None) -> list[str]:
+        return sge_control_argv(action, jobid, value)
 
     # ------------------------------------------------------------------ queues
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 
 from ..efficiency import cpu_efficiency, memory_efficiency
-from ..errors import ParseError, SchedulerError
+from ..errors import AccountingUnavailable, JobNotFound, ParseError, SchedulerError
 from ..model import HistoryRecord, JobDetails, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..transports.base import CommandResult
 from ..units import format_walltime, parse_duration, parse_memory, parse_walltime
@@ -33,6 +33,7 @@ from .base import (
     CancelAnswer,
     CancelVerdict,
     SubmitAnswer,
+    one_line,
     safe_relative_path,
     scheduler_job_name,
     tag_of,
@@ -912,6 +913,11 @@ def parse_scontrol_details(text: str, cluster: str = "") -> JobDetails:
     )
 
 
+#: ONE round trip for ``batchdeck show``: SLURM forgets a job MinJobAge seconds after it ends,
+#: accounting still has it. The id and the fields are arguments, never part of the script.
+DETAILS_SCRIPT = 'scontrol -o show job "$1" 2>&1 || { echo "@@@ sacct"; sacct -n -P -j "$1" --format="$2"; }'
+
+
 #: what a user may ask of any of their jobs, as SLURM command lines
 def slurm_control_argv(action: str, jobid: str, value: str | None = None) -> list[str]:
     """``cancel``, ``signal`` (value: TERM, USR1 …), ``hold``, ``release``, ``time_limit`` (value: seconds)."""
@@ -1114,6 +1120,50 @@ class SlurmBatchSystem(BatchSystem):
 
     def classify_cancel_output(self, result: CommandResult) -> CancelVerdict:
         return classify_scancel_output(result.exit_status, result.stdout + "\n" + result.stderr)
+
+    # ------------------------------------------------------------ any of the user's jobs
+
+    def history_argv(self, since: float) -> list[str]:
+        return sacct_history_argv(self._user or "", since)
+
+    def parse_history_output(self, result: CommandResult, since: float) -> list[HistoryRecord]:
+        if not result.ok:
+            error = SchedulerError("sacct", result.stderr or result.stdout, result.exit_status)
+            if accounting_disabled(result.stderr):
+                raise AccountingUnavailable(f"cluster {self.name!r} keeps no job accounting ({error})")
+            raise AccountingUnavailable(f"cluster {self.name!r}: accounting cannot be read ({error})")
+        return parse_sacct_history(result.stdout)
+
+    def details_argv(self, jobid: str) -> list[str]:
+        return ["sh", "-c", DETAILS_SCRIPT, "sh", jobid, ",".join(SACCT_HISTORY_FIELDS)]
+
+    def parse_details_output(self, jobid: str, result: CommandResult) -> JobDetails:
+        head, marker, accounting = result.stdout.partition("@@@ sacct")
+        if not marker:
+            return parse_scontrol_details(head, self.name)
+        records = [r for r in parse_sacct_history(accounting) if r.jobid == jobid]
+        if not records:
+            raise JobNotFound(f"cluster {self.name!r} knows no job {jobid!r} ({one_line('scontrol', head)})")
+        r = records[0]
+        return JobDetails(
+            cluster=self.name, jobid=r.jobid, name=r.name, user=r.user, state=RunState.TERMINATING,
+            raw_state=r.state, reason=r.outcome or "", queue=r.queue, cores=r.cores, memory=r.requested_memory,
+            gpus=r.gpus, submit_time=r.submit_time, start_time=r.start_time, end_time=r.end_time,
+            elapsed=r.elapsed, exitcode=r.exitcode, signal=r.signal,
+        )  # fmt: skip
+
+    def control_argv(self, action: str, jobid: str, value: str | None) -> list[str]:
+        return slurm_control_argv(action, jobid, value)
+
+    def batch_script_argv(self, jobid: str) -> list[str]:
+        return ["scontrol", "write", "batch_script", jobid, "-"]
+
+    def parse_batch_script_output(self, jobid: str, result: CommandResult) -> str:
+        # scontrol exits 0 even when it has no script (it says so on stdout)
+        if not result.ok or "retrieval failed" in result.stdout or not result.stdout.startswith("#!"):
+            reason = one_line("scontrol", result.stderr or result.stdout)
+            raise SchedulerError("scontrol", f"the batch script of job {jobid} cannot be had: {reason}")
+        return result.stdout
 
     # ------------------------------------------------------------ queues
 
