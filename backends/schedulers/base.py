@@ -180,6 +180,8 @@ class BatchSystem(abc.ABC):
     #: a job cancelled while pending gets an accounting record (Grid Engine's does not:
     #: there, vanishing after a confirmed cancel is the cancellation)
     accounts_cancelled_pending_jobs: ClassVar[bool] = True
+    #: a failed command's words become one line (the reason continues on the next line: PBS, LSF)
+    joins_error_lines: ClassVar[bool] = False
     #: set once prepare() succeeded for the current connection
     _prepared: bool = False
 
@@ -426,8 +428,8 @@ class BatchSystem(abc.ABC):
         return str(argv[0])
 
     def command_error(self, result: CommandResult, what: str | None = None) -> SchedulerError:
-        """The one way a failed command becomes an error: ONE line with the scheduler's own words."""
-        return command_error(what or self.describe_command(result.argv), result)
+        """The one way a failed command becomes an error: the scheduler's own words (``command_error``)."""
+        return command_error(what or self.describe_command(result.argv), result, joined=self.joins_error_lines)
 
     async def _run(
         self,
@@ -1088,16 +1090,20 @@ def one_line(command: str, text: str) -> str:
     return "failed with no message"
 
 
-def command_error(what: str, result: CommandResult) -> SchedulerError:
-    """A SchedulerError carrying the scheduler's words in one line, and the exit status.
+def command_error(what: str, result: CommandResult, *, joined: bool = False) -> SchedulerError:
+    """A SchedulerError carrying the scheduler's own words, and the exit status.
 
-    The command's own ``what: `` prefix is not repeated.
+    The words stay whole, line by line: the CLI shows the first line and how many more
+    ``--verbose`` prints. ``joined`` makes them one line instead, for schedulers whose
+    reason continues on the next line (PBS's ``MSG=``). The ``what: `` prefix is not repeated.
     """
     message = result.stderr.strip() or result.stdout.strip() or f"exit status {result.exit_status}"
     prefix = f"{what}: "
     if message.startswith(prefix):
         message = message[len(prefix) :]
-    return SchedulerError(what, " ".join(message.split()), result.exit_status)
+    if joined:
+        message = " ".join(message.split())
+    return SchedulerError(what, message, result.exit_status)
 
 
 def _is_control(path: str) -> bool:

@@ -566,7 +566,7 @@ def lsf_walltime(seconds: int) -> str:
 
 
 def lsf_error(command: str, result: CommandResult) -> SchedulerError:
-    return command_error(command, result)
+    return command_error(command, result, joined=True)
 
 
 def classify_bkill_result(result: CommandResult) -> CancelVerdict:
@@ -594,6 +594,7 @@ class LsfBatchSystem(BatchSystem):
     spools_output = True
     submit_regexp = r"Job <(\d+)> is submitted to (?:default )?queue"
     directive_prefix = "#BSUB"
+    joins_error_lines = True
     max_job_name_length = 4094
 
     queue_name_pattern = _QUEUE_RE

@@ -550,7 +550,7 @@ def parse_unknown_job_ids(text: str) -> set[str]:
 
 def pbs_error(command: str, result: CommandResult) -> SchedulerError:
     """A SchedulerError carrying the scheduler's words (``MSG=`` detail included) and exit status."""
-    return command_error(command, result)
+    return command_error(command, result, joined=True)
 
 
 #: how qstat refuses an option it does not have (``-F json`` before PBS Pro 18)
@@ -660,6 +660,7 @@ class PbsBatchSystem(BatchSystem):
     spools_output = True
     submit_regexp = r"^\s*(\d+(?:\[\d*\])?(?:\.[A-Za-z0-9_.\-]+)?)\s*$"
     directive_prefix = "#PBS"
+    joins_error_lines = True
 
     settings_class = PbsSettings
 

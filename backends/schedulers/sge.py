@@ -988,7 +988,7 @@ class SgeBatchSystem(BatchSystem):
             if line.strip() and not _NOT_FOUND.match(line.strip())
         ]
         if unexpected and not found:
-            raise SchedulerError("qacct", " ".join(" ".join(unexpected).split()), result.exit_status)
+            raise SchedulerError("qacct", "\n".join(unexpected), result.exit_status)
         wanted = set(jobids)
         return {jobid: info for jobid, info in found.items() if jobid in wanted}
 
