@@ -121,6 +121,9 @@ class JobRecord:
     last_seen: float | None = None
     stale: bool = False
     history: list[Transition] = field(default_factory=list)
+    # When batchdeck asked the scheduler to cancel this job (persisted, so another
+    # process or a restart still reads the job's end as cancelled).
+    cancel_requested: float | None = None
 
     def transition(self, new: RunState, reason: str = "", when: float | None = None) -> bool:
         """Move to ``new``; returns False if already there, raises if not allowed."""
