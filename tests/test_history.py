@@ -80,7 +80,9 @@ async def test_slurm_history_of_a_plain_sbatch_job(slurm_cluster: None, env: dic
 
     def listed() -> bool:
         found.update({r["jobid"]: r for r in history(env, "--cluster", "slurm")})  # type: ignore[misc]
-        return jobid in found and failing in found
+        # slurmdbd first records a job as "allocation" (sometimes already COMPLETED) and writes
+        # its real name a moment later: wait for the record to settle
+        return all(j in found and found[j]["name"] != "allocation" for j in (jobid, failing))
 
     try:
         await eventually(listed, timeout=90, what="both jobs in sacct")
