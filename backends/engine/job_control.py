@@ -54,9 +54,9 @@ async def job_details(backend: BatchSystem, jobid: str) -> JobDetails:
             r = records[0]
             return JobDetails(
                 cluster=backend.name, jobid=r.jobid, name=r.name, user=r.user, state=RunState.TERMINATING,
-                raw_state=r.state, reason=r.outcome or "", queue=r.queue, cores=r.cores, memory=r.requested_memory,
+                raw_state=r.state, reason=str(r.outcome or ""), queue=r.queue, cores=r.cores, memory=r.requested_memory,
                 gpus=r.gpus, submit_time=r.submit_time, start_time=r.start_time, end_time=r.end_time,
-                elapsed=r.elapsed, exitcode=r.exitcode, signal=r.signal,
+                elapsed=r.elapsed, exitcode=r.exitcode, signal=r.signal, outcome=r.outcome,
             )  # fmt: skip
         return slurm.parse_scontrol_details(head, backend.name)
     if kind == "sge":
@@ -104,7 +104,7 @@ def details_from_record(job: JobRecord) -> JobDetails:
         time_limit=job.spec.walltime, workdir=sandbox,
         command=shlex.join(job.spec.command + job.spec.arguments) if job.spec.command else "(script)",
         stdout=f"{sandbox}/{job.spec.stdout}" if sandbox else "", stderr=f"{sandbox}/{job.spec.stderr}" if sandbox else "",
-        exitcode=job.exitcode, signal=job.signal, batchdeck_id=job.id,
+        exitcode=job.exitcode, signal=job.signal, outcome=job.outcome, batchdeck_id=job.id,
     )  # fmt: skip
 
 

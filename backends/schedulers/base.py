@@ -484,7 +484,8 @@ class BatchSystem:
             pass
         if info.end_time and job.state in (RunState.TERMINATING, RunState.TERMINATED):
             job.finished = info.end_time
-        return before != (job.state, job.raw_state, job.reason, job.exitcode, job.signal, job.queue)
+        settled = job.set_outcome(info.outcome)  # only once the job has finished
+        return settled or before != (job.state, job.raw_state, job.reason, job.exitcode, job.signal, job.queue)
 
     # ------------------------------------------------------------------ cancel
 
