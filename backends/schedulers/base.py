@@ -110,6 +110,17 @@ class PollResult:
     jobs: list[JobRecord] = field(default_factory=list)
 
 
+#: The job's command died by signal N (the shell's 128+N): end the script by the same
+#: signal, without a core dump and past any trap the prologue or epilogue set. Only
+#: signals whose default action ends a process: a job that exits 147 on purpose is
+#: never stopped by SIGSTOP (19).
+RERAISE_SIGNAL_DEATH = """\
+case $batchdeck_rc in
+129|130|131|134|137|138|139|140|141|142|143)
+  ulimit -c 0; trap - $((batchdeck_rc - 128)) 2>/dev/null; kill -$((batchdeck_rc - 128)) $$ ;;
+esac"""
+
+
 class BatchSystem:
     """Base class for every backend (GC3Pie's BatchSystem, async)."""
 
@@ -125,6 +136,10 @@ class BatchSystem:
     #: (PBS, LSF); the job script then writes them into the sandbox itself, so that
     #: peek shows them while the job runs
     spools_output: ClassVar[bool] = False
+    #: the scheduler keeps only 7 bits of the script's exit status (SLURM: ``exit 137``
+    #: reads ``9:0``, the same as ``exit 9``); the job script then ends by the signal
+    #: that ended its command, so the scheduler records a signal death (``0:9``)
+    reraises_signal_deaths: ClassVar[bool] = False
 
     #: the keys only this scheduler understands; a backend declares its own subclass beside it
     settings_class: ClassVar[type[SchedulerSettings]] = SchedulerSettings
@@ -352,6 +367,8 @@ class BatchSystem:
         epilogue = self.get_epilogue_script(job)
         if epilogue:
             lines += ["# --- epilogue", epilogue.rstrip("\n")]
+        if self.reraises_signal_deaths:
+            lines.append(RERAISE_SIGNAL_DEATH)
         lines.append("exit $batchdeck_rc")
         return "\n".join(lines) + "\n"
 

@@ -121,9 +121,13 @@ TORQUE_EXEC_OUTCOMES: dict[int, Outcome] = {
 }
 
 
+#: exit statuses 129..192: the shell's 128+N for a command that signal N ended
+_SHELL_SIGNAL_DEATH = range(129, 128 + 64 + 1)
+
+
 def exit_status_outcome(flavour: str, status: int) -> Outcome:
     """How a job with this ``Exit_status`` ended (256+N: signal N; negative: the server's code)."""
-    if status >= 256:
+    if status >= 256 or _SHELL_SIGNAL_DEATH.start <= status < _SHELL_SIGNAL_DEATH.stop:
         return Outcome.KILLED
     if status < 0:
         table = TORQUE_EXEC_OUTCOMES if flavour == "torque" else PRO_EXEC_OUTCOMES
@@ -156,10 +160,12 @@ def exit_status_meaning(flavour: str, status: int) -> tuple[int | None, int | No
 
     0..255 is the script's exit status; 256+N (the MoM's ``WTERMSIG + 0x100``)
     is death by signal N; negatives are the server's own failure codes, whose
-    table depends on the flavour.
+    table depends on the flavour. 128+N is the shell's way of saying its command
+    died by signal N (PBS Pro's admin guide reads it so, as batchdeck does for
+    every other scheduler): batchdeck's job script passes that status on.
     """
-    if status >= 256:
-        number = status - 256
+    if status >= 256 or _SHELL_SIGNAL_DEATH.start <= status < _SHELL_SIGNAL_DEATH.stop:
+        number = status - 256 if status >= 256 else status - 128
         return None, number, f"killed by signal {number} ({_signal_name(number)})"
     if status < 0:
         table = TORQUE_EXEC_CODES if flavour == "torque" else PRO_EXEC_CODES

@@ -1055,6 +1055,7 @@ class SlurmBatchSystem(BatchSystem):
     submit_regexp = SUBMIT_REGEXP
     max_job_name_length = 64
     directive_prefix = "#SBATCH"
+    reraises_signal_deaths = True
 
     #: whose jobs squeue lists; resolved once per backend
     _user: str | None = None
