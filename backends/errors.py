@@ -83,6 +83,10 @@ class SchedulerError(BatchdeckError):
         super().__init__(f"{command}: {message.strip()}")
 
 
+class AccountingUnavailable(BatchdeckError):
+    """The cluster keeps no accounting, or it cannot be reached: said, never shown as "no jobs"."""
+
+
 class TransportError(BatchdeckError):
     """Running a command or moving a file on the cluster's frontend failed."""
 

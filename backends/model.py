@@ -189,6 +189,9 @@ class JobRecord:
     history: list[Transition] = field(default_factory=list)
     #: how the job ended; None while it runs (and for journal rows older than outcomes)
     outcome: Outcome | None = None
+    # When batchdeck asked the scheduler to cancel this job (persisted, so another
+    # process or a restart still reads the job's end as cancelled).
+    cancel_requested: float | None = None
 
     def transition(self, new: RunState, reason: str = "", when: float | None = None) -> bool:
         """Move to ``new``; returns False if already there, raises if not allowed."""

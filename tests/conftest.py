@@ -266,3 +266,36 @@ async def deck(
         await harness.end()
         # The sshd's host is this machine: what the ssh user's jobs left can be removed directly.
         shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- the browser of tests/test_serve.py
+
+
+@pytest.fixture
+def browser(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a selenium WebDriver
+    """A real headless Chromium driven through chromedriver (tests/clusters/browser-start.sh); quit after."""
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    need("browser", chromium is not None and chromedriver is not None,
+         "chromium or chromedriver is not installed (run tests/clusters/browser-start.sh)")
+    try:
+        from selenium import webdriver
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as exc:
+        need("browser", False, f"selenium cannot be imported ({exc}); install the test extra")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(chromium)
+    # As root Chromium needs --no-sandbox; with no network its background connections must be off.
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,800"):
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    try:
+        driver = webdriver.Chrome(options=options, service=Service(executable_path=str(chromedriver)))
+    except WebDriverException as exc:
+        need("browser", False, f"headless chromium did not start: {exc.msg}")
+    try:
+        yield driver
+    finally:
+        driver.quit()

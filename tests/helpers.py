@@ -113,8 +113,10 @@ class RecordingTransport(Transport):
     async def list_tree(self, path: str) -> list[FileStat]:
         return await self.inner.list_tree(path)
 
-    async def read_range(self, path: str, offset: int = 0, size: int | None = None) -> tuple[bytes, int]:
-        return await self.inner.read_range(path, offset, size)
+    async def read_range(
+        self, path: str, offset: int = 0, size: int | None = None, *, inside: str | None = None
+    ) -> tuple[bytes, int]:
+        return await self.inner.read_range(path, offset, size, inside=inside)
 
     async def remove_tree(self, path: str) -> None:
         await self.inner.remove_tree(path)

@@ -20,6 +20,7 @@ import pytest
 
 from batchdeck.backends.errors import BatchdeckError, RemoteFileNotFound, UnsafePath
 from batchdeck.backends.model import JobRecord, Outcome, RunState
+from batchdeck.backends.schedulers import exit_status
 from batchdeck.backends.schedulers.base import tag_of
 
 from contract import GATE, Deck
@@ -314,9 +315,33 @@ async def test_job_whose_record_vanished_is_unknown(deck: Deck) -> None:
         seq = re.match(r"\d+", job.jobid or "")
         assert seq
         (deck.simulator_state / "jobs" / f"{seq.group()}.json").unlink()
+        # The job's own record goes too: with its exit-status file it is not lost (the scenario below).
+        await deck.transport.inner.remove_tree(f"{job.sandbox}/{exit_status.EXIT_FILE}")
     await deck.backend.update_job_states([job])
     assert job.state == RunState.UNKNOWN
     assert job.reason == "the scheduler no longer knows this job"
+
+
+async def test_job_whose_scheduler_record_vanished_ends_as_its_exit_status_file_says(deck: Deck) -> None:
+    if deck.scheduler in ("slurm", "sge"):
+        pytest.skip(
+            f"{deck.kind}: a test cannot remove a real scheduler's records of a job (the daemons are shared); "
+            "tests/test_lost_jobs.py asks SLURM about a job id it never gave"
+        )
+    if deck.scheduler == "local":
+        pytest.skip("local: the runner's control files are the scheduler's record; removing them is the scenario above")
+    job = await deck.shell("exit 4")
+    await deck.wait_state(job, RunState.TERMINATING)
+    job.state = RunState.RUNNING  # as if the journal had last seen it running
+    job.last_seen = time.time() - 10 * max(deck.backend.accounting_delay, 60)
+    assert deck.simulator_state is not None
+    seq = re.match(r"\d+", job.jobid or "")
+    assert seq
+    (deck.simulator_state / "jobs" / f"{seq.group()}.json").unlink()
+    deck.transport.clear()
+    await deck.backend.update_job_states([job])
+    assert (job.state, job.exitcode, job.raw_state) == (RunState.TERMINATING, 4, "exit file")
+    assert exit_status.FROM_FILE in job.reason
 
 
 async def test_one_status_query_per_refresh_for_many_jobs(deck: Deck) -> None:

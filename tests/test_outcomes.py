@@ -119,7 +119,7 @@ def test_refused_submit_is_failed() -> None:
 
 
 def test_apply_status_copies_the_verdict_when_the_job_finishes() -> None:
-    backend = BatchSystem("c", transport=LocalTransport())
+    backend = slurm.SlurmBatchSystem("c", transport=LocalTransport())  # BatchSystem is abstract (hooks only)
     job = running_job("3")
     running = SchedulerJob(jobid="3", state=RunState.RUNNING, raw_state="RUNNING")
     backend.apply_status(job, running)
@@ -311,7 +311,7 @@ def test_sge_table() -> None:
 def test_sge_batchdecks_own_qdel_is_cancelled() -> None:
     backend = sge.SgeBatchSystem("sge", transport=LocalTransport())
     job = running_job("11")
-    job.reason = sge.CANCEL_REASON  # what cancel_job leaves once qdel accepted
+    job.cancel_requested = 1.0  # what cancel_job records once qdel accepted
     short = "grep -E '^(jobname|jobnumber|failed|exit_status|ru_wallclock) '"
     info = sge.parse_qacct(transcript_block(SGE_TRANSCRIPT, f"qacct -j 11 | {short}"))["11"]
     backend.apply_status(job, info)

@@ -316,7 +316,8 @@ async def test_peek_big_file_from_its_end_and_earlier_chunks(workdir: Path) -> N
         assert view.log_widget.lines[-2] == "tail line 07999"
         first_start = tail.start
         first_line = view.log_widget.lines[0]
-        await pilot.press("home")
+        # Scrolling up to the first line held loads the chunk before it (Home goes to the file's start).
+        view.log_widget.scroll_to(y=0, animate=False)
         await wait_for(pilot, lambda: tail.start < first_start)
         assert first_start - tail.start <= CHUNK
         # The earlier lines went in front, and the previous first line follows them.

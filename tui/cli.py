@@ -19,7 +19,7 @@ from typing import Any
 from ..backends.engine import job_control
 from ..backends.engine.deck import Deck
 from ..backends.engine.script_directives import spec_with_script_directives
-from ..backends.errors import BatchdeckError, InvalidJobSpec
+from ..backends.errors import BatchdeckError, InvalidJobSpec, RemoteFileNotFound
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
 from ..backends.schedulers.registry import dependency_directives
@@ -149,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jobs", help="every job the cluster's scheduler lists for you (not only batchdeck's)")
     p.add_argument("--cluster")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("import-gc3pie", help="print a GC3Pie configuration's resources as batchdeck clusters")
+    p.add_argument("path", nargs="?", help="GC3Pie configuration (default: ~/.gc3/gc3pie.conf)")
+    p.add_argument("--write", action="store_true", help="merge them into batchdeck's configuration file")
+
+    p = sub.add_parser("serve", help="the app in a browser, behind a secret token (needs batchdeck[serve])")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a --host other than loopback")
+
     for each in sub.choices.values():
         # also after the subcommand; SUPPRESS keeps it from resetting one given before it
         each.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="messages in full")
@@ -722,29 +732,77 @@ def _notify(title: str, body: str) -> None:
             sys.stdout.flush()
 
 
+#: bytes per read when peek streams a file: memory stays about one chunk, and no
+#: single remote command runs long enough to meet the SSH timeout, whatever the size
+PEEK_CHUNK = 4 * 1024 * 1024
+
+
 async def _peek(deck: Deck, args: argparse.Namespace) -> int:
     job = deck.job(args.id)
     if args.bytes < 0:
         raise CliError("--bytes must be >= 0")
-    offset = 0 if args.bytes == 0 else -args.bytes
-    data, size = await deck.peek(job.id, stderr=args.stderr, offset=offset)
     out = sys.stdout.buffer
-    out.write(data)
+    job, first, size = await _peek_first(deck, job, args)
+    # The start of what is printed: the last --bytes of the file at the first read.
+    position = (0 if args.bytes == 0 else max(0, size - args.bytes)) + len(first)
+    out.write(first)
     out.flush()
+    while position < size:
+        data, _total = await deck.peek(job.id, args.stderr, offset=position, size=min(PEEK_CHUNK, size - position))
+        if not data:
+            break  # truncated while it was read
+        out.write(data)
+        out.flush()
+        position += len(data)
     if not args.follow:
         return 0
-    position = size
+    finished = False
     while True:
-        job = await deck.refresh_job(job.id)
-        data, size = await deck.peek(job.id, stderr=args.stderr, offset=position)
+        data, size = await deck.peek(job.id, args.stderr, offset=position, size=PEEK_CHUNK)
+        if size < position:
+            # Truncated or replaced: as tail -F does, start again from its beginning.
+            print(f"{PROG}: {terminal_safe(_output_name(job, args.stderr))} was truncated; following it from its start", file=sys.stderr)
+            position = 0
+            continue
         if data:
             out.write(data)
             out.flush()
             position += len(data)
-        elif not job.state.is_active:
+            continue
+        if finished:
             return 0
-        else:
-            await asyncio.sleep(1)
+        job = await deck.refresh_job(job.id)
+        if not job.state.is_active:
+            finished = True  # one more read: what the job wrote before it ended
+            continue
+        await asyncio.sleep(1)
+
+
+async def _peek_first(deck: Deck, job: JobRecord, args: argparse.Namespace) -> tuple[JobRecord, bytes, int]:
+    """The first chunk to print and the file's size; with --follow, waits for a pending job's output."""
+    offset = 0 if args.bytes == 0 else -args.bytes
+    size = PEEK_CHUNK if args.bytes == 0 else min(PEEK_CHUNK, args.bytes)
+    said = False
+    while True:
+        waiting = args.follow and job.state.is_active
+        if not job.sandbox and not waiting:
+            await deck.peek(job.id, args.stderr)  # raises the reason: freed, or no sandbox yet
+        if job.sandbox:
+            try:
+                data, total = await deck.peek(job.id, args.stderr, offset=offset, size=size)
+                return job, data, total
+            except RemoteFileNotFound:
+                if not waiting:
+                    raise
+        if not said:
+            print(f"{PROG}: waiting for {job.id}'s {terminal_safe(_output_name(job, args.stderr))} ({job.state.value})", file=sys.stderr)
+            said = True
+        await asyncio.sleep(1)
+        job = await deck.refresh_job(job.id)
+
+
+def _output_name(job: JobRecord, stderr: bool) -> str:
+    return job.spec.stderr if stderr else job.spec.stdout
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -764,6 +822,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ImportError as exc:
                 raise CliError(f"the app cannot start: {exc}") from None
             return run_app(args.config)
+        if args.command == "import-gc3pie":
+            from .gc3pie_cli import run_import
+
+            try:
+                return run_import(args.path, args.write, args.config)
+            except BatchdeckError as exc:
+                print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
+                return 1
+        if args.command == "serve":
+            from .serve import ServeUsageError, run_serve
+
+            try:
+                return run_serve(args.host, args.port, args.allow_remote, args.config)
+            except ServeUsageError:
+                raise
+            except BatchdeckError as exc:
+                print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
+                return 1
         deck = Deck.open(args.config)
     except BatchdeckError as exc:
         print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)

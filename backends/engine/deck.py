@@ -247,6 +247,20 @@ class Deck:
         name = job.spec.stderr if stderr else job.spec.stdout
         return await self.backend(job.cluster).peek_bytes(job, name, offset, size)
 
+    async def peek_find(
+        self, job_id: str, stderr: bool, pattern: str, offset: int, backward: bool = False
+    ) -> int | None:
+        """Byte offset of the next (or previous) match of ``pattern`` in the job's output, searched remotely."""
+        job = self.job(job_id)
+        name = job.spec.stderr if stderr else job.spec.stdout
+        return await self.backend(job.cluster).peek_find(job, name, pattern, offset, backward)
+
+    async def peek_line_offset(self, job_id: str, stderr: bool, line: int) -> int:
+        """Byte offset where (0-based) ``line`` of the job's output starts, counted remotely."""
+        job = self.job(job_id)
+        name = job.spec.stderr if stderr else job.spec.stdout
+        return await self.backend(job.cluster).peek_line_offset(job, name, line)
+
     async def get_results(
         self,
         job_id: str,

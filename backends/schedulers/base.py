@@ -1,14 +1,22 @@
 """The async BatchSystem layer: GC3Pie's ``gc3libs.backends.batch.BatchSystem``, made async.
 
-A scheduler backend subclasses ``BatchSystem`` and fills in a handful of hooks:
-the job-script directives, the submit/cancel command lines, one status query for
-all of the user's jobs, one batched accounting query for jobs that left the
-queue, and the queue listing. Sandboxes, file transfer, peek, limits, prologue
-and epilogue, and the state bookkeeping are done here once for all of them.
+A scheduler backend subclasses ``BatchSystem`` and implements only its hooks
+(the abstract methods at the end of the class, each documented with what it
+receives, returns and raises): a once-per-connection ``prepare``, the job-script
+directives, the submit command and its answer, ONE status query for all of the
+user's jobs, batched accounting queries for jobs that left the queue, the cancel
+command and its answer, the queue listing and scheduler-specific spec checks.
+The algorithm (sandboxes, file transfer, peek, limits, prologue and epilogue,
+the state bookkeeping, the cancel intent, the one error path of ``_run``) is
+here once for all of them and is never overridden.
 """
 
 from __future__ import annotations
 
+import abc
+import dataclasses
+import enum
+import itertools
 import os
 import posixpath
 import re
@@ -17,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, TypeVar
 
 from ..engine.settings import (
     DEFAULT_ACCOUNTING_DELAY,
@@ -27,26 +35,40 @@ from ..engine.settings import (
     normalize_architecture,
 )
 from ..errors import (
+    AccountingUnavailable,
     BatchdeckError,
     InvalidJobSpec,
     InvalidStateTransition,
     LimitExceeded,
     ParseError,
+    RemoteFileNotFound,
     SchedulerError,
     UnsafePath,
 )
-from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..model import HistoryRecord, JobDetails, JobRecord, JobSpec, Outcome, QueueInfo, RunState, SchedulerJob
 from ..transports.base import CommandResult, ProgressCallback, Transport
 from ..units import format_memory, format_walltime
+from . import exit_status
 from .paths import CONTROL_DIR as CONTROL_DIR  # batchdeck's own files in a sandbox; never results
 from .paths import check_user_paths, output_folders
 from .paths import safe_relative_path as safe_relative_path
+from .transfer_plan import FileFacts, plan_download
 
 JOB_SCRIPT = f"{CONTROL_DIR}/job.sh"
 USER_SCRIPT = f"{CONTROL_DIR}/user-script"
 TAG_PREFIX = "bd-"
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+_T = TypeVar("_T")
+
+#: the reason of a job whose cancel batchdeck asked for, once the scheduler confirms
+CANCELLED = "cancelled"
+#: the reason shown while a job batchdeck asked to cancel is still listed
+CANCEL_REQUESTED = "cancel requested"
+#: the reason of a job nothing knows any more
+LOST_REASON = "the scheduler no longer knows this job"
+#: longest pause between two checks of a lost (UNKNOWN) job, seconds
+LOST_RECHECK_MAX = 3600.0
 
 
 def job_tag(job: JobRecord) -> str:
@@ -121,7 +143,31 @@ case $batchdeck_rc in
 esac"""
 
 
-class BatchSystem:
+class CancelAnswer(enum.Enum):
+    """What a scheduler answered to a cancel command."""
+
+    DONE = "done"  # the scheduler takes the job away (deleted, or being killed)
+    ALREADY_GONE = "already gone"  # it no longer knows the job: accounting tells how it ended
+    ERROR = "error"  # refused (not the owner, scheduler down, ...)
+
+
+@dataclass(frozen=True)
+class CancelVerdict:
+    answer: CancelAnswer
+    #: the scheduler's own words, one line (for ERROR)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class SubmitAnswer:
+    """What a submit command's answer carries."""
+
+    jobid: str
+    #: the queue the scheduler put the job in, when it says (LSF's default queue)
+    queue: str | None = None
+
+
+class BatchSystem(abc.ABC):
     """Base class for every backend (GC3Pie's BatchSystem, async)."""
 
     #: the ``type`` key of a cluster's configuration
@@ -136,10 +182,24 @@ class BatchSystem:
     #: (PBS, LSF); the job script then writes them into the sandbox itself, so that
     #: peek shows them while the job runs
     spools_output: ClassVar[bool] = False
+    #: queue names the scheduler takes (None: any name without control characters);
+    #: a name that reaches a directive line must not carry anything a shell or the
+    #: scheduler's directive reader would misread
+    queue_name_pattern: ClassVar[re.Pattern[str] | None] = None
+    #: the job script records its exit status in the sandbox (exit_status.EXIT_FILE)
+    #: as its last act; False where a runner of batchdeck's own already does it
+    records_exit_status: ClassVar[bool] = True
+    #: a job cancelled while pending gets an accounting record (Grid Engine's does not:
+    #: there, vanishing after a confirmed cancel is the cancellation)
+    accounts_cancelled_pending_jobs: ClassVar[bool] = True
+    #: a failed command's words become one line (the reason continues on the next line: PBS, LSF)
+    joins_error_lines: ClassVar[bool] = False
     #: the scheduler keeps only 7 bits of the script's exit status (SLURM: ``exit 137``
     #: reads ``9:0``, the same as ``exit 9``); the job script then ends by the signal
     #: that ended its command, so the scheduler records a signal death (``0:9``)
     reraises_signal_deaths: ClassVar[bool] = False
+    #: set once prepare() succeeded for the current connection
+    _prepared: bool = False
 
     #: the keys only this scheduler understands; a backend declares its own subclass beside it
     settings_class: ClassVar[type[SchedulerSettings]] = SchedulerSettings
@@ -206,9 +266,13 @@ class BatchSystem:
             if root == "~" or root.startswith("~/"):
                 root = (await self.transport.home()).rstrip("/") + root[1:]
             self._sandbox_root = posixpath.normpath(root)
+        if not self._prepared:
+            await self.prepare()
+            self._prepared = True
 
     async def close(self) -> None:
         """Release the connection to the frontend."""
+        self._prepared = False
         await self.transport.close()
 
     @property
@@ -285,6 +349,9 @@ class BatchSystem:
         check_user_paths(spec)
         if spec.queue is not None and (not spec.queue.strip() or any(ord(c) < 32 for c in spec.queue)):
             raise InvalidJobSpec(f"queue name {spec.queue!r} is empty or contains control characters")
+        if spec.queue is not None and self.queue_name_pattern is not None:
+            if not self.queue_name_pattern.match(spec.queue):
+                raise InvalidJobSpec(f"queue name {spec.queue!r} is not valid")
         for key in spec.environment:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
                 raise InvalidJobSpec(f"environment variable name {key!r} is not valid")
@@ -294,6 +361,7 @@ class BatchSystem:
             path = local[len("file://") :] if local.startswith("file://") else local
             if not os.path.exists(path):
                 raise InvalidJobSpec(f"input file {local!r} does not exist")
+        self.check_spec(spec)
         self.check_limits(spec)
 
     # ------------------------------------------------------------------ job script
@@ -305,10 +373,6 @@ class BatchSystem:
     def get_epilogue_script(self, job: JobRecord) -> str:
         """The job's epilogue and the cluster's, merged (job first)."""
         return _merge_scripts(job.spec.epilogue, self.epilogue)
-
-    def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
-        """Scheduler directive lines for the top of the job script (without the prefix handling)."""
-        return []
 
     def output_paths(self, job: JobRecord, sandbox: str) -> tuple[str, str]:
         """Where the scheduler's own stdout/stderr options (-o/-e) point."""
@@ -367,10 +431,41 @@ class BatchSystem:
         epilogue = self.get_epilogue_script(job)
         if epilogue:
             lines += ["# --- epilogue", epilogue.rstrip("\n")]
+        ending = exit_status.script_lines(sandbox) if self.records_exit_status else ["exit $batchdeck_rc"]
         if self.reraises_signal_deaths:
-            lines.append(RERAISE_SIGNAL_DEATH)
-        lines.append("exit $batchdeck_rc")
+            ending.insert(-1, RERAISE_SIGNAL_DEATH)  # after the exit-status file is written
+        lines += ending
         return "\n".join(lines) + "\n"
+
+    # ------------------------------------------------------------------ commands: the one error path
+
+    def describe_command(self, argv: Sequence[str]) -> str:
+        """Optional hook: the name a failed command's message starts with (default: the program)."""
+        return str(argv[0])
+
+    def command_error(self, result: CommandResult, what: str | None = None) -> SchedulerError:
+        """The one way a failed command becomes an error: the scheduler's own words (``command_error``)."""
+        return command_error(what or self.describe_command(result.argv), result, joined=self.joins_error_lines)
+
+    async def _run(
+        self,
+        argv: Sequence[str],
+        what: str | None = None,
+        *,
+        stdin: bytes | None = None,
+        cwd: str | None = None,
+        check: bool = True,
+    ) -> CommandResult:
+        """Run one scheduler command with the cluster's command timeout.
+
+        With ``check`` a non-zero exit raises ``command_error`` (naming ``what``,
+        by default the program); without, the result is returned for a hook to
+        classify. Transport failures propagate as ``TransportError``.
+        """
+        result = await self.transport.run(list(argv), stdin=stdin, cwd=cwd, timeout=self.ssh_timeout)
+        if check and not result.ok:
+            raise self.command_error(result, what)
+        return result
 
     # ------------------------------------------------------------------ submission
 
@@ -381,15 +476,13 @@ class BatchSystem:
             raise ParseError(f"{self.type_name} submit output", "no job id found", output)
         return match.group(1)
 
-    def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
-        """The submit command line (and its stdin, if the scheduler reads the script from stdin)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement submit_argv")
-
     async def _submit(self, job: JobRecord, script_path: str) -> str:
         argv, stdin = self.submit_argv(job, script_path)
-        result = await self.transport.run(argv, stdin=stdin, cwd=job.sandbox, timeout=self.ssh_timeout)
-        result.check(argv[0])
-        return self.get_jobid_from_submit_output(result.stdout, self.submit_regexp)
+        result = await self._run(argv, stdin=stdin, cwd=job.sandbox, check=False)
+        answer = self.parse_submit_output(job, result)
+        if answer.queue:
+            job.queue = answer.queue
+        return answer.jobid
 
     async def submit_job(
         self,
@@ -426,6 +519,8 @@ class BatchSystem:
         script_path = posixpath.join(sandbox, JOB_SCRIPT)
         # for the user only: it carries the prologue and the --env values
         await self.transport.write_file(script_path, self.render_script(job, sandbox).encode(), mode=0o600)
+        for name, (data, mode) in self.control_files(job, sandbox).items():
+            await self.transport.write_file(posixpath.join(sandbox, CONTROL_DIR, name), data, mode=mode)
         job.queue = job.spec.queue
         if on_prepared is not None:
             maybe = on_prepared(job)
@@ -438,51 +533,205 @@ class BatchSystem:
 
     # ------------------------------------------------------------------ state
 
+    async def _status_listing(self, argv_hook: Callable[[], list[str]], parse: Callable[[CommandResult], _T | None]) -> _T:
+        """Run a query whose parser may answer "this form is not supported here, ask again"."""
+        argv: list[str] = []
+        for _attempt in range(3):
+            argv = argv_hook()
+            result = await self._run(argv, check=False)
+            parsed = parse(result)
+            if parsed is not None:
+                return parsed
+        raise SchedulerError(self.describe_command(argv), "no form of this query is supported by the scheduler")
+
     async def query_jobs(self) -> list[SchedulerJob]:
-        """All of the user's jobs the scheduler lists now: ONE command."""
-        raise NotImplementedError
+        """All of the user's jobs the scheduler lists now: ONE command (plus an optional follow-up)."""
+        await self.connect()
+        jobs = await self._status_listing(self.status_argv, self.parse_status_output)
+        follow_up = self.status_followup_argv(jobs)
+        if follow_up:
+            jobs = self.parse_status_followup(jobs, await self._run(follow_up, check=False))
+        return jobs
 
     async def query_finished(self, jobids: Sequence[str]) -> dict[str, SchedulerJob]:
-        """Jobs that left the queue, from accounting: ONE batched command. Unknown ids are left out."""
-        return {}
+        """Jobs that left the queue, from accounting: ONE batched command per alternative.
+
+        Alternatives (``accounting_argv`` attempt 0, 1, ...) are asked in turn for
+        the ids still unanswered. A hook's ``SchedulerError`` is raised only when no
+        later alternative answered for every id. Unknown ids are left out.
+        """
+        rest = [j for j in dict.fromkeys(jobids) if j]
+        found: dict[str, SchedulerJob] = {}
+        error: SchedulerError | None = None
+        if rest:
+            await self.connect()
+        for attempt in itertools.count():
+            if not rest:
+                break
+            argv = self.accounting_argv(rest, attempt)
+            if argv is None:
+                break
+            result = await self._run(argv, check=False)
+            try:
+                answer = self.parse_accounting_output(rest, result, attempt)
+            except SchedulerError as exc:
+                error = error or exc
+                continue
+            by_key = {self.jobid_key(jobid): info for jobid, info in answer.items()}
+            for jobid in rest:
+                info = by_key.get(self.jobid_key(jobid))
+                if info is not None:
+                    info.jobid = jobid
+                    found[jobid] = info
+            rest = [j for j in rest if j not in found]
+        if rest and error is not None:
+            raise error
+        return found
+
+    async def _read_exit_files(self, jobs: Sequence[JobRecord]) -> dict[str, SchedulerJob]:
+        """How jobs gone from queue and accounting ended, from their exit-status files: ONE command."""
+        with_sandbox = [job for job in jobs if job.sandbox and job.jobid]
+        if not self.records_exit_status or not with_sandbox:
+            return {}
+        result = await self._run(exit_status.read_argv([job.sandbox or "" for job in with_sandbox]))
+        statuses = exit_status.parse_exit_files(result.stdout)
+        return {
+            job.jobid or "": exit_status.job_from_exit_status(job.jobid or "", statuses[job.sandbox or ""])
+            for job in with_sandbox
+            if job.sandbox in statuses
+        }
 
     async def list_jobs(self) -> list[SchedulerJob]:
         """All of the user's jobs the scheduler knows, not only batchdeck's."""
         return await self.query_jobs()
 
     async def list_queues(self) -> list[QueueInfo]:
-        return []
+        """The scheduler's queues with their limits and load: the commands of ``queues_argv``."""
+        await self.connect()
+
+        async def ask() -> list[QueueInfo] | None:
+            results = [await self._run(argv, check=False) for argv in self.queues_argv()]
+            return self.parse_queues_output(results)
+
+        for _attempt in range(3):
+            queues = await ask()
+            if queues is not None:
+                return queues
+        raise SchedulerError(self.type_name, "no form of the queue listing is supported by the scheduler")
 
     async def update_job_state(self, job: JobRecord) -> RunState:
         """Query the scheduler for one job and update it; returns its state."""
         await self.update_job_states([job])
         return job.state
 
+    def _due_for_recheck(self, job: JobRecord, now: float) -> bool:
+        """A job already UNKNOWN (lost) is asked about again with back-off, not on every refresh."""
+        if job.state != RunState.UNKNOWN:
+            return True
+        due = self._lost_recheck().get(job.id)
+        return due is None or now >= due[0]
+
+    def _lost_recheck(self) -> dict[str, tuple[float, float]]:
+        # {job id: (next check, interval)}: in memory, so a new process asks once at start.
+        table: dict[str, tuple[float, float]] | None = getattr(self, "_recheck_table", None)
+        if table is None:
+            table = {}
+            self._recheck_table = table
+        return table
+
+    def _schedule_recheck(self, job: JobRecord, now: float) -> None:
+        table = self._lost_recheck()
+        interval = table[job.id][1] * 2 if job.id in table else max(self.accounting_delay, 30.0)
+        interval = min(interval, LOST_RECHECK_MAX)
+        table[job.id] = (now + interval, interval)
+
     async def update_job_states(self, jobs: Sequence[JobRecord]) -> PollResult:
-        """Update many jobs of this cluster with one queue query (plus one accounting query)."""
+        """Update many jobs of this cluster with one queue query (plus one accounting query).
+
+        Jobs missing from the queue are asked of accounting in one batch; those it
+        has not known for ``accounting_delay`` are read from their exit-status
+        files in one command. A job none of them answers for then becomes UNKNOWN
+        (or, if batchdeck asked to cancel it, cancelled) and is re-checked with
+        back-off, never on every refresh.
+        """
         await self.connect()
         listed = await self.query_jobs()
-        by_id = {info.jobid: info for info in listed}
+        by_key = {self.jobid_key(info.jobid): info for info in listed}
         active = [job for job in jobs if job.jobid and job.state.is_active]
-        missing = [job.jobid for job in active if job.jobid and job.jobid not in by_id]
-        finished = await self.query_finished(missing) if missing else {}
-        result = PollResult(all_jobs=listed)
         now = time.time()
+        seen: dict[str, SchedulerJob] = {}
         for job in active:
-            info = by_id.get(job.jobid or "") or finished.get(job.jobid or "")
+            info = by_key.get(self.jobid_key(job.jobid or ""))
             if info is not None:
+                info.jobid = job.jobid or info.jobid
+                seen[job.id] = info
+        missing = [job for job in active if job.id not in seen and self._due_for_recheck(job, now)]
+        if missing:
+            finished = await self.query_finished([job.jobid or "" for job in missing])
+            # Accounting may lag behind the queue, and it alone has the scheduler's
+            # verdict (timeout, memory...): the job's own file is asked only once
+            # accounting had accounting_delay to answer.
+            overdue = [
+                job
+                for job in missing
+                if (job.jobid or "") not in finished
+                and now - (job.last_seen or job.submitted or job.created) > self.accounting_delay
+            ]
+            if overdue:
+                finished.update(await self._read_exit_files(overdue))
+            for job in missing:
+                info = finished.get(job.jobid or "")
+                if info is not None:
+                    seen[job.id] = info
+        result = PollResult(all_jobs=listed)
+        for job in active:
+            info = seen.get(job.id)
+            if info is not None:
+                self._lost_recheck().pop(job.id, None)
                 job.last_seen = now
                 job.stale = False
                 if self.apply_status(job, info):
                     result.changed.append(job)
-            elif now - (job.last_seen or job.submitted or job.created) > self.accounting_delay:
-                if job.transition(RunState.UNKNOWN, "the scheduler no longer knows this job"):
-                    job.reason = "the scheduler no longer knows this job"
+            elif job in missing:
+                if self._resolve_vanished(job, now):
                     result.changed.append(job)
         return result
 
+    def _resolve_vanished(self, job: JobRecord, now: float) -> bool:
+        """A job neither the queue, accounting nor its sandbox answers for. True if it changed."""
+        waited = now - (job.last_seen or job.submitted or job.created)
+        self._recall_cancel(job)
+        never_accounted = job.state != RunState.RUNNING and not self.accounts_cancelled_pending_jobs
+        if job.cancel_requested is not None and (never_accounted or waited > self.accounting_delay):
+            # Deleted while pending, some schedulers never account for it; else
+            # accounting had accounting_delay to say otherwise.
+            job.transition(RunState.TERMINATED, CANCELLED)
+            job.reason = CANCELLED
+            return True
+        if waited <= self.accounting_delay:
+            return False
+        self._schedule_recheck(job, now)
+        if job.transition(RunState.UNKNOWN, LOST_REASON):
+            job.reason = LOST_REASON
+            return True
+        return False
+
     def apply_status(self, job: JobRecord, info: SchedulerJob) -> bool:
-        """Copy a scheduler's record into the run record; True if anything changed."""
+        """Copy a scheduler's record into the run record; True if anything changed.
+
+        After a cancel request (``job.cancel_requested``) a job the scheduler
+        reports ended without a real exit code (killed: a signal, or no code at
+        all) reads as cancelled: SGE's ``failed 100``, TORQUE's exit 271, an LSF
+        kill. One that ran to its end keeps its own outcome.
+        """
+        if self._recall_cancel(job) is not None:
+            if info.state == RunState.TERMINATING and (info.signal is not None or info.exitcode is None):
+                info = dataclasses.replace(
+                    info, state=RunState.TERMINATED, reason=CANCELLED, outcome=Outcome.CANCELLED
+                )
+            elif info.state.is_active:
+                suffix = f" ({info.reason})" if info.reason else ""
+                info = dataclasses.replace(info, reason=CANCEL_REQUESTED + suffix)
         before = (job.state, job.raw_state, job.reason, job.exitcode, job.signal, job.queue)
         job.raw_state = info.raw_state
         job.reason = info.reason
@@ -506,30 +755,52 @@ class BatchSystem:
 
     # ------------------------------------------------------------------ cancel
 
-    def cancel_argv(self, jobid: str) -> list[str]:
-        raise NotImplementedError
-
     async def cancel_job(self, job: JobRecord) -> None:
-        """Ask the scheduler to cancel the job; its state changes when the scheduler confirms."""
+        """Ask the scheduler to cancel the job; its state changes when the scheduler confirms.
+
+        The request is remembered in the record (``cancel_requested``, saved by the
+        caller) so that another process, or this one after a restart, still reads
+        the job's end as cancelled.
+        """
         if not job.jobid:
             if job.state == RunState.NEW:
                 job.transition(RunState.TERMINATED, "cancelled before submission")
-                job.reason = "cancelled"
+                job.reason = CANCELLED
                 return
             raise BatchdeckError(f"job {job.id} has no scheduler job id")
         if not job.state.is_active:
             raise BatchdeckError(f"job {job.id} is {job.state}: nothing to cancel")
         await self.connect()
         argv = self.cancel_argv(job.jobid)
-        result = await self.transport.run(argv, timeout=self.ssh_timeout)
-        if not result.ok:
-            # An id the scheduler no longer knows is not an error that may lose the
-            # job: the next poll resolves it through accounting.
-            await self.update_job_states([job])
-            if job.state.is_active and job.state != RunState.UNKNOWN:
-                raise SchedulerError(argv[0], result.stderr or result.stdout, result.exit_status)
-            return
+        previous = job.cancel_requested
+        job.cancel_requested = time.time()
+        result = await self._run(argv, check=False)
+        verdict = self.classify_cancel_output(result)
+        if verdict.answer != CancelAnswer.DONE:
+            job.cancel_requested = previous
+        else:
+            self._cancel_requests()[job.id] = job.cancel_requested
+        # An id the scheduler no longer knows is not an error that may lose the
+        # job: the poll resolves it through accounting.
         await self.update_job_states([job])
+        if verdict.answer == CancelAnswer.ERROR and job.state.is_active and job.state != RunState.UNKNOWN:
+            raise SchedulerError(self.describe_command(argv), verdict.message or f"exit status {result.exit_status}")
+
+    def _cancel_requests(self) -> dict[str, float]:
+        # {job id: when}: the cancels this backend sent. The record's field is the
+        # truth; this only hands it to another copy of the same job loaded before
+        # the cancel (a refresh in flight), which then saves it with the field set.
+        table: dict[str, float] | None = getattr(self, "_cancel_table", None)
+        if table is None:
+            table = {}
+            self._cancel_table = table
+        return table
+
+    def _recall_cancel(self, job: JobRecord) -> float | None:
+        """The job's cancel request, from its record or from this backend's own cancels."""
+        if job.cancel_requested is None:
+            job.cancel_requested = self._cancel_requests().get(job.id)
+        return job.cancel_requested
 
     # ------------------------------------------------------------------ files
 
@@ -547,23 +818,88 @@ class BatchSystem:
         is created or overwritten; a file object is written at its position and
         left just after the written bytes. Returns the remote file's size.
         """
-        data, total = await self.peek_bytes(job, remote_filename, offset, size)
         if isinstance(local_file, (str, os.PathLike)):
             with open(local_file, "wb") as handle:
-                handle.write(data)
-        else:
-            local_file.write(data)
+                return await self._peek_into(job, remote_filename, handle, offset, size)
+        return await self._peek_into(job, remote_filename, local_file, offset, size)
+
+    async def _peek_into(
+        self, job: JobRecord, remote_filename: str, out: IO[bytes], offset: int, size: int | None
+    ) -> int:
+        # In bounded reads: memory stays one chunk and no remote command runs long
+        # enough to meet the command timeout, whatever the file's size.
+        first = _PEEK_CHUNK if size is None else min(size, _PEEK_CHUNK)
+        data, total = await self.peek_bytes(job, remote_filename, offset, first)
+        out.write(data)
+        start = max(0, total + offset) if offset < 0 else min(offset, total)
+        end = total if size is None else min(total, start + max(0, size))
+        position = start + len(data)
+        while position < end and data:
+            data, _now = await self.peek_bytes(job, remote_filename, position, min(_PEEK_CHUNK, end - position))
+            out.write(data)
+            position += len(data)
         return total
 
     async def peek_bytes(
         self, job: JobRecord, remote_filename: str, offset: int = 0, size: int | None = None
     ) -> tuple[bytes, int]:
-        """The bytes peek would write, and the file's size (for a live tail)."""
-        if not job.sandbox:
-            raise BatchdeckError(f"job {job.id} has no sandbox yet")
+        """The bytes peek would write, and the file's size (for a live tail).
+
+        A file that is a link out of the sandbox is refused (``UnsafePath``), as
+        ``get_results`` never copies one.
+        """
+        path = self._peek_path(job, remote_filename)
         await self.connect()
-        path = posixpath.join(job.sandbox, safe_relative_path(remote_filename, "file name"))
-        return await self.transport.read_range(path, offset, size)
+        return await self.transport.read_range(path, offset, size, inside=job.sandbox)
+
+    async def peek_find(
+        self, job: JobRecord, remote_filename: str, pattern: str, offset: int, backward: bool = False
+    ) -> int | None:
+        """Byte offset of the first match of ``pattern`` at or after ``offset``
+        (with ``backward``: the last one starting before it), or None.
+
+        Searched on the frontend with grep over the byte range, so only the
+        offset crosses the link, however large the file.
+        """
+        if not pattern or "\n" in pattern or "\0" in pattern:
+            raise BatchdeckError("a search pattern must be one non-empty line")
+        script = _SH_PEEK_FIND_BACKWARD if backward else _SH_PEEK_FIND
+        out = await self._peek_command(job, remote_filename, script, max(0, offset), pattern)
+        return int(out) if out else None
+
+    async def peek_line_offset(self, job: JobRecord, remote_filename: str, line: int) -> int:
+        """Byte offset where (0-based) ``line`` starts, or the file's size if it has fewer lines.
+
+        Counted on the frontend (``head -n | wc -c``): no bytes of the file move,
+        but the frontend reads every byte before that line.
+        """
+        out = await self._peek_command(job, remote_filename, _SH_PEEK_LINE_OFFSET, max(0, line))
+        try:
+            return int(out)
+        except ValueError:
+            raise BatchdeckError(f"cannot count the lines of {remote_filename}: unexpected answer {out[:60]!r}") from None
+
+    def _peek_path(self, job: JobRecord, remote_filename: str) -> str:
+        if not job.sandbox:
+            if job.reason == "sandbox freed":
+                raise BatchdeckError(f"job {job.id} was freed: its sandbox and output are gone from the cluster")
+            raise BatchdeckError(f"job {job.id} has no sandbox yet")
+        return posixpath.join(job.sandbox, safe_relative_path(remote_filename, "file name"))
+
+    async def _peek_command(self, job: JobRecord, remote_filename: str, script: str, *args: object) -> str:
+        path = self._peek_path(job, remote_filename)
+        await self.connect()
+        assert job.sandbox is not None
+        argv = ["sh", "-c", _SH_PEEK_OPEN + script, "sh", path, job.sandbox, *[str(a) for a in args]]
+        result = await self.transport.run(argv, timeout=self.ssh_timeout)
+        if result.exit_status == 3:
+            raise RemoteFileNotFound(f"{path} does not exist")
+        if result.exit_status == 6:
+            raise UnsafePath(
+                f"refusing to read {path}: it is a link to {result.stderr.strip()}, outside the sandbox {job.sandbox}"
+            )
+        result.check(f"peek {remote_filename}")
+        return result.stdout.strip()
 
     def result_files(self, job: JobRecord) -> list[str] | None:
         """Sandbox-relative names to download; None means every file of the sandbox."""
@@ -582,9 +918,8 @@ class BatchSystem:
     ) -> TransferReport:
         """Retrieve the job's output files into ``download_dir`` (which must exist).
 
-        Files missing locally are always copied. Existing ones are kept unless
-        ``overwrite``; then, with ``changed_only``, only those whose source has a
-        different size or is newer are replaced, otherwise all are.
+        What is copied and what is kept is ``transfer_plan.plan_download``'s
+        decision over the sandbox listing (see there).
         """
         if not job.sandbox:
             raise BatchdeckError(f"job {job.id} has no sandbox yet")
@@ -598,25 +933,23 @@ class BatchSystem:
             if not _is_control(entry.path)
         }
         wanted = self.result_files(job)
-        names = sorted(listing) if wanted is None else wanted
-        report = TransferReport()
-        pairs: list[tuple[str, str]] = []
-        for name in names:
-            entry = listing.get(name)
-            if entry is None:
-                report.failed[name] = "not found in the sandbox"
-                continue
-            local = target / name
-            if local.exists():
-                if not overwrite:
-                    report.skipped.append(name)
-                    continue
-                if changed_only:
-                    st = local.stat()
-                    if st.st_size == entry.size and entry.mtime <= st.st_mtime:
-                        report.skipped.append(name)
-                        continue
-            pairs.append((posixpath.join(job.sandbox, name), str(local)))
+        local: dict[str, FileFacts] = {}
+        for name in sorted(listing) if wanted is None else wanted:
+            path = target / name
+            if path.exists():
+                st = path.stat()
+                local[name] = FileFacts(st.st_size, st.st_mtime)
+        plan = plan_download(
+            wanted,
+            {name: FileFacts(entry.size, entry.mtime) for name, entry in listing.items()},
+            local,
+            overwrite,
+            changed_only,
+        )
+        report = TransferReport(skipped=list(plan.skip))
+        for name in plan.missing:
+            report.failed[name] = "not found in the sandbox"
+        pairs = [(posixpath.join(job.sandbox, name), str(target / name)) for name in plan.copy]
         if pairs:
             failures = await self.transport.get_files(pairs, progress)
             prefix = job.sandbox.rstrip("/") + "/"
@@ -646,11 +979,264 @@ class BatchSystem:
             )
         await self.transport.remove_tree(job.sandbox)
 
-    # ------------------------------------------------------------------ helpers for subclasses
+    # ================================================================== the hooks
+    # A scheduler is these and nothing else: each receives plain values, returns
+    # argv lists or records, and raises only what its docstring says.
 
-    async def run_checked(self, argv: list[str], what: str | None = None) -> CommandResult:
-        result = await self.transport.run(argv, timeout=self.ssh_timeout)
-        return result.check(what or argv[0])
+    @abc.abstractmethod
+    async def prepare(self) -> None:
+        """Learn, once per connection, what the other hooks need of the frontend.
+
+        Called by ``connect`` after the transport is up and the sandbox root is
+        known (e.g. the login user's name, the scheduler's flavour). May run
+        commands with ``self._run``; raises ``SchedulerError`` / ``TransportError``,
+        and is called again on the next ``connect`` if it raised.
+        """
+
+    @abc.abstractmethod
+    def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
+        """The scheduler directive lines (``#SBATCH ...``) for the top of the job script.
+
+        Receives the job and its absolute sandbox path; returns whole lines. Raises
+        ``InvalidJobSpec`` for a value the scheduler cannot carry.
+        """
+
+    @abc.abstractmethod
+    def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
+        """The submit command for the written job script: its argv and its stdin (or None).
+
+        Run in the sandbox. Raises ``InvalidJobSpec`` for a value it cannot pass.
+        """
+
+    @abc.abstractmethod
+    def parse_submit_output(self, job: JobRecord, result: CommandResult) -> SubmitAnswer:
+        """The scheduler's job id (and the queue it chose, if it says) from the submit command's result.
+
+        Raises ``SchedulerError`` (``self.command_error``) when the submission failed,
+        ``ParseError`` when the answer carries no job id.
+        """
+
+    @abc.abstractmethod
+    def status_argv(self) -> list[str]:
+        """The ONE status query of a refresh: every job of the user the scheduler lists."""
+
+    @abc.abstractmethod
+    def parse_status_output(self, result: CommandResult) -> list[SchedulerJob] | None:
+        """The jobs in the status query's result.
+
+        Returns None when the result says this form of the query is not supported
+        here (the hook then adapts and ``status_argv`` is asked again). Raises
+        ``SchedulerError`` when the query failed, ``ParseError`` on output it cannot read.
+        """
+
+    def status_followup_argv(self, jobs: list[SchedulerJob]) -> list[str] | None:
+        """Optional hook: one more command for details the status query lacks (None: none, the default).
+
+        Grid Engine uses it to ask why jobs in error state are; it must stay one
+        command for all such jobs, and only when there are some.
+        """
+        return None
+
+    def parse_status_followup(self, jobs: list[SchedulerJob], result: CommandResult) -> list[SchedulerJob]:
+        """Optional hook: ``jobs`` completed with the follow-up's result. Raises nothing."""
+        return jobs
+
+    @abc.abstractmethod
+    def accounting_argv(self, jobids: Sequence[str], attempt: int) -> list[str] | None:
+        """The ``attempt``-th (0 first) accounting command for jobs that left the queue.
+
+        ``jobids`` are those no earlier alternative answered for; one command for
+        all of them. Returns None when there is no (further) alternative.
+        """
+
+    @abc.abstractmethod
+    def parse_accounting_output(
+        self, jobids: Sequence[str], result: CommandResult, attempt: int
+    ) -> dict[str, SchedulerJob]:
+        """``{job id: record}`` for the ids the ``attempt``-th accounting command knows.
+
+        Ids are matched through ``jobid_key``; unknown ids are left out. Raises
+        ``SchedulerError`` when accounting itself failed (the next alternative is
+        still tried), ``ParseError`` on output it cannot read.
+        """
+
+    @abc.abstractmethod
+    def cancel_argv(self, jobid: str) -> list[str]:
+        """The command that cancels (deletes, kills) one job."""
+
+    @abc.abstractmethod
+    def classify_cancel_output(self, result: CommandResult) -> CancelVerdict:
+        """What the cancel command's result says: DONE (the scheduler takes the job
+        away), ALREADY_GONE (it no longer knows the job) or ERROR (refused; with the
+        scheduler's message in one line). Raises nothing."""
+
+    @abc.abstractmethod
+    def queues_argv(self) -> list[list[str]]:
+        """The commands whose results together describe the queues (all are run)."""
+
+    @abc.abstractmethod
+    def parse_queues_output(self, results: list[CommandResult]) -> list[QueueInfo] | None:
+        """The queues from the results of ``queues_argv``, in order.
+
+        Returns None when a form is not supported here (the hook adapts, the
+        commands are asked again). Raises ``SchedulerError`` / ``ParseError``.
+        """
+
+    @abc.abstractmethod
+    def check_spec(self, spec: JobSpec) -> None:
+        """Scheduler-specific checks of a job spec, before anything is sent. Raises ``InvalidJobSpec``."""
+
+    def control_files(self, job: JobRecord, sandbox: str) -> dict[str, tuple[bytes, int]]:
+        """Optional hook: extra files for the sandbox's control folder, ``{name: (bytes, mode)}``.
+
+        Written with the job script, before the submit command. Default: none.
+        """
+        return {}
+
+    def jobid_key(self, jobid: str) -> str:
+        """Optional hook: the part of a job id that names the job, for matching ids the
+        scheduler prints in several forms (PBS server suffixes). Default: the id."""
+        return jobid
+
+    # ------------------------------------------------------------------ optional hooks: any of the user's jobs
+    # What ``engine/history.py`` and ``engine/job_control.py`` run for jobs batchdeck
+    # may not have submitted. Each is called after ``prepare()``; a scheduler without
+    # the capability keeps the default, which says so in one line.
+
+    def history_argv(self, since: float) -> list[str]:
+        """Optional hook: ONE accounting command listing the user's jobs that ended since ``since``
+        (epoch seconds). Raises ``AccountingUnavailable`` when batchdeck reads no accounting here
+        (the default)."""
+        raise AccountingUnavailable(f"history is not available for {self.type_name} clusters yet ({self.name!r})")
+
+    def parse_history_output(self, result: CommandResult, since: float) -> list[HistoryRecord]:
+        """Optional hook: the jobs in ``history_argv``'s result that ended since ``since``, in any order.
+
+        Raises ``AccountingUnavailable`` (with the scheduler's words) when accounting is off or
+        could not be read, ``ParseError`` on output it cannot read.
+        """
+        raise AccountingUnavailable(f"history is not available for {self.type_name} clusters yet ({self.name!r})")
+
+    def details_argv(self, jobid: str) -> list[str]:
+        """Optional hook: ONE command that describes any of the user's jobs, queued or finished.
+
+        ``jobid`` is the scheduler's id, passed as an argument (never inside a script's text).
+        Raises ``BatchdeckError`` when the scheduler has no such command here (the default).
+        """
+        raise not_available(self.type_name, "details")
+
+    def parse_details_output(self, jobid: str, result: CommandResult) -> JobDetails:
+        """Optional hook: the job's details from ``details_argv``'s result.
+
+        Raises ``JobNotFound`` (with the scheduler's first line) when it knows no such job,
+        ``ParseError`` on output it cannot read.
+        """
+        raise not_available(self.type_name, "details")
+
+    def control_argv(self, action: str, jobid: str, value: str | None) -> list[str]:
+        """Optional hook: the command that does ``action`` to any of the user's jobs.
+
+        ``action`` is one of ``job_control.ACTIONS`` (``cancel``, ``signal`` with ``value`` a signal
+        name of ``job_control.SIGNALS``, ``hold``, ``release``, ``time_limit`` with ``value`` in
+        seconds), already checked. Raises ``InvalidJobSpec`` for a value the scheduler cannot carry,
+        ``BatchdeckError`` when it cannot do the action here (the default).
+        """
+        raise not_available(self.type_name, action.replace("_", " "))
+
+    def batch_script_argv(self, jobid: str) -> list[str]:
+        """Optional hook: ONE command that prints the scheduler's own copy of a job's batch script.
+        Raises ``BatchdeckError`` when the scheduler keeps none batchdeck can read (the default)."""
+        raise not_available(self.type_name, "resubmitting")
+
+    def parse_batch_script_output(self, jobid: str, result: CommandResult) -> str:
+        """Optional hook: the script from ``batch_script_argv``'s result.
+        Raises ``SchedulerError`` when the scheduler has no script for the job."""
+        raise not_available(self.type_name, "resubmitting")
+
+
+def not_available(type_name: str, what: str) -> BatchdeckError:
+    """What an optional hook a scheduler lacks says."""
+    return BatchdeckError(f"{what} of jobs batchdeck did not submit is not available for {type_name} clusters yet")
+
+
+def one_line(command: str, text: str) -> str:
+    """The scheduler's first meaningful line, without the repeated program prefixes
+    (``sacct: sacct: error: x`` → ``error: x``)."""
+    for line in text.splitlines():
+        line = line.strip()
+        while True:
+            stripped = re.sub(rf"^{re.escape(command)}:\s*", "", line)
+            if stripped == line:
+                break
+            line = stripped
+        if line:
+            return line
+    return "failed with no message"
+
+
+def command_error(what: str, result: CommandResult, *, joined: bool = False) -> SchedulerError:
+    """A SchedulerError carrying the scheduler's own words, and the exit status.
+
+    The words stay whole, line by line: the CLI shows the first line and how many more
+    ``--verbose`` prints. ``joined`` makes them one line instead, for schedulers whose
+    reason continues on the next line (PBS's ``MSG=``). The ``what: `` prefix is not repeated.
+    """
+    message = result.stderr.strip() or result.stdout.strip() or f"exit status {result.exit_status}"
+    prefix = f"{what}: "
+    if message.startswith(prefix):
+        message = message[len(prefix) :]
+    if joined:
+        message = " ".join(message.split())
+    return SchedulerError(what, message, result.exit_status)
+
+
+#: bytes per read when peek copies a file
+_PEEK_CHUNK = 4 * 1024 * 1024
+
+# Peek's remote commands: ``sh -c PREAMBLE+SCRIPT sh FILE SANDBOX ARG...``. The file is
+# opened once (fd 3), its real path checked against the sandbox's, and every read
+# goes through /proc/$$/fd/3, so a link swapped after the check changes nothing.
+# grep runs in the C locale on bytes; NULs become newlines (same length, so the
+# offsets stay right) so that a sparse or binary file is not one endless line.
+_SH_PEEK_OPEN = r"""
+export LC_ALL=C
+f=$1 box=$2
+shift 2
+[ -e "$f" ] || { echo "$f does not exist" >&2; exit 3; }
+[ -d "$f" ] && { echo "$f is a directory" >&2; exit 4; }
+[ -r "$f" ] || { echo "$f: permission denied" >&2; exit 5; }
+exec 3< "$f" || exit 5
+p=/proc/$$/fd/3
+if [ -r "$p" ]; then real=$(readlink -- "$p"); else p=$f; real=$(realpath -- "$f"); fi
+top=$(realpath -- "$box") || exit 6
+case $real in "${top%/}"/*) ;; *) printf '%s\n' "$real" >&2; exit 6;; esac
+"""
+
+# $1 = offset, $2 = pattern: the first match at or after the offset
+_SH_PEEK_FIND = r"""
+at=$(tail -c +$(($1 + 1)) -- "$p" | tr '\000' '\n' | grep -a -o -b -m 1 -F -e "$2" | head -n 1 | cut -d: -f1)
+[ -z "$at" ] || echo $(($1 + at))
+"""
+
+# $1 = offset, $2 = pattern: the last match starting before the offset, looked for in
+# blocks growing fourfold back from it (a near match costs little, a far one few runs);
+# each block reaches len(pattern)-1 bytes into the one after it, so no match straddling
+# two blocks is missed.
+_SH_PEEK_FIND_BACKWARD = r"""
+limit=$1 end=$1 block=262144 n=${#2}
+while [ "$end" -gt 0 ]; do
+  s=$((end - block)); [ "$s" -lt 0 ] && s=0
+  stop=$((end + n - 1)); [ "$stop" -gt "$limit" ] && stop=$limit
+  at=$(tail -c +$((s + 1)) -- "$p" | head -c $((stop - s)) | tr '\000' '\n' | grep -a -o -b -F -e "$2" | tail -n 1 | cut -d: -f1)
+  if [ -n "$at" ]; then echo $((s + at)); exit 0; fi
+  end=$s block=$((block * 4))
+done
+"""
+
+# $1 = line number (0-based): the bytes before it
+_SH_PEEK_LINE_OFFSET = r"""
+head -n "$1" -- "$p" | wc -c
+"""
 
 
 def _is_control(path: str) -> bool:
@@ -659,4 +1245,3 @@ def _is_control(path: str) -> bool:
 
 def _merge_scripts(*parts: str | None) -> str:
     return "\n".join(p.rstrip("\n") for p in parts if p and p.strip())
-

@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import posixpath
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..engine.settings import ClusterSettings
-from ..errors import BatchdeckError, ParseError
-from ..model import JobRecord, Outcome, QueueInfo, RunState, SchedulerJob, outcome_from_exit, settle_exit
-from ..transports.base import Transport
-from .base import CONTROL_DIR, BatchSystem, scheduler_job_name
+from ..errors import AccountingUnavailable, ParseError
+from ..model import (
+    JobRecord,
+    JobSpec,
+    Outcome,
+    QueueInfo,
+    RunState,
+    SchedulerJob,
+    outcome_from_exit,
+    settle_exit,
+)
+from ..transports.base import CommandResult, Transport
+from .base import CONTROL_DIR, BatchSystem, CancelAnswer, CancelVerdict, SubmitAnswer, scheduler_job_name
 
 RUNNER = f"{CONTROL_DIR}/run.sh"
 #: the one queue of the local backend, as the Queues pane shows it
@@ -225,6 +235,14 @@ def local_outcome(code: int, cancelled: bool, over_time: bool) -> tuple[Outcome,
     return outcome, settle_exit(outcome, exitcode), signal
 
 
+#: what the messages of a failed runner script call it
+_SCRIPT_NAMES = {
+    "batchdeck-launch": "starting the job",
+    "batchdeck-status": "reading job states",
+    "batchdeck-cancel": "cancelling the job",
+}
+
+
 def _float(text: str) -> float | None:
     try:
         return float(text) if text.strip() else None
@@ -306,23 +324,37 @@ class LocalBatchSystem(BatchSystem):
         if self.settings.accounting_delay is None:
             self.accounting_delay = 5
 
-    async def connect(self) -> None:
-        await super().connect()
+    #: the runner records the exit status (and the walltime verdict) itself
+    records_exit_status = False
+
+    async def prepare(self) -> None:
+        """Like a scheduler's node size: by default ``max_cores`` is the frontend's own CPUs."""
         if self.max_cores is None:
-            # Like a scheduler's node size: by default the frontend's own CPUs.
-            result = await self.transport.run(["nproc"], timeout=self.ssh_timeout)
+            result = await self._run(["nproc"], check=False)
             count = result.stdout.strip()
             self.max_cores = int(count) if result.ok and count.isdigit() else 1
 
-    async def _submit(self, job: JobRecord, script_path: str) -> str:
+    def check_spec(self, spec: JobSpec) -> None:
+        """Nothing beyond the base's checks: names reach the runner only as quoted arguments."""
+
+    def describe_command(self, argv: Sequence[str]) -> str:
+        # The scripts are `/bin/sh -c SCRIPT NAME ...`: name them by what they do.
+        return _SCRIPT_NAMES.get(str(argv[3]) if len(argv) > 3 else "", str(argv[0]))
+
+    def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
+        """None: the runner, not the script, carries cores and walltime."""
+        return []
+
+    def control_files(self, job: JobRecord, sandbox: str) -> dict[str, tuple[bytes, int]]:
+        return {
+            posixpath.basename(RUNNER): (RUNNER_SCRIPT.encode(), 0o755),
+            "name": (scheduler_job_name(job, self.max_job_name_length).encode(), 0o644),
+            "cores": (str(job.spec.cores).encode(), 0o644),
+            "submitted": (f"{time.time():.3f}".encode(), 0o644),
+        }
+
+    def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
         sandbox = job.sandbox or self.sandbox_path(job)
-        control = posixpath.join(sandbox, CONTROL_DIR)
-        await self.transport.write_file(posixpath.join(sandbox, RUNNER), RUNNER_SCRIPT.encode(), 0o755)
-        await self.transport.write_file(
-            posixpath.join(control, "name"), scheduler_job_name(job, self.max_job_name_length).encode()
-        )
-        await self.transport.write_file(posixpath.join(control, "cores"), str(job.spec.cores).encode())
-        await self.transport.write_file(posixpath.join(control, "submitted"), f"{time.time():.3f}".encode())
         argv = [
             "/bin/sh",
             "-c",
@@ -338,31 +370,49 @@ class LocalBatchSystem(BatchSystem):
             str(job.spec.walltime or 0),
             f"{time.time_ns():020d}-{job.id}",
         ]
-        result = await self.transport.run(argv, timeout=self.ssh_timeout)
-        result.check("starting the job")
-        return job.id
+        return argv, None
 
-    async def query_jobs(self) -> list[SchedulerJob]:
-        await self.connect()
-        argv = ["/bin/sh", "-c", STATUS_SCRIPT, "batchdeck-status", self.sandbox_root]
-        result = await self.transport.run(argv, timeout=self.ssh_timeout)
-        result.check("reading job states")
+    def parse_submit_output(self, job: JobRecord, result: CommandResult) -> SubmitAnswer:
+        """The job's own id names it: the runner's pid is in its sandbox."""
+        if not result.ok:
+            raise self.command_error(result)
+        return SubmitAnswer(job.id)
+
+    def status_argv(self) -> list[str]:
+        return ["/bin/sh", "-c", STATUS_SCRIPT, "batchdeck-status", self.sandbox_root]
+
+    def parse_status_output(self, result: CommandResult) -> list[SchedulerJob]:
+        if not result.ok:
+            raise self.command_error(result)
         return parse_local_status(result.stdout)
 
-    async def cancel_job(self, job: JobRecord) -> None:
-        if not job.jobid:
-            await super().cancel_job(job)
-            return
-        if not job.state.is_active:
-            raise BatchdeckError(f"job {job.id} is {job.state}: nothing to cancel")
-        await self.connect()
-        argv = ["/bin/sh", "-c", CANCEL_SCRIPT, "batchdeck-cancel", self.sandbox_root, job.jobid]
-        result = await self.transport.run(argv, timeout=self.ssh_timeout)
-        result.check("cancelling the job")
-        await self.update_job_states([job])
+    def accounting_argv(self, jobids: Sequence[str], attempt: int) -> list[str] | None:
+        """None: the status listing reads finished jobs from their sandboxes already."""
+        return None
 
-    async def list_queues(self) -> list[QueueInfo]:
-        jobs = await self.query_jobs()
+    def parse_accounting_output(
+        self, jobids: Sequence[str], result: CommandResult, attempt: int
+    ) -> dict[str, SchedulerJob]:
+        return {}
+
+    def cancel_argv(self, jobid: str) -> list[str]:
+        return ["/bin/sh", "-c", CANCEL_SCRIPT, "batchdeck-cancel", self.sandbox_root, jobid]
+
+    def classify_cancel_output(self, result: CommandResult) -> CancelVerdict:
+        if result.ok:
+            return CancelVerdict(CancelAnswer.DONE)
+        return CancelVerdict(CancelAnswer.ERROR, " ".join((result.stderr or result.stdout).split()))
+
+    def history_argv(self, since: float) -> list[str]:
+        raise AccountingUnavailable(
+            f"cluster {self.name!r} runs local processes, which keep no accounting: `batchdeck list` shows its jobs"
+        )
+
+    def queues_argv(self) -> list[list[str]]:
+        return [self.status_argv()]
+
+    def parse_queues_output(self, results: list[CommandResult]) -> list[QueueInfo]:
+        jobs = self.parse_status_output(results[0])
         running = [j for j in jobs if j.state == RunState.RUNNING]
         pending = [j for j in jobs if j.state == RunState.SUBMITTED]
         used = sum(j.cores or 1 for j in running)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import InvalidJobSpec, ParseError, SchedulerError
+from ..errors import ParseError, SchedulerError
 from ..model import (
     JobRecord,
     JobSpec,
@@ -32,7 +32,7 @@ from ..model import (
     settle_exit,
 )
 from ..transports.base import CommandResult
-from .base import BatchSystem, scheduler_job_name
+from .base import BatchSystem, CancelAnswer, CancelVerdict, SubmitAnswer, command_error, scheduler_job_name
 from .directives import (
     DirectiveReading,
     OptionRule,
@@ -618,8 +618,25 @@ def lsf_walltime(seconds: int) -> str:
 
 
 def lsf_error(command: str, result: CommandResult) -> SchedulerError:
-    message = result.stderr.strip() or result.stdout.strip() or f"exit status {result.exit_status}"
-    return SchedulerError(command, " ".join(message.split()), result.exit_status)
+    return command_error(command, result, joined=True)
+
+
+def classify_bkill_result(result: CommandResult) -> CancelVerdict:
+    """``Job <N> is being terminated`` is done; ``Job <N> is not found`` is gone already."""
+    text = result.stdout + "\n" + result.stderr
+    message = " ".join((result.stderr.strip() or result.stdout.strip()).split())
+    try:
+        killed = parse_bkill_output(text)
+        gone = parse_not_found(text)
+    except ParseError:
+        killed, gone = [], set()
+    if killed:
+        return CancelVerdict(CancelAnswer.DONE)
+    if gone or re.search(r"Job has already finished", text):
+        return CancelVerdict(CancelAnswer.ALREADY_GONE, message)
+    if result.ok:
+        return CancelVerdict(CancelAnswer.DONE)
+    return CancelVerdict(CancelAnswer.ERROR, message or f"exit status {result.exit_status}")
 
 
 class LsfBatchSystem(BatchSystem):
@@ -629,12 +646,16 @@ class LsfBatchSystem(BatchSystem):
     spools_output = True
     submit_regexp = r"Job <(\d+)> is submitted to (?:default )?queue"
     directive_prefix = "#BSUB"
+    joins_error_lines = True
     max_job_name_length = 4094
 
-    def validate_spec(self, spec: JobSpec) -> None:
-        super().validate_spec(spec)
-        if spec.queue is not None and not _QUEUE_RE.match(spec.queue):
-            raise InvalidJobSpec(f"queue name {spec.queue!r} is not valid")
+    queue_name_pattern = _QUEUE_RE
+
+    async def prepare(self) -> None:
+        """Nothing to learn: bjobs lists the login user's jobs by default."""
+
+    def check_spec(self, spec: JobSpec) -> None:
+        """Nothing beyond the queue-name rule (``queue_name_pattern``)."""
 
     def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
         spec = job.spec
@@ -658,21 +679,16 @@ class LsfBatchSystem(BatchSystem):
         sandbox = job.sandbox or posixpath.dirname(posixpath.dirname(script_path))
         return ["bsub"], self.render_script(job, sandbox).encode()
 
-    async def _submit(self, job: JobRecord, script_path: str) -> str:
-        argv, stdin = self.submit_argv(job, script_path)
-        result = await self.transport.run(argv, stdin=stdin, cwd=job.sandbox, timeout=self.ssh_timeout)
+    def parse_submit_output(self, job: JobRecord, result: CommandResult) -> SubmitAnswer:
         if not result.ok:
             raise lsf_error("bsub", result)
         jobid, queue = parse_bsub_output(result.stdout + "\n" + result.stderr)
-        job.queue = queue or job.queue
-        return jobid
+        return SubmitAnswer(jobid, queue or None)
 
-    def cancel_argv(self, jobid: str) -> list[str]:
-        return ["bkill", jobid]
+    def status_argv(self) -> list[str]:
+        return ["bjobs", "-a", "-o", " ".join(BJOBS_FIELDS), "-json"]
 
-    async def query_jobs(self) -> list[SchedulerJob]:
-        argv = ["bjobs", "-a", "-o", " ".join(BJOBS_FIELDS), "-json"]
-        result = await self.transport.run(argv, timeout=self.ssh_timeout)
+    def parse_status_output(self, result: CommandResult) -> list[SchedulerJob]:
         if not result.stdout.strip():
             # An empty queue is "No job found" on stderr (exit status varies by version).
             if _NO_JOBS.search(result.stderr) or result.ok:
@@ -680,27 +696,33 @@ class LsfBatchSystem(BatchSystem):
             raise lsf_error("bjobs", result)
         return parse_bjobs_json(result.stdout, now=time.time())
 
-    async def query_finished(self, jobids: Sequence[str]) -> dict[str, SchedulerJob]:
-        """bacct -l for jobs cleaned out of mbatchd; bhist -l for those bacct does not have."""
-        if not jobids:
-            return {}
-        found: dict[str, SchedulerJob] = {}
-        result = await self.transport.run(["bacct", "-l", *jobids], timeout=self.ssh_timeout)
-        if result.stdout.strip():
-            for info in parse_lsf_long(result.stdout):
-                if info.jobid in jobids:
-                    found[info.jobid] = info
-        rest = [j for j in jobids if j not in found]
-        if rest:
-            result = await self.transport.run(["bhist", "-l", *rest], timeout=self.ssh_timeout)
-            if result.stdout.strip():
-                for info in parse_lsf_long(result.stdout):
-                    if info.jobid in rest:
-                        found[info.jobid] = info
-        return found
+    def accounting_argv(self, jobids: Sequence[str], attempt: int) -> list[str] | None:
+        """bacct -l for jobs cleaned out of mbatchd; then bhist -l for those bacct does not have."""
+        if attempt == 0:
+            return ["bacct", "-l", *jobids]
+        if attempt == 1:
+            return ["bhist", "-l", *jobids]
+        return None
 
-    async def list_queues(self) -> list[QueueInfo]:
-        result = await self.transport.run(["bqueues", "-w"], timeout=self.ssh_timeout)
+    def parse_accounting_output(
+        self, jobids: Sequence[str], result: CommandResult, attempt: int
+    ) -> dict[str, SchedulerJob]:
+        if not result.stdout.strip():
+            return {}
+        wanted = set(jobids)
+        return {info.jobid: info for info in parse_lsf_long(result.stdout) if info.jobid in wanted}
+
+    def cancel_argv(self, jobid: str) -> list[str]:
+        return ["bkill", jobid]
+
+    def classify_cancel_output(self, result: CommandResult) -> CancelVerdict:
+        return classify_bkill_result(result)
+
+    def queues_argv(self) -> list[list[str]]:
+        return [["bqueues", "-w"]]
+
+    def parse_queues_output(self, results: list[CommandResult]) -> list[QueueInfo]:
+        (result,) = results
         if not result.ok:
             raise lsf_error("bqueues", result)
         return parse_bqueues(result.stdout)

@@ -24,11 +24,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.settings import ClusterSettings, SchedulerSettings, key, one_of
-from ..errors import InvalidJobSpec, ParseError, SchedulerError
-from ..model import JobRecord, Outcome, QueueInfo, RunState, SchedulerJob, outcome_from_exit, settle_exit
+from ..errors import ParseError, SchedulerError
+from ..model import (
+    JobRecord,
+    JobSpec,
+    Outcome,
+    QueueInfo,
+    RunState,
+    SchedulerJob,
+    outcome_from_exit,
+    settle_exit,
+)
 from ..transports.base import CommandResult, Transport
 from ..units import parse_duration, parse_memory
-from .base import BatchSystem, PollResult, scheduler_job_name
+from .base import BatchSystem, CancelAnswer, CancelVerdict, SubmitAnswer, command_error, scheduler_job_name
 from .directives import (
     DirectiveReading,
     OptionRule,
@@ -600,11 +609,22 @@ def parse_unknown_job_ids(text: str) -> set[str]:
 
 def pbs_error(command: str, result: CommandResult) -> SchedulerError:
     """A SchedulerError carrying the scheduler's words (``MSG=`` detail included) and exit status."""
-    message = result.stderr.strip() or result.stdout.strip() or f"exit status {result.exit_status}"
-    prefix = f"{command}: "
-    if message.startswith(prefix):
-        message = message[len(prefix) :]
-    return SchedulerError(command, " ".join(message.split()), result.exit_status)
+    return command_error(command, result, joined=True)
+
+
+#: how qstat refuses an option it does not have (``-F json`` before PBS Pro 18)
+_REFUSED_OPTION = re.compile(r"usage|illegal|invalid option|unknown option", re.I)
+
+
+def classify_qdel_result(result: CommandResult) -> CancelVerdict:
+    """qdel exits 0 when the job is being deleted; ``Unknown Job Id`` means it is gone already."""
+    if result.ok:
+        return CancelVerdict(CancelAnswer.DONE)
+    text = result.stderr + "\n" + result.stdout
+    message = str(pbs_error("qdel", result)).partition(": ")[2]
+    if parse_unknown_job_ids(text) or re.search(r"Job has finished", text):
+        return CancelVerdict(CancelAnswer.ALREADY_GONE, message)
+    return CancelVerdict(CancelAnswer.ERROR, message)
 
 
 # ---------------------------------------------------------------------------- a script's #PBS lines
@@ -699,6 +719,7 @@ class PbsBatchSystem(BatchSystem):
     spools_output = True
     submit_regexp = r"^\s*(\d+(?:\[\d*\])?(?:\.[A-Za-z0-9_.\-]+)?)\s*$"
     directive_prefix = "#PBS"
+    joins_error_lines = True
 
     settings_class = PbsSettings
 
@@ -711,31 +732,43 @@ class PbsBatchSystem(BatchSystem):
         self.flavour: str | None = own.flavour
         # PBS Pro before 18 has no -F json; found out once, then remembered.
         self._json_ok = True
-        self._expected_ids: list[str] = []
+
+    queue_name_pattern = _QUEUE_RE
+
+    async def prepare(self) -> None:
+        """The flavour, when not configured, and whether ``-F json`` works: ONE ``qstat --version``.
+
+        A configured flavour is trusted and JSON support is then found out by trying
+        it once (a refusal is remembered).
+        """
+        if self.flavour is not None:
+            return
+        result = await self._run(["qstat", "--version"], check=False)
+        text = result.stdout + "\n" + result.stderr
+        try:
+            self.flavour = parse_qstat_version(text)
+        except ParseError:
+            if not result.ok:
+                # e.g. "qstat: command not found": the scheduler's own words say more.
+                raise pbs_error("qstat", result) from None
+            raise
+        version = re.search(r"pbs_version\s*=\s*(\d+)", text)
+        if self.flavour == "torque" or (version is not None and int(version.group(1)) < 18):
+            self._json_ok = False  # -F json came with PBS Pro 18
 
     async def get_flavour(self) -> str:
-        if self.flavour is None:
-            await self.connect()
-            result = await self.transport.run(["qstat", "--version"], timeout=self.ssh_timeout)
-            try:
-                self.flavour = parse_qstat_version(result.stdout + "\n" + result.stderr)
-            except ParseError:
-                if not result.ok:
-                    # e.g. "qstat: command not found": the scheduler's own words say more.
-                    raise pbs_error("qstat", result) from None
-                raise
-        return self.flavour
+        """``"pro"`` or ``"torque"``: configured, or detected when connecting."""
+        await self.connect()
+        return self.flavour or "pro"
 
     @property
     def name_length(self) -> int:
         return NAME_LENGTH.get(self.flavour or "torque", 15)
 
-    # ------------------------------------------------------------------ script
+    def check_spec(self, spec: JobSpec) -> None:
+        """Nothing beyond the queue-name rule (``queue_name_pattern``)."""
 
-    def validate_spec(self, spec: Any) -> None:
-        super().validate_spec(spec)
-        if spec.queue is not None and not _QUEUE_RE.match(spec.queue):
-            raise InvalidJobSpec(f"queue name {spec.queue!r} is not valid")
+    # ------------------------------------------------------------------ script
 
     def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
         spec = job.spec
@@ -758,116 +791,81 @@ class PbsBatchSystem(BatchSystem):
             lines.append(f"#PBS -e {stderr}")
         return lines
 
-    async def submit_job(self, job: JobRecord, on_prepared: Any = None) -> JobRecord:
-        # The directives depend on the flavour, so it must be known before the script is written.
-        await self.get_flavour()
-        return await super().submit_job(job, on_prepared)
-
     def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
         return ["qsub", script_path], None
 
-    async def _submit(self, job: JobRecord, script_path: str) -> str:
-        argv, stdin = self.submit_argv(job, script_path)
-        result = await self.transport.run(argv, stdin=stdin, cwd=job.sandbox, timeout=self.ssh_timeout)
+    def parse_submit_output(self, job: JobRecord, result: CommandResult) -> SubmitAnswer:
         if not result.ok:
             raise pbs_error("qsub", result)
-        return parse_qsub_output(result.stdout)
+        return SubmitAnswer(parse_qsub_output(result.stdout))
+
+    # ------------------------------------------------------------------ state
+
+    def _use_json(self) -> bool:
+        return (self.flavour or "pro") == "pro" and self._json_ok
+
+    def status_argv(self) -> list[str]:
+        if self._use_json():
+            return ["qstat", "-x", "-f", "-F", "json"]
+        return ["qstat", "-x", "-f"] if (self.flavour or "pro") == "pro" else ["qstat", "-f"]
+
+    def parse_status_output(self, result: CommandResult) -> list[SchedulerJob] | None:
+        flavour = self.flavour or "pro"
+        if "json" in result.argv:
+            if result.ok:
+                return parse_qstat_json(result.stdout, flavour)
+            if _REFUSED_OPTION.search(result.stderr):
+                self._json_ok = False  # PBS Pro before 18: asked again in text
+                return None
+            raise pbs_error("qstat", result)
+        if not result.ok and not parse_unknown_job_ids(result.stderr):
+            raise pbs_error("qstat", result)
+        return parse_qstat_f(result.stdout, flavour)
+
+    def jobid_key(self, jobid: str) -> str:
+        """qsub's answer and qstat's listing may differ in how much server suffix they show."""
+        return jobid.partition(".")[0]
+
+    def accounting_argv(self, jobids: Sequence[str], attempt: int) -> list[str] | None:
+        """tracejob for the jobs that left qstat: one shell running it once per id (ids as arguments)."""
+        if attempt > 0:
+            return None
+        return ["sh", "-c", 'for j do tracejob "$j"; done', "batchdeck-tracejob", *jobids]
+
+    def parse_accounting_output(
+        self, jobids: Sequence[str], result: CommandResult, attempt: int
+    ) -> dict[str, SchedulerJob]:
+        # tracejob complains on stderr about unreadable log directories and still exits 0.
+        return {
+            info.jobid: info
+            for info in parse_tracejob(result.stdout, self.flavour or "torque")
+            if info.state != RunState.UNKNOWN
+        }
+
+    # ------------------------------------------------------------------ cancel
 
     def cancel_argv(self, jobid: str) -> list[str]:
         return ["qdel", jobid]
 
-    # ------------------------------------------------------------------ state
+    def classify_cancel_output(self, result: CommandResult) -> CancelVerdict:
+        return classify_qdel_result(result)
 
-    async def query_jobs(self) -> list[SchedulerJob]:
-        flavour = await self.get_flavour()
-        jobs: list[SchedulerJob] | None = None
-        if flavour == "pro" and self._json_ok:
-            result = await self.transport.run(["qstat", "-x", "-f", "-F", "json"], timeout=self.ssh_timeout)
-            if result.ok:
-                jobs = parse_qstat_json(result.stdout, flavour)
-            elif re.search(r"usage|illegal|invalid option|unknown option", result.stderr, re.I):
-                self._json_ok = False
-            else:
-                raise pbs_error("qstat", result)
-        if jobs is None:
-            argv = ["qstat", "-x", "-f"] if flavour == "pro" else ["qstat", "-f"]
-            result = await self.transport.run(argv, timeout=self.ssh_timeout)
-            if not result.ok and not parse_unknown_job_ids(result.stderr):
-                raise pbs_error("qstat", result)
-            jobs = parse_qstat_f(result.stdout, flavour)
-        return [self._canonical(info) for info in jobs]
+    # ------------------------------------------------------------------ queues
 
-    def _canonical(self, info: SchedulerJob) -> SchedulerJob:
-        # qsub's answer and qstat's listing may differ in how much server suffix they show.
-        for jobid in self._expected_ids:
-            if jobid != info.jobid and same_job(jobid, info.jobid):
-                info.jobid = jobid
-                break
-        return info
+    def queues_argv(self) -> list[list[str]]:
+        if self._use_json():
+            return [["qstat", "-Q", "-f", "-F", "json"]]
+        return [["qstat", "-Q", "-f"]]
 
-    async def query_finished(self, jobids: Sequence[str]) -> dict[str, SchedulerJob]:
-        """tracejob for the jobs that left qstat: one shell running it once per id (ids as arguments)."""
-        if not jobids:
-            return {}
-        flavour = await self.get_flavour()
-        argv = ["sh", "-c", 'for j do tracejob "$j"; done', "batchdeck-tracejob", *jobids]
-        result = await self.transport.run(argv, timeout=self.ssh_timeout)
-        # tracejob complains on stderr about unreadable log directories and still exits 0.
-        found: dict[str, SchedulerJob] = {}
-        for info in parse_tracejob(result.stdout, flavour):
-            for jobid in jobids:
-                if same_job(jobid, info.jobid) and info.state != RunState.UNKNOWN:
-                    info.jobid = jobid
-                    found[jobid] = info
-        return found
-
-    async def update_job_states(self, jobs: Sequence[JobRecord]) -> PollResult:
-        self._expected_ids = [job.jobid for job in jobs if job.jobid]
-        try:
-            result = await super().update_job_states(jobs)
-        finally:
-            self._expected_ids = []
-        if self.flavour == "torque":
-            await self._mark_cancelled(jobs, result)
-        return result
-
-    async def _mark_cancelled(self, jobs: Sequence[JobRecord], result: PollResult) -> None:
-        # TORQUE records nothing about a qdel in qstat -f: a deleted running job is just
-        # "C, exit_status 271". cancel_job leaves a marker in the sandbox to tell the two apart.
-        for job in jobs:
-            if job.state == RunState.TERMINATING and job.exitcode is None and job.sandbox:
-                marker = posixpath.join(job.sandbox, ".batchdeck", "cancelled")
-                if await self.transport.stat(marker) is not None:
-                    job.transition(RunState.TERMINATED, "cancelled")
-                    job.reason = "cancelled"
-                    if job not in result.changed:
-                        result.changed.append(job)
-
-    async def cancel_job(self, job: JobRecord) -> None:
-        if job.jobid and job.state.is_active and job.sandbox and await self.get_flavour() == "torque":
-            result = await self.transport.run(self.cancel_argv(job.jobid), timeout=self.ssh_timeout)
-            if result.ok:
-                await self.transport.write_file(
-                    posixpath.join(job.sandbox, ".batchdeck", "cancelled"), str(time.time()).encode()
-                )
-                await self.update_job_states([job])
-                return
-            await self.update_job_states([job])
-            if job.state.is_active and job.state != RunState.UNKNOWN:
-                raise pbs_error("qdel", result)
-            return
-        await super().cancel_job(job)
-
-    async def list_queues(self) -> list[QueueInfo]:
-        flavour = await self.get_flavour()
-        if flavour == "pro" and self._json_ok:
-            result = await self.transport.run(["qstat", "-Q", "-f", "-F", "json"], timeout=self.ssh_timeout)
+    def parse_queues_output(self, results: list[CommandResult]) -> list[QueueInfo] | None:
+        (result,) = results
+        if "json" in result.argv:
             if result.ok:
                 return parse_qstat_queues_json(result.stdout)
-            if not re.search(r"usage|illegal|invalid option|unknown option", result.stderr, re.I):
-                raise pbs_error("qstat", result)
-            self._json_ok = False
-        result = await self.transport.run(["qstat", "-Q", "-f"], timeout=self.ssh_timeout)
+            if _REFUSED_OPTION.search(result.stderr):
+                self._json_ok = False
+                return None
+            raise pbs_error("qstat", result)
         if not result.ok:
             raise pbs_error("qstat", result)
         return parse_qstat_queues(result.stdout)

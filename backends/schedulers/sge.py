@@ -8,6 +8,7 @@ single id per call). Pure parsers sit next to the class and raise only ParseErro
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import shlex
 import time
@@ -18,11 +19,12 @@ from typing import Any, ClassVar
 
 from ..efficiency import cpu_efficiency, memory_efficiency
 from ..engine.settings import ClusterSettings, SchedulerSettings, key, non_empty_string
-from ..errors import InvalidJobSpec, ParseError, SchedulerError
+from ..errors import AccountingUnavailable, InvalidJobSpec, JobNotFound, ParseError, SchedulerError
 from ..model import (
     HistoryRecord,
     JobDetails,
     JobRecord,
+    JobSpec,
     Outcome,
     QueueInfo,
     RunState,
@@ -30,9 +32,17 @@ from ..model import (
     outcome_from_exit,
     settle_exit,
 )
-from ..transports.base import Transport
+from ..transports.base import CommandResult, Transport
 from ..units import parse_duration, parse_memory
-from .base import BatchSystem, PollResult, scheduler_job_name, tag_of
+from .base import (
+    BatchSystem,
+    CancelAnswer,
+    CancelVerdict,
+    SubmitAnswer,
+    one_line,
+    scheduler_job_name,
+    tag_of,
+)
 from .directives import (
     Directive,
     DirectiveReading,
@@ -52,9 +62,6 @@ from .parsing import parser
 #: ``qsub -terse`` prints ``ID`` or, for arrays, ``ID.first-last:step``; plain qsub
 #: prints ``Your job ID ("name") has been submitted`` / ``Your job-array ID.1-3:1 ...``.
 SUBMIT_REGEXP = r"(?m)^\s*(?:Your job(?:-array)?\s+)?(\d+)(?:[.\s]|$)"
-
-#: the marker batchdeck keeps in a job's reason once it asked qdel to delete it
-CANCEL_REASON = "cancel requested"
 
 #: Grid Engine's ``failed`` codes (sge_accounting(5), execution_states.h), as readable reasons
 FAILED_REASONS: dict[int, str] = {
@@ -594,6 +601,17 @@ def classify_qdel_output(text: str) -> str:
     return "unknown"
 
 
+def classify_qdel_result(exit_status: int, text: str) -> CancelVerdict:
+    """A cancel verdict from qdel's exit status and words (see classify_qdel_output)."""
+    outcome = classify_qdel_output(text)
+    if outcome in ("deleted", "registered") or (exit_status == 0 and outcome == "unknown"):
+        return CancelVerdict(CancelAnswer.DONE)
+    if outcome == "not found":
+        # It already left the queue; accounting tells how it ended.
+        return CancelVerdict(CancelAnswer.ALREADY_GONE, " ".join(text.split()))
+    return CancelVerdict(CancelAnswer.ERROR, " ".join(text.split()) or f"exit status {exit_status}")
+
+
 # ---------------------------------------------------------------------- history (qacct)
 
 
@@ -927,6 +945,8 @@ class SgeBatchSystem(BatchSystem):
     # Longer names are accepted but qstat's columns and the tag must stay readable.
     max_job_name_length: ClassVar[int] = 64
     directive_prefix: ClassVar[str] = "#$"
+    # qdel of a pending job leaves no qacct record
+    accounts_cancelled_pending_jobs: ClassVar[bool] = False
 
     settings_class: ClassVar[type[SchedulerSettings]] = SgeSettings
 
@@ -937,7 +957,6 @@ class SgeBatchSystem(BatchSystem):
         own = self.settings.scheduler
         assert isinstance(own, SgeSettings)
         self.parallel_environment: str = own.parallel_environment
-        self._cancelled: set[str] = set()
         self._user: str | None = self.username
 
     # ------------------------------------------------------------------ submission
@@ -992,41 +1011,60 @@ class SgeBatchSystem(BatchSystem):
         argv.append(script_path)
         return argv, None
 
+    def parse_submit_output(self, job: JobRecord, result: CommandResult) -> SubmitAnswer:
+        if not result.ok:
+            raise self.command_error(result, "qsub")
+        return SubmitAnswer(parse_submit_output(result.stdout))
+
+    def check_spec(self, spec: JobSpec) -> None:
+        """Nothing more here: odd queue words go on the command line, and paths are
+        checked where the sandbox is known (``_options``)."""
+
     # ------------------------------------------------------------------ state
 
-    async def _username(self) -> str:
+    async def prepare(self) -> None:
+        """The user whose jobs qstat lists: configured, or ``id -un`` once."""
         if self._user is None:
-            result = await self.run_checked(["id", "-un"], "id -un")
-            self._user = result.stdout.strip()
-            if not self._user:
+            result = await self._run(["id", "-un"], "id -un")
+            user = result.stdout.strip()
+            if not user:
                 raise SchedulerError("id -un", "printed no user name")
-        return self._user
+            self._user = user
 
-    async def query_jobs(self) -> list[SchedulerJob]:
-        user = await self._username()
-        result = await self.run_checked(["qstat", "-xml", "-u", user], "qstat")
-        jobs = parse_qstat_xml(result.stdout)
+    def status_argv(self) -> list[str]:
+        return ["qstat", "-xml", "-u", self._user or "*"]
+
+    def parse_status_output(self, result: CommandResult) -> list[SchedulerJob]:
+        if not result.ok:
+            raise self.command_error(result, "qstat")
+        return order_for_refresh(parse_qstat_xml(result.stdout))
+
+    def status_followup_argv(self, jobs: list[SchedulerJob]) -> list[str] | None:
+        """``qstat -j`` for jobs in error state, all in one call: qstat -xml does not say why."""
         failed = sorted({j.jobid for j in jobs if "E" in j.raw_state}, key=int)
-        if failed:
-            # One extra call, only when a job is in error state: qstat -xml does not say why.
-            detail = await self.transport.run(["qstat", "-j", ",".join(failed)], timeout=self.ssh_timeout)
-            try:
-                # Parsed even on a non-zero exit: one job may have vanished meanwhile.
-                reasons = parse_qstat_j_errors(detail.stdout)
-            except ParseError:
-                reasons = {}  # the reason is a nicety; the state itself is known
-            for job in jobs:
-                if job.jobid in reasons:
-                    job.reason = f"error: {reasons[job.jobid]} (qmod -cj {job.jobid} clears it)"
-        return order_for_refresh(jobs)
+        return ["qstat", "-j", ",".join(failed)] if failed else None
 
-    async def query_finished(self, jobids: Sequence[str]) -> dict[str, SchedulerJob]:
+    def parse_status_followup(self, jobs: list[SchedulerJob], result: CommandResult) -> list[SchedulerJob]:
+        try:
+            # Parsed even on a non-zero exit: one job may have vanished meanwhile.
+            reasons = parse_qstat_j_errors(result.stdout)
+        except ParseError:
+            reasons = {}  # the reason is a nicety; the state itself is known
+        for job in jobs:
+            if job.jobid in reasons:
+                job.reason = f"error: {reasons[job.jobid]} (qmod -cj {job.jobid} clears it)"
+        return jobs
+
+    def accounting_argv(self, jobids: Sequence[str], attempt: int) -> list[str] | None:
+        """qacct -j takes one id: one shell loops over them, one round trip (ids as arguments)."""
         ids = [str(j) for j in jobids if str(j).isdigit()]
-        if not ids:
-            return {}
-        # qacct -j takes one id; the loop makes it one round trip. Ids are arguments,
-        # never part of the script text.
-        result = await self.transport.run(["sh", "-c", QACCT_LOOP, "sh", *ids], timeout=self.ssh_timeout)
+        if attempt > 0 or not ids:
+            return None
+        return ["sh", "-c", QACCT_LOOP, "sh", *ids]
+
+    def parse_accounting_output(
+        self, jobids: Sequence[str], result: CommandResult, attempt: int
+    ) -> dict[str, SchedulerJob]:
         found = parse_qacct(result.stdout)
         unexpected = [
             line
@@ -1035,71 +1073,52 @@ class SgeBatchSystem(BatchSystem):
         ]
         if unexpected and not found:
             raise SchedulerError("qacct", "\n".join(unexpected), result.exit_status)
-        return {jobid: info for jobid, info in found.items() if jobid in ids}
-
-    def _is_cancelled(self, job: JobRecord) -> bool:
-        return (job.jobid or "") in self._cancelled or job.reason.startswith(CANCEL_REASON)
-
-    def apply_status(self, job: JobRecord, info: SchedulerJob) -> bool:
-        if self._is_cancelled(job):
-            if info.state == RunState.TERMINATING and info.raw_state == "failed 100":
-                info = dataclasses.replace(info, state=RunState.TERMINATED, reason="cancelled")
-            elif info.state.is_active:
-                # Keep the marker, so a later refresh (or another process reading the
-                # journal) still knows this job is going away because we asked.
-                suffix = f" ({info.reason})" if info.reason else ""
-                info = dataclasses.replace(info, reason=CANCEL_REASON + suffix)
-        return super().apply_status(job, info)
-
-    async def update_job_states(self, jobs: Sequence[JobRecord]) -> PollResult:
-        seen_before = {id(job): job.last_seen for job in jobs}
-        result = await super().update_job_states(jobs)
-        now = time.time()
-        for job in jobs:
-            if not job.jobid or not job.state.is_active or not self._is_cancelled(job):
-                continue
-            if job.last_seen != seen_before[id(job)]:
-                continue  # still listed by qstat or qacct
-            waited = now - (job.last_seen or job.submitted or job.created)
-            if job.state == RunState.RUNNING and waited <= self.accounting_delay:
-                continue  # a deleted running job gets a qacct record (failed 100) shortly
-            # A job deleted while pending never reaches accounting.
-            job.transition(RunState.TERMINATED, "cancelled")
-            job.reason = "cancelled"
-            self._cancelled.discard(job.jobid)
-            if job not in result.changed:
-                result.changed.append(job)
-        return result
+        wanted = set(jobids)
+        return {jobid: info for jobid, info in found.items() if jobid in wanted}
 
     # ------------------------------------------------------------------ cancel
 
     def cancel_argv(self, jobid: str) -> list[str]:
         return ["qdel", jobid]
 
-    async def cancel_job(self, job: JobRecord) -> None:
-        if not job.jobid or not job.state.is_active:
-            await super().cancel_job(job)  # NEW jobs, and the refusal for finished ones
-            return
-        await self.connect()
-        argv = self.cancel_argv(job.jobid)
-        result = await self.transport.run(argv, timeout=self.ssh_timeout)
-        outcome = classify_qdel_output(result.stdout + "\n" + result.stderr)
-        if result.ok or outcome in ("deleted", "registered"):
-            # Remembered so that "no accounting record" (deleted while pending) and
-            # "failed 100" (deleted while running) both read as cancelled, not lost.
-            self._cancelled.add(job.jobid)
-            job.reason = CANCEL_REASON
-        elif outcome != "not found":
-            raise SchedulerError(argv[0], result.stderr or result.stdout, result.exit_status)
-        # "does not exist": it already left the queue; accounting tells how it ended.
-        await self.update_job_states([job])
+    def classify_cancel_output(self, result: CommandResult) -> CancelVerdict:
+        return classify_qdel_result(result.exit_status, result.stdout + "\n" + result.stderr)
+
+    # ------------------------------------------------------------------ any of the user's jobs
+
+    def history_argv(self, since: float) -> list[str]:
+        return qacct_history_argv(self._user or "", max(1, math.ceil((time.time() - since) / 86400)))
+
+    def parse_history_output(self, result: CommandResult, since: float) -> list[HistoryRecord]:
+        if not result.ok:
+            error = SchedulerError("qacct", result.stderr or result.stdout, result.exit_status)
+            raise AccountingUnavailable(f"cluster {self.name!r}: accounting cannot be read ({error})")
+        # qacct -d counts whole days back from now: trim to the exact window
+        return [r for r in parse_qacct_history(result.stdout) if (r.end_time or r.start_time or 0) >= since]
+
+    def details_argv(self, jobid: str) -> list[str]:
+        return ["sh", "-c", DETAILS_SCRIPT, "sh", jobid, self._user or ""]
+
+    def parse_details_output(self, jobid: str, result: CommandResult) -> JobDetails:
+        try:
+            return parse_sge_details(result.stdout, self.name, self._user or "")
+        except ParseError:
+            first = one_line("qstat", result.stdout)
+            raise JobNotFound(f"cluster {self.name!r} knows no job {jobid!r} ({first})") from None
+
+    def control_argv(self, action: str, jobid: str, value: str | None) -> list[str]:
+        return sge_control_argv(action, jobid, value)
 
     # ------------------------------------------------------------------ queues
 
-    async def list_queues(self) -> list[QueueInfo]:
-        await self.connect()
-        summary = await self.run_checked(["qstat", "-g", "c", "-xml"], "qstat -g c")
-        queues = parse_qstat_gc_xml(summary.stdout)
+    def queues_argv(self) -> list[list[str]]:
         # -r adds each pending job's requested queue (hard_req_queue).
-        listing = await self.run_checked(["qstat", "-xml", "-r", "-u", "*"], "qstat")
-        return count_jobs_per_queue(queues, parse_qstat_xml(listing.stdout))
+        return [["qstat", "-g", "c", "-xml"], ["qstat", "-xml", "-r", "-u", "*"]]
+
+    def parse_queues_output(self, results: list[CommandResult]) -> list[QueueInfo]:
+        summary, listing = results
+        if not summary.ok:
+            raise self.command_error(summary, "qstat -g c")
+        if not listing.ok:
+            raise self.command_error(listing, "qstat")
+        return count_jobs_per_queue(parse_qstat_gc_xml(summary.stdout), parse_qstat_xml(listing.stdout))

@@ -24,11 +24,12 @@ import time
 from collections.abc import Sequence
 
 from ..efficiency import cpu_efficiency, memory_efficiency
-from ..errors import ParseError, SchedulerError
+from ..errors import AccountingUnavailable, JobNotFound, ParseError, SchedulerError
 from ..model import (
     HistoryRecord,
     JobDetails,
     JobRecord,
+    JobSpec,
     Outcome,
     QueueInfo,
     RunState,
@@ -36,8 +37,18 @@ from ..model import (
     outcome_from_exit,
     settle_exit,
 )
+from ..transports.base import CommandResult
 from ..units import format_walltime, parse_duration, parse_memory, parse_walltime
-from .base import BatchSystem, safe_relative_path, scheduler_job_name, tag_of
+from .base import (
+    BatchSystem,
+    CancelAnswer,
+    CancelVerdict,
+    SubmitAnswer,
+    one_line,
+    safe_relative_path,
+    scheduler_job_name,
+    tag_of,
+)
 from .directives import (
     DirectiveReading,
     OptionRule,
@@ -975,6 +986,11 @@ def parse_scontrol_details(text: str, cluster: str = "") -> JobDetails:
     )
 
 
+#: ONE round trip for ``batchdeck show``: SLURM forgets a job MinJobAge seconds after it ends,
+#: accounting still has it. The id and the fields are arguments, never part of the script.
+DETAILS_SCRIPT = 'scontrol -o show job "$1" 2>&1 || { echo "@@@ sacct"; sacct -n -P -j "$1" --format="$2"; }'
+
+
 #: what a user may ask of any of their jobs, as SLURM command lines
 def slurm_control_argv(action: str, jobid: str, value: str | None = None) -> list[str]:
     """``cancel``, ``signal`` (value: TERM, USR1 …), ``hold``, ``release``, ``time_limit`` (value: seconds)."""
@@ -1045,11 +1061,25 @@ def read_sbatch_directives(script: str) -> DirectiveReading:
     return reading
 
 
+# ---------------------------------------------------------------------------- scancel
+
+
+def classify_scancel_output(exit_status: int, text: str) -> CancelVerdict:
+    """What scancel answered. It exits 0 even for ids it does not know, saying so on stderr."""
+    line = " ".join(text.split())
+    if re.search(r"Invalid job id specified|Job/step already completing or completed|already completed", text):
+        return CancelVerdict(CancelAnswer.ALREADY_GONE, line)
+    if re.search(r"error:", text) or exit_status != 0:
+        message = re.sub(r"^scancel:\s*", "", line) or f"exit status {exit_status}"
+        return CancelVerdict(CancelAnswer.ERROR, message)
+    return CancelVerdict(CancelAnswer.DONE)
+
+
 # ---------------------------------------------------------------------------- the backend
 
 
 class SlurmBatchSystem(BatchSystem):
-    """A SLURM cluster (GC3Pie's SlurmLrms, async)."""
+    """A SLURM cluster (GC3Pie's SlurmLrms, async): only hooks."""
 
     type_name = "slurm"
     submit_regexp = SUBMIT_REGEXP
@@ -1057,8 +1087,22 @@ class SlurmBatchSystem(BatchSystem):
     directive_prefix = "#SBATCH"
     reraises_signal_deaths = True
 
-    #: whose jobs squeue lists; resolved once per backend
+    #: whose jobs squeue lists; resolved once per connection by prepare()
     _user: str | None = None
+
+    async def prepare(self) -> None:
+        """The user whose jobs are listed: configured, or asked once from the frontend."""
+        if self.username:
+            self._user = self.username
+        if self._user is None:
+            result = await self._run(["id", "-un"])
+            user = result.stdout.strip()
+            if not user:
+                raise SchedulerError("id", "could not tell the login user's name")
+            self._user = user
+
+    def check_spec(self, spec: JobSpec) -> None:
+        """Nothing beyond the base's checks: every #SBATCH value is shell-quoted."""
 
     # ------------------------------------------------------------ submission
 
@@ -1087,31 +1131,25 @@ class SlurmBatchSystem(BatchSystem):
     def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
         return ["sbatch", "--parsable", script_path], None
 
-    def cancel_argv(self, jobid: str) -> list[str]:
-        return ["scancel", jobid]
+    def parse_submit_output(self, job: JobRecord, result: CommandResult) -> SubmitAnswer:
+        if not result.ok:
+            raise self.command_error(result, "sbatch")
+        return SubmitAnswer(self.get_jobid_from_submit_output(result.stdout, self.submit_regexp))
 
     # ------------------------------------------------------------ state
-
-    async def _login_user(self) -> str:
-        """The user whose jobs are listed: configured, or asked once from the frontend."""
-        if self._user is None and self.username:
-            self._user = self.username
-        if self._user is None:
-            result = await self.run_checked(["id", "-un"])
-            user = result.stdout.strip()
-            if not user:
-                raise SchedulerError("id", "could not tell the login user's name")
-            self._user = user
-        return self._user
 
     def squeue_argv(self, user: str) -> list[str]:
         # -r: one line per array task, so each task has its own state
         return ["squeue", "-h", "-r", "-u", user, "-o", squeue_format()]
 
-    async def query_jobs(self) -> list[SchedulerJob]:
-        await self.connect()
-        user = await self._login_user()
-        result = await self.run_checked(self.squeue_argv(user))
+    def status_argv(self) -> list[str]:
+        if self._user is None:
+            raise SchedulerError("squeue", f"cluster {self.name!r} is not connected yet")
+        return self.squeue_argv(self._user)
+
+    def parse_status_output(self, result: CommandResult) -> list[SchedulerJob]:
+        if not result.ok:
+            raise self.command_error(result, "squeue")
         return parse_squeue(result.stdout)
 
     def sacct_argv(self, jobids: Sequence[str]) -> list[str]:
@@ -1125,38 +1163,98 @@ class SlurmBatchSystem(BatchSystem):
             f"--format={','.join(SACCT_FIELDS)}",
         ]
 
-    async def query_finished(self, jobids: Sequence[str]) -> dict[str, SchedulerJob]:
-        wanted = [j for j in dict.fromkeys(jobids) if j]
-        if not wanted:
-            return {}
-        result = await self.transport.run(self.sacct_argv(wanted), timeout=self.ssh_timeout)
-        if result.ok:
-            found = parse_sacct(result.stdout)
-            return {jobid: found[jobid] for jobid in wanted if jobid in found}
-        # Accounting off, or its database unreachable: the controller still
-        # remembers finished jobs for MinJobAge seconds.
-        found = await self._scontrol_finished(wanted)
-        if not accounting_disabled(result.stderr) and len(found) < len(wanted):
-            # The jobs are not lost, accounting is down: say so rather than
-            # letting them drift to UNKNOWN.
-            result.check("sacct")
-        return found
+    def accounting_argv(self, jobids: Sequence[str], attempt: int) -> list[str] | None:
+        """sacct first; then scontrol, which remembers finished jobs for MinJobAge
+        seconds when accounting is off, unreachable or lagging."""
+        if attempt == 0:
+            return self.sacct_argv(jobids)
+        if attempt == 1:
+            return ["scontrol", "-o", "show", "job"]
+        return None
 
-    async def _scontrol_finished(self, jobids: Sequence[str]) -> dict[str, SchedulerJob]:
-        result = await self.run_checked(["scontrol", "-o", "show", "job"])
+    def parse_accounting_output(
+        self, jobids: Sequence[str], result: CommandResult, attempt: int
+    ) -> dict[str, SchedulerJob]:
         wanted = set(jobids)
+        if attempt == 0:
+            if result.ok:
+                return {jobid: info for jobid, info in parse_sacct(result.stdout).items() if jobid in wanted}
+            if accounting_disabled(result.stderr):
+                return {}
+            # Accounting is down, not off: said unless scontrol still knows every job.
+            raise self.command_error(result, "sacct")
+        if not result.ok:
+            raise self.command_error(result, "scontrol")
         return {info.jobid: info for info in parse_scontrol_jobs(result.stdout) if info.jobid in wanted}
+
+    # ------------------------------------------------------------ cancel
+
+    def cancel_argv(self, jobid: str) -> list[str]:
+        return ["scancel", jobid]
+
+    def classify_cancel_output(self, result: CommandResult) -> CancelVerdict:
+        return classify_scancel_output(result.exit_status, result.stdout + "\n" + result.stderr)
+
+    # ------------------------------------------------------------ any of the user's jobs
+
+    def history_argv(self, since: float) -> list[str]:
+        return sacct_history_argv(self._user or "", since)
+
+    def parse_history_output(self, result: CommandResult, since: float) -> list[HistoryRecord]:
+        if not result.ok:
+            error = SchedulerError("sacct", result.stderr or result.stdout, result.exit_status)
+            if accounting_disabled(result.stderr):
+                raise AccountingUnavailable(f"cluster {self.name!r} keeps no job accounting ({error})")
+            raise AccountingUnavailable(f"cluster {self.name!r}: accounting cannot be read ({error})")
+        return parse_sacct_history(result.stdout)
+
+    def details_argv(self, jobid: str) -> list[str]:
+        return ["sh", "-c", DETAILS_SCRIPT, "sh", jobid, ",".join(SACCT_HISTORY_FIELDS)]
+
+    def parse_details_output(self, jobid: str, result: CommandResult) -> JobDetails:
+        head, marker, accounting = result.stdout.partition("@@@ sacct")
+        if not marker:
+            return parse_scontrol_details(head, self.name)
+        records = [r for r in parse_sacct_history(accounting) if r.jobid == jobid]
+        if not records:
+            raise JobNotFound(f"cluster {self.name!r} knows no job {jobid!r} ({one_line('scontrol', head)})")
+        r = records[0]
+        return JobDetails(
+            cluster=self.name, jobid=r.jobid, name=r.name, user=r.user, state=RunState.TERMINATING,
+            raw_state=r.state, reason=str(r.outcome or ""), queue=r.queue, cores=r.cores, memory=r.requested_memory,
+            gpus=r.gpus, submit_time=r.submit_time, start_time=r.start_time, end_time=r.end_time,
+            elapsed=r.elapsed, exitcode=r.exitcode, signal=r.signal, outcome=r.outcome,
+        )  # fmt: skip
+
+    def control_argv(self, action: str, jobid: str, value: str | None) -> list[str]:
+        return slurm_control_argv(action, jobid, value)
+
+    def batch_script_argv(self, jobid: str) -> list[str]:
+        return ["scontrol", "write", "batch_script", jobid, "-"]
+
+    def parse_batch_script_output(self, jobid: str, result: CommandResult) -> str:
+        # scontrol exits 0 even when it has no script (it says so on stdout)
+        if not result.ok or "retrieval failed" in result.stdout or not result.stdout.startswith("#!"):
+            reason = one_line("scontrol", result.stderr or result.stdout)
+            raise SchedulerError("scontrol", f"the batch script of job {jobid} cannot be had: {reason}")
+        return result.stdout
 
     # ------------------------------------------------------------ queues
 
-    async def list_queues(self) -> list[QueueInfo]:
-        await self.connect()
-        sinfo = await self.run_checked(["sinfo", "-h", "-o", sinfo_format()])
+    def queues_argv(self) -> list[list[str]]:
+        return [
+            ["sinfo", "-h", "-o", sinfo_format()],
+            ["squeue", "-h", "-r", "-t", "PENDING,RUNNING", "-o", f"%P{FIELD_SEP}%T"],
+        ]
+
+    def parse_queues_output(self, results: list[CommandResult]) -> list[QueueInfo]:
+        sinfo, squeue = results
+        if not sinfo.ok:
+            raise self.command_error(sinfo, "sinfo")
+        if not squeue.ok:
+            raise self.command_error(squeue, "squeue")
         queues = parse_sinfo(sinfo.stdout)
-        counts_result = await self.run_checked(
-            ["squeue", "-h", "-r", "-t", "PENDING,RUNNING", "-o", f"%P{FIELD_SEP}%T"]
-        )
-        counts = parse_queue_counts(counts_result.stdout)
+        counts = parse_queue_counts(squeue.stdout)
         for queue in queues:
             queue.running, queue.pending = counts.get(queue.name, (0, 0))
         return queues

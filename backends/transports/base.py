@@ -116,11 +116,16 @@ class Transport(abc.ABC):
         """Every regular file below path (recursively), paths relative to it, in one call."""
 
     @abc.abstractmethod
-    async def read_range(self, path: str, offset: int = 0, size: int | None = None) -> tuple[bytes, int]:
+    async def read_range(
+        self, path: str, offset: int = 0, size: int | None = None, *, inside: str | None = None
+    ) -> tuple[bytes, int]:
         """Bytes of a file and its size at the time of reading.
 
         ``offset`` < 0 counts from the end; ``size`` None reads to the end.
-        Never reads more of the file than asked.
+        Never reads more of the file than asked. With ``inside`` (a directory),
+        raises ``UnsafePath`` unless the file actually opened, links resolved,
+        lies below it: the check is made on the open file, so swapping a link
+        between the check and the read cannot escape it.
         """
 
     @abc.abstractmethod

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import RemoteFileNotFound, TransportError
+from ..errors import RemoteFileNotFound, TransportError, UnsafePath
 from .base import CommandResult, FileStat, ProgressCallback, Transport
 from .tar_stream import new_part_file, remove_stale_parts
 
@@ -94,8 +94,11 @@ class LocalTransport(Transport):
     async def list_tree(self, path: str) -> list[FileStat]:
         return await asyncio.to_thread(_list_tree, _expand(path))
 
-    async def read_range(self, path: str, offset: int = 0, size: int | None = None) -> tuple[bytes, int]:
-        return await asyncio.to_thread(_read_range, _expand(path), offset, size)
+    async def read_range(
+        self, path: str, offset: int = 0, size: int | None = None, *, inside: str | None = None
+    ) -> tuple[bytes, int]:
+        box = None if inside is None else _expand(inside)
+        return await asyncio.to_thread(_read_range, _expand(path), offset, size, box)
 
     async def remove_tree(self, path: str) -> None:
         await asyncio.to_thread(_remove_tree, _expand(path))
@@ -202,9 +205,11 @@ def _list_tree(root: str) -> list[FileStat]:
     return result
 
 
-def _read_range(path: str, offset: int, size: int | None) -> tuple[bytes, int]:
+def _read_range(path: str, offset: int, size: int | None, inside: str | None = None) -> tuple[bytes, int]:
     try:
         with open(path, "rb") as handle:
+            if inside is not None:
+                _check_inside(handle.fileno(), path, inside)
             total = os.fstat(handle.fileno()).st_size
             start = max(0, total + offset) if offset < 0 else min(offset, total)
             handle.seek(start)
@@ -214,6 +219,21 @@ def _read_range(path: str, offset: int, size: int | None) -> tuple[bytes, int]:
         raise RemoteFileNotFound(f"{path} does not exist") from exc
     except OSError as exc:
         raise TransportError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _check_inside(fd: int, path: str, inside: str) -> None:
+    """Refuse an open file that is not below ``inside`` once links are resolved."""
+    proc_link = f"/proc/self/fd/{fd}"
+    if os.path.exists(proc_link):
+        real = os.readlink(proc_link)  # where the open file really is: no race with a swapped link
+    else:
+        real = os.path.realpath(path)
+        opened, found = os.fstat(fd), os.stat(real)
+        if (opened.st_dev, opened.st_ino) != (found.st_dev, found.st_ino):
+            raise UnsafePath(f"refusing to read {path}: it changed while it was opened")
+    top = os.path.realpath(inside)
+    if not real.startswith(top.rstrip("/") + "/"):
+        raise UnsafePath(f"refusing to read {path}: it is a link to {real}, outside the sandbox {inside}")
 
 
 def _remove_tree(path: str) -> None:

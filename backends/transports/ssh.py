@@ -37,6 +37,7 @@ from ..errors import (
     HostKeyUnknown,
     RemoteFileNotFound,
     TransportError,
+    UnsafePath,
 )
 from .base import CommandResult, FileStat, ProgressCallback, Transport, command_line
 from .tar_stream import (
@@ -101,12 +102,21 @@ class _RemoteInfo:
 
 _SH_HOME = 'printf "%s" "$HOME"'
 
-# size, then the requested bytes; exit 3 = missing, 4 = directory
+# size, then the requested bytes; exit 3 = missing, 4 = directory, 6 = outside $4.
+# With a directory in $4 the file is opened once (fd 3) and every later read goes
+# through /proc/$$/fd/3, the very file whose real path was checked.
 _SH_READ_RANGE = r"""
-f=$1 off=$2 n=$3
+f=$1 off=$2 n=$3 box=$4
 [ -e "$f" ] || { echo "No such file or directory" >&2; exit 3; }
 [ -d "$f" ] && { echo "Is a directory" >&2; exit 4; }
 [ -r "$f" ] || { echo "Permission denied" >&2; exit 5; }
+if [ -n "$box" ]; then
+  exec 3< "$f" || exit 5
+  p=/proc/$$/fd/3
+  if [ -r "$p" ]; then real=$(readlink -- "$p"); f=$p; else real=$(realpath -- "$f"); fi
+  top=$(realpath -- "$box") || exit 6
+  case $real in "${top%/}"/*) ;; *) printf '%s\n' "$real" >&2; exit 6;; esac
+fi
 total=$(wc -c < "$f") || exit 5
 total=$((total + 0))
 if [ "$off" -lt 0 ]; then
@@ -632,12 +642,19 @@ class SshTransport(Transport):
                 ) from exc
         return result
 
-    async def read_range(self, path: str, offset: int = 0, size: int | None = None) -> tuple[bytes, int]:
+    async def read_range(
+        self, path: str, offset: int = 0, size: int | None = None, *, inside: str | None = None
+    ) -> tuple[bytes, int]:
         count = "all" if size is None else str(max(0, int(size)))
-        command = _sh(_SH_READ_RANGE, await self._absolute(path), int(offset), count)
+        box = "" if inside is None else await self._absolute(inside)
+        command = _sh(_SH_READ_RANGE, await self._absolute(path), int(offset), count, box)
         code, out, err = await self._command(f"reading {path}", command)
         if code == 3:
             raise RemoteFileNotFound(f"{path} does not exist on {self.name}")
+        if code == 6 and inside is not None:
+            raise UnsafePath(
+                f"refusing to read {path}: it is a link to {_text(err)}, outside the sandbox {inside}"
+            )
         header, newline, data = out.partition(b"\n")
         if code != 0 or not newline:
             raise TransportError(f"cannot read {path} on {self.name}: {_text(err) or f'exit status {code}'}")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Start the test clusters named as arguments (default: ssh slurm sge), one after the other.
+# Start the test clusters named as arguments (default: ssh slurm sge browser), one after the other.
 # Each start script's output goes to $STATE/<name>-start.log; one summary line per component.
 # Exit status: non-zero if any component failed.
-#   usage: tests/clusters/up.sh [--installed-only] [ssh] [slurm] [sge]
+#   usage: tests/clusters/up.sh [--installed-only] [ssh] [slurm] [sge] [browser]
 #   --installed-only  never apt-install: start only the components whose packages are already
 #                     installed (SLURM without slurmdbd/mariadb-server runs with SLURM_ACCOUNTING=0),
 #                     report the others as "skipped"; skips do not fail.  Used by `make test`.
@@ -19,7 +19,7 @@ for a in "$@"; do
         *) names+=("$a") ;;
     esac
 done
-[ ${#names[@]} -gt 0 ] || names=(ssh slurm sge)
+[ ${#names[@]} -gt 0 ] || names=(ssh slurm sge browser)
 
 installed() {
     local p
@@ -41,11 +41,12 @@ for name in "${names[@]}"; do
         ssh|sshd) name=ssh; script=sshd-start.sh; pkgs=(openssh-server) ;;
         slurm) script=slurm-start.sh; pkgs=(munge slurmctld slurmd slurm-client) ;;
         sge) script=sge-start.sh; pkgs=(gridengine-master gridengine-exec gridengine-client) ;;
-        *) echo "up: ERROR: unknown component '$name' (want ssh, slurm, sge)" >&2; rc=1; continue ;;
+        browser) script=browser-start.sh; pkgs=(chromium chromium-driver) ;;
+        *) echo "up: ERROR: unknown component '$name' (want ssh, slurm, sge, browser)" >&2; rc=1; continue ;;
     esac
     if [ $INSTALLED_ONLY = 1 ]; then
         if ! installed "${pkgs[@]}"; then
-            printf '%-6s skipped          not installed (%s)\n' "$name" "${pkgs[*]}"
+            printf '%-7s skipped          not installed (%s)\n' "$name" "${pkgs[*]}"
             continue
         fi
         if [ "$name" = slurm ] && [ "${SLURM_ACCOUNTING:-1}" = 1 ] && ! installed slurmdbd mariadb-server; then
@@ -61,9 +62,9 @@ for name in "${names[@]}"; do
     fi
     secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
     if [ $status = OK ]; then
-        printf '%-6s OK      %5s s  %s\n' "$name" "$secs" "$(grep -E 'READY' "$log" | tail -n1)"
+        printf '%-7s OK      %5s s  %s\n' "$name" "$secs" "$(grep -E 'READY' "$log" | tail -n1)"
     else
-        printf '%-6s FAILED  %5s s  %s (log: %s)\n' "$name" "$secs" \
+        printf '%-7s FAILED  %5s s  %s (log: %s)\n' "$name" "$secs" \
             "$(grep -E 'ERROR' "$log" | tail -n1 || true)" "$log"
     fi
 done
