@@ -177,7 +177,7 @@ def _elapsed(job: JobRecord) -> str:
 
 
 def _print_jobs(jobs: Sequence[JobRecord]) -> None:
-    rows = [("ID", "NAME", "CLUSTER", "JOBID", "STATE", "ELAPSED", "EXIT", "REASON")]
+    rows = [("ID", "NAME", "CLUSTER", "JOBID", "STATE", "OUTCOME", "ELAPSED", "EXIT", "REASON")]
     for job in jobs:
         exit_text = "-"
         if job.signal is not None:
@@ -186,7 +186,8 @@ def _print_jobs(jobs: Sequence[JobRecord]) -> None:
             exit_text = str(job.exitcode)
         state = job.state.value + (" (stale)" if job.stale else "")
         rows.append(
-            (job.id, job.name, job.cluster, job.jobid or "-", state, _elapsed(job), exit_text, job.reason or "")
+            (job.id, job.name, job.cluster, job.jobid or "-", state, str(job.outcome or "-"), _elapsed(job), exit_text,
+             job.reason or "")
         )
     _print_table(rows)
 
@@ -564,6 +565,8 @@ async def _show(deck: Deck, args: argparse.Namespace) -> int:
     ]  # fmt: skip
     if d.array_id:
         rows.insert(1, ("array", f"{d.array_id} tasks {d.array_task}"))
+    if d.outcome is not None:
+        rows.append(("outcome", d.outcome.value))
     if d.exitcode is not None or d.signal is not None:
         rows.append(("exit", f"{d.exitcode if d.exitcode is not None else '-'}" + (f" signal {d.signal}" if d.signal else "")))
     width = max(len(k) for k, _ in rows)
@@ -674,6 +677,9 @@ def _clean(deck: Deck, args: argparse.Namespace) -> int:
 
 
 def _succeeded(job: JobRecord) -> bool:
+    if job.outcome is not None:
+        return job.outcome.is_success
+    # a journal row older than outcomes
     return job.exitcode == 0 and not job.signal and not job.reason.startswith(("cancelled", "submission failed"))
 
 
