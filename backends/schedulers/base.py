@@ -488,6 +488,7 @@ class BatchSystem(abc.ABC):
         self,
         job: JobRecord,
         on_prepared: Callable[[JobRecord], Awaitable[None] | None] | None = None,
+        validated: bool = False,
     ) -> JobRecord:
         """Create the sandbox, copy the inputs, write the job script and submit it.
 
@@ -499,7 +500,8 @@ class BatchSystem(abc.ABC):
         if job.state != RunState.NEW:
             raise InvalidStateTransition(f"job {job.id} was already submitted (state {job.state})")
         await self.connect()
-        self.validate_spec(job.spec)
+        if not validated:  # the caller (Deck.submit) checked it already
+            self.validate_spec(job.spec)
         sandbox = self.sandbox_path(job)
         job.sandbox = sandbox
         await self.transport.makedirs(posixpath.join(sandbox, CONTROL_DIR))
