@@ -172,6 +172,20 @@ class Deck:
         """Until the scheduler says the job ended (TERMINATING, or TERMINATED when cancelled)."""
         return await self.wait_state(job, (RunState.TERMINATING, RunState.TERMINATED), timeout)
 
+    async def _remove_sandbox_root(self) -> None:
+        # A local runner of a job that just ended may still be writing its exit
+        # status into the tree while it is removed ("Directory not empty"): the
+        # removal is tried again until the runner is done, within a deadline.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await self.transport.inner.remove_tree(self.sandbox_root)
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
     async def end(self) -> None:
         """Cancel every job this test started, remove the sandbox root, close the connections."""
         try:
@@ -187,7 +201,7 @@ class Deck:
                 if ids:
                     # Jobs already gone make the command complain; that is expected.
                     await self.run([*_CANCEL[self.scheduler], *dict.fromkeys(ids)], timeout=60)
-            await self.transport.inner.remove_tree(self.sandbox_root)
+            await self._remove_sandbox_root()
         finally:
             for backend in [*self.backends, self.backend]:
                 await backend.close()

@@ -142,3 +142,35 @@ async def test_on_slurm_a_job_unknown_to_squeue_and_sacct_resolves_from_its_exit
     await backend.update_job_states([job])
     assert (job.state, job.exitcode, job.raw_state) == (RunState.TERMINATING, 5, "exit file")
     assert transport.count("sacct") == 1 and transport.count("batchdeck-exit-status") == 1
+
+
+class LaggingSlurm(LocalTransport):
+    """SLURM seconds after a cancel, as the fault suite caught it on the real daemons: slurmctld has
+    forgotten the job (squeue lists nothing), slurmdbd has not recorded the end (sacct still says
+    RUNNING), scontrol remembers it CANCELLED. The outputs are those commands' formats."""
+
+    async def run(self, argv: Any, **kwargs: Any) -> CommandResult:
+        words = [str(a) for a in argv]
+        answers = {
+            "id": "alice\n",
+            "squeue": "",
+            "sacct": "2725|RUNNING|0:0|None|debug|1|alice|2026-12-03T10:00:00|2026-12-03T10:00:01|Unknown|00:00:09|j\n",
+            "scontrol": "JobId=2725 JobName=j UserId=alice(1000) JobState=CANCELLED Reason=None "
+            "ExitCode=0:15 Partition=debug NumCPUs=1 SubmitTime=2026-12-03T10:00:00 "
+            "StartTime=2026-12-03T10:00:01 EndTime=2026-12-03T10:00:10 RunTime=00:00:09\n",
+        }
+        if words[0] in answers:
+            return CommandResult(words, 0, answers[words[0]], "")
+        return await super().run(argv, **kwargs)
+
+
+async def test_a_lagging_accounting_answer_does_not_keep_a_cancelled_job_running(tmp_path: Path) -> None:
+    from batchdeck.backends.schedulers.slurm import SlurmBatchSystem
+
+    backend = SlurmBatchSystem("slurm", transport=LaggingSlurm(), sandbox_root=str(tmp_path / "sb"))
+    job = JobRecord(id="lag00001", cluster="slurm", spec=JobSpec(command=["true"]))
+    job.transition(RunState.SUBMITTED, "submitted")
+    job.transition(RunState.RUNNING, "running")
+    job.jobid, job.last_seen = "2725", time.time()
+    await backend.cancel_job(job)
+    assert (job.state, job.reason) == (RunState.TERMINATED, "cancelled"), job.raw_state

@@ -544,6 +544,11 @@ class BatchSystem(abc.ABC):
         Alternatives (``accounting_argv`` attempt 0, 1, ...) are asked in turn for
         the ids still unanswered. A hook's ``SchedulerError`` is raised only when no
         later alternative answered for every id. Unknown ids are left out.
+
+        An answer that the job is still queued or running, for a job the queue no
+        longer lists, is accounting lagging behind the scheduler (slurmdbd records
+        a cancel seconds after slurmctld forgot the job): the later alternatives are
+        asked too, and a final answer from one of them wins.
         """
         rest = [j for j in dict.fromkeys(jobids) if j]
         found: dict[str, SchedulerJob] = {}
@@ -565,11 +570,11 @@ class BatchSystem(abc.ABC):
             by_key = {self.jobid_key(jobid): info for jobid, info in answer.items()}
             for jobid in rest:
                 info = by_key.get(self.jobid_key(jobid))
-                if info is not None:
+                if info is not None and (jobid not in found or not info.state.is_active):
                     info.jobid = jobid
                     found[jobid] = info
-            rest = [j for j in rest if j not in found]
-        if rest and error is not None:
+            rest = [j for j in rest if j not in found or found[j].state.is_active]
+        if error is not None and any(j not in found for j in rest):
             raise error
         return found
 
