@@ -36,6 +36,72 @@ class RunState(str, enum.Enum):
 
 
 _ACTIVE = frozenset({RunState.SUBMITTED, RunState.RUNNING, RunState.STOPPED, RunState.UNKNOWN})
+_FINISHED = frozenset({RunState.TERMINATING, RunState.TERMINATED})
+
+
+class Outcome(str, enum.Enum):
+    """How a finished job ended: the scheduler's verdict, together with its exit code and signal.
+
+    Only ``OK`` is a success. The schedulers' own words map onto these in the
+    tables at the top of each scheduler module.
+    """
+
+    OK = "ok"  # exit 0 and the scheduler says the job completed
+    FAILED = "failed"  # non-zero exit, or the scheduler could not run it
+    TIMEOUT = "timeout"  # walltime (or CPU time) limit reached
+    CANCELLED = "cancelled"  # by the user or an administrator
+    OOM = "oom"  # memory limit reached
+    NODE_FAIL = "node_fail"
+    PREEMPTED = "preempted"
+    DEADLINE = "deadline"
+    BOOT_FAIL = "boot_fail"
+    KILLED = "killed"  # by a signal, for no reason the scheduler named
+    LOST = "lost"  # neither the scheduler nor the job's own exit-status file can tell
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_success(self) -> bool:
+        return self is Outcome.OK
+
+    @classmethod
+    def parse(cls, value: object) -> Outcome | None:
+        """The outcome a journal row stored; None for rows older than outcomes (or unknown words)."""
+        if isinstance(value, Outcome):
+            return value
+        try:
+            return cls(str(value)) if value else None
+        except ValueError:
+            return None
+
+
+def settle_exit(outcome: Outcome | None, exitcode: int | None) -> int | None:
+    """The exit code to keep for a finished job: never a 0 that would read as success.
+
+    Schedulers print ``0`` for jobs they timed out, cancelled or killed (SLURM's
+    ``TIMEOUT 0:0``, Grid Engine's ``failed 28`` with ``exit_status 0``): only an
+    ``ok`` job keeps exit code 0; otherwise an unknown code is None.
+    """
+    if exitcode == 0 and outcome is not None and outcome is not Outcome.OK:
+        return None
+    return exitcode
+
+
+def outcome_from_exit(exitcode: int | None, signal: int | None) -> Outcome:
+    """The outcome of a job that ended on its own, from its exit code and signal alone."""
+    if signal:
+        return Outcome.KILLED
+    if exitcode == 0:
+        return Outcome.OK
+    return Outcome.FAILED
+
+
+#: reasons with which batchdeck's own code ends a job, and the outcome each means
+_REASON_OUTCOMES: tuple[tuple[str, Outcome], ...] = (
+    ("cancelled", Outcome.CANCELLED),
+    ("submission failed", Outcome.FAILED),
+)
 
 _S = RunState
 ALLOWED_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
@@ -121,6 +187,8 @@ class JobRecord:
     last_seen: float | None = None
     stale: bool = False
     history: list[Transition] = field(default_factory=list)
+    #: how the job ended; None while it runs (and for journal rows older than outcomes)
+    outcome: Outcome | None = None
     # When batchdeck asked the scheduler to cancel this job (persisted, so another
     # process or a restart still reads the job's end as cancelled).
     cancel_requested: float | None = None
@@ -138,9 +206,31 @@ class JobRecord:
             self.submitted = now
         elif new == RunState.RUNNING and self.started is None:
             self.started = now
-        elif new in (RunState.TERMINATING, RunState.TERMINATED) and self.finished is None:
+        elif new in _FINISHED and self.finished is None:
             self.finished = now
+        if new in _FINISHED:
+            # batchdeck's own endings (a cancel, a refused submit) carry no scheduler
+            # record: the reason they are made with is the verdict.
+            for prefix, outcome in _REASON_OUTCOMES:
+                if reason.startswith(prefix):
+                    self.set_outcome(outcome, override=True)
+                    break
         return True
+
+    def set_outcome(self, outcome: Outcome | None, override: bool = False) -> bool:
+        """Record how the finished job ended; True if anything changed.
+
+        The first verdict stays (a late, generic one does not replace
+        "cancelled") unless ``override``. Nothing is recorded while the job is
+        still active.
+        """
+        if outcome is None or self.state not in _FINISHED:
+            return False
+        before = (self.outcome, self.exitcode)
+        if self.outcome is None or override:
+            self.outcome = outcome
+        self.exitcode = settle_exit(self.outcome, self.exitcode)
+        return before != (self.outcome, self.exitcode)
 
     @property
     def name(self) -> str:
@@ -153,6 +243,7 @@ class JobRecord:
             {"time": t.time, "old": t.old.value, "new": t.new.value, "reason": t.reason}
             for t in self.history
         ]
+        data["outcome"] = self.outcome.value if self.outcome is not None else None
         return data
 
     @classmethod
@@ -164,6 +255,7 @@ class JobRecord:
             Transition(h["time"], RunState(h["old"]), RunState(h["new"]), h.get("reason", ""))
             for h in data.get("history", [])
         ]
+        data["outcome"] = Outcome.parse(data.get("outcome"))
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -176,6 +268,7 @@ class JobRecord:
             "queue": self.queue or self.spec.queue,
             "state": self.state.value,
             "raw_state": self.raw_state,
+            "outcome": self.outcome.value if self.outcome is not None else None,
             "jobid": self.jobid,
             "exitcode": self.exitcode,
             "signal": self.signal,
@@ -199,6 +292,8 @@ class SchedulerJob:
     reason: str = ""
     exitcode: int | None = None
     signal: int | None = None
+    #: the verdict for a finished job (None while it is active)
+    outcome: Outcome | None = None
     name: str = ""
     user: str = ""
     queue: str = ""
@@ -214,6 +309,7 @@ class SchedulerJob:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.value
+        data["outcome"] = self.outcome.value if self.outcome is not None else None
         return data
 
 
@@ -244,7 +340,8 @@ class HistoryRecord:
     user: str = ""
     queue: str = ""
     state: str = ""  # the scheduler's own word: COMPLETED, TIMEOUT, failed 37 ...
-    outcome: str | None = None  # ok, failed, timeout, cancelled, oom, node_fail, killed ...
+    #: the same verdict a job's status refresh reaches (the scheduler module's one table)
+    outcome: Outcome | None = None
     exitcode: int | None = None
     signal: int | None = None
     submit_time: float | None = None
@@ -260,7 +357,9 @@ class HistoryRecord:
     memory_efficiency: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["outcome"] = self.outcome.value if self.outcome is not None else None
+        return data
 
 
 @dataclass
@@ -299,6 +398,8 @@ class JobDetails:
     array_task: str | None = None
     exitcode: int | None = None
     signal: int | None = None
+    #: how a finished job ended (None while it is active)
+    outcome: Outcome | None = None
     batchdeck_id: str | None = None
 
     @property
@@ -311,4 +412,5 @@ class JobDetails:
         data = asdict(self)
         data["state"] = self.state.value
         data["time_left"] = self.time_left
+        data["outcome"] = self.outcome.value if self.outcome is not None else None
         return data

@@ -125,12 +125,12 @@ async def main() -> int:
                 job = app.jobs_by_id[f"b{n:07d}"]
                 job.exitcode = 1
                 job.reason = "changed by the benchmark"
-            app.refresh_jobs()
+            app.main.refresh_jobs()
             await pilot.pause()
 
         async def clock_refresh() -> None:
             now[0] += 1
-            app.refresh_jobs()
+            app.main.refresh_jobs()
             await pilot.pause()
 
         async def real_poll() -> None:
@@ -138,9 +138,7 @@ async def main() -> int:
             for job in list(app.jobs_by_id.values()):
                 if job.state == RunState.RUNNING:
                     break
-            app.poll_cluster("local")
-            while "local" in app._polling:
-                await asyncio.sleep(0.005)
+            await app.session.poll("local")
             await pilot.pause()
 
         async def scroll_to_end() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from batchdeck.backends.errors import BatchdeckError, RemoteFileNotFound, UnsafePath
-from batchdeck.backends.model import JobRecord, RunState
+from batchdeck.backends.model import JobRecord, Outcome, RunState
 from batchdeck.backends.schedulers import exit_status
 from batchdeck.backends.schedulers.base import tag_of
 
@@ -81,7 +81,7 @@ async def test_life_cycle_new_submitted_running_terminating_terminated(deck: Dec
     await deck.wait_state(job, RunState.RUNNING)
     await deck.release(job)
     await deck.wait_state(job, RunState.TERMINATING)
-    assert (job.exitcode, job.signal) == (0, None)
+    assert (job.outcome, job.exitcode, job.signal) == (Outcome.OK, 0, None)
     check_scheduler_says(deck, "done", job)
     report = await deck.backend.get_results(job, tmp_path)
     assert report.ok, report.failed
@@ -163,21 +163,19 @@ async def test_sandbox_is_where_the_job_ran(deck: Deck) -> None:
 async def test_exit_code_3_is_reported_as_3(deck: Deck) -> None:
     job = await deck.shell("echo to-out; echo to-err >&2; exit 3", stdout="both.log", stderr="both.log")
     await deck.wait_state(job, RunState.TERMINATING)
-    assert (job.exitcode, job.signal) == (3, None)
+    assert (job.outcome, job.exitcode, job.signal) == (Outcome.FAILED, 3, None)
     assert "exit code 3" in job.reason
     check_scheduler_says(deck, "exit 3", job)
     data, _ = await deck.backend.peek_bytes(job, "both.log")
     assert data.decode().splitlines() == ["to-out", "to-err"]
 
 
-async def test_job_killed_by_a_signal_reports_the_signal(deck: Deck, request: pytest.FixtureRequest) -> None:
-    if deck.scheduler == "slurm":
-        known_bug(request, "slurm.py: a job whose command was killed by SIGKILL is reported as exit code 9 (sacct 9:0)")
-    if deck.scheduler == "pbs":
-        known_bug(request, "pbs.py: a job whose command was killed by SIGKILL is reported as exit code 137, no signal")
+async def test_job_killed_by_a_signal_reports_the_signal(deck: Deck) -> None:
+    # SLURM keeps 7 bits of the script's exit status (137 read 9:0) and PBS passed 137 on as an
+    # exit code: the job script now ends by its command's signal, and 128+N reads as signal N.
     job = await deck.shell("kill -KILL $$")
     await deck.wait_state(job, RunState.TERMINATING)
-    assert (job.exitcode, job.signal) == (None, 9)
+    assert (job.outcome, job.exitcode, job.signal) == (Outcome.KILLED, None, 9)
     assert "signal 9" in job.reason
 
 
@@ -208,6 +206,7 @@ async def test_cancel_running_job_ends_it_and_its_children(deck: Deck, walltime:
         await deck.backend.cancel_job(job)
         await deck.wait_state(job, RunState.TERMINATED)
         assert job.reason == "cancelled"
+        assert (job.outcome, job.exitcode) == (Outcome.CANCELLED, None)
         check_scheduler_says(deck, "cancelled", job)
         if deck.scheduler == "pbs":
             assert job.signal == 15  # qdel's SIGTERM
@@ -235,6 +234,7 @@ async def test_cancel_pending_job(deck: Deck) -> None:
     await deck.backend.cancel_job(waiting)
     await deck.wait_state(waiting, RunState.TERMINATED)
     assert waiting.reason == "cancelled"
+    assert (waiting.outcome, waiting.exitcode) == (Outcome.CANCELLED, None)
     assert waiting.started is None
     if filler is not None:
         assert filler.state == RunState.RUNNING

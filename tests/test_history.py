@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from batchdeck.backends.efficiency import cpu_efficiency, memory_efficiency
-from batchdeck.backends.schedulers.sge import parse_qacct_history
-from batchdeck.backends.schedulers.slurm import parse_sacct_history
+from batchdeck.backends.model import Outcome
+from batchdeck.backends.schedulers.sge import parse_qacct_history, parse_qacct_records
+from batchdeck.backends.schedulers.slurm import SACCT_HISTORY_FIELDS, parse_sacct, parse_sacct_history
 
 from helpers import eventually
 
@@ -150,3 +152,24 @@ def test_qacct_history_parser_on_a_real_transcript() -> None:
     assert "ok" in outcomes and "killed" in outcomes and "timeout" in outcomes
     assert all(r.jobid for r in records)
     assert parse_qacct_history((SAMPLES / "sge" / "qacct-history-no-jobs.txt").read_text()) == []
+
+
+def test_history_and_refresh_read_the_same_verdict() -> None:
+    # One table per scheduler: a job's outcome, exit code and signal in `history` are the
+    # ones its status refresh reaches from the same accounting lines.
+    text = (SAMPLES / "slurm" / "sacct-history.txt").read_text()
+    refreshed = parse_sacct(text, SACCT_HISTORY_FIELDS)
+    history = parse_sacct_history(text)
+    assert history
+    for record in history:
+        job = refreshed[record.jobid]
+        assert (record.outcome, record.exitcode, record.signal) == (job.outcome, job.exitcode, job.signal), record.jobid
+    text = (SAMPLES / "sge" / "qacct-history.txt").read_text()
+    records = re.split(r"(?m)^OWNER\s+WALLCLOCK", text)[0]  # without the totals table `qacct -o` appends
+    refreshed_sge = {f"{j.jobid}.{j.array_task}" if j.array_task else j.jobid: j for j in parse_qacct_records(records)}
+    history = parse_qacct_history(text)
+    assert history
+    for record in history:
+        job = refreshed_sge[record.jobid]
+        assert (record.outcome, record.exitcode, record.signal) == (job.outcome, job.exitcode, job.signal), record.jobid
+    assert {r.outcome for r in history} >= {Outcome.OK, Outcome.FAILED, Outcome.TIMEOUT, Outcome.KILLED}

@@ -15,7 +15,7 @@ from batchdeck.backends.engine.deck import ClusterStatus
 from batchdeck.backends.model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from batchdeck.backends.text import terminal_safe
 from batchdeck.tui import rows
-from batchdeck.tui.app import job_detail, other_detail
+from batchdeck.tui.main_screen import job_detail, other_detail
 
 BATCHDECK = [sys.executable, "-m", "batchdeck.tui.cli"]
 HOSTILE = "evil\x1b]0;pwned\x07\x1b[2J\nfake line\r\x9b31m\x7f\u202etxt.exe\udcff"

@@ -306,7 +306,8 @@ def test_sacct_transcript_job_lines() -> None:
     assert jobs["3"].raw_state == "TIMEOUT" and "TIMEOUT" in jobs["3"].reason
     assert (jobs["8"].state, jobs["8"].raw_state, jobs["8"].reason) == (
         RunState.TERMINATED, "CANCELLED by 0", "cancelled")
-    assert (jobs["11"].exitcode, jobs["11"].signal, jobs["11"].reason) == (0, 125, "out of memory")
+    # OUT_OF_MEMORY 0:125: no exit code of the script is known, so none is shown (not a made-up 0)
+    assert (jobs["11"].exitcode, jobs["11"].signal, jobs["11"].reason) == (None, 125, "out of memory")
     assert jobs["6_2"].array_id == "6" and jobs["6_2"].elapsed == 3
 
 
@@ -339,8 +340,10 @@ def test_sacct_lag_pending_job_line() -> None:
         ("sacct-parsable-completed-64cpu.txt", RunState.TERMINATING, "COMPLETED", 0, None),
         ("sacct-parsable-completed-many-steps.txt", RunState.TERMINATING, "COMPLETED", 0, None),
         ("sacct-parsable-failed.txt", RunState.TERMINATING, "FAILED", 1, None),
-        ("sacct-parsable-cancelled.txt", RunState.TERMINATED, "CANCELLED by 1000", 0, None),
-        ("sacct-parsable-timeout.txt", RunState.TERMINATING, "TIMEOUT", 0, 1),
+        # cancelled and timed-out jobs have no exit code of their own (not 0); the cancelled
+        # job's signal comes from its .batch step (0:15)
+        ("sacct-parsable-cancelled.txt", RunState.TERMINATED, "CANCELLED by 1000", None, 15),
+        ("sacct-parsable-timeout.txt", RunState.TERMINATING, "TIMEOUT", None, 1),
         ("sacct-parsable-node-fail.txt", RunState.TERMINATING, "NODE_FAIL", 1, None),
         ("sacct-parsable-relative-time.txt", RunState.TERMINATING, "COMPLETED", 0, None),
         ("sacct-parsable-start-before-submit.txt", RunState.TERMINATING, "COMPLETED", 0, None),
@@ -366,7 +369,7 @@ def test_sacct_gc3pie_times() -> None:
 
 def test_sacct_toil_jobidraw() -> None:
     jobs = parse_sacct(sample("sacct-n-P-jobidraw-state-exitcode.txt"), ["JobIDRaw", "State", "ExitCode"])
-    assert (jobs["609663"].exitcode, jobs["609663"].signal) == (0, 2)
+    assert (jobs["609663"].exitcode, jobs["609663"].signal) == (None, 2)
     assert (jobs["785023"].exitcode, jobs["785023"].reason) == (127, "failed: exit code 127")
     assert jobs["754725"].state == RunState.TERMINATING and jobs["754725"].raw_state == "TIMEOUT"
     assert jobs["789868"].state == RunState.SUBMITTED

@@ -401,3 +401,28 @@ async def test_many_rows_fill_in_chunks_and_keep_the_selection(workdir: Path) ->
         # In journal order again, not kept rows first and the rest after.
         assert [row.key.value for row in table.ordered_rows] == [f"m{n:07d}" for n in range(total)]
         await pilot.press("q")
+
+
+async def test_changes_by_another_process_show_without_a_poll(workdir: Path) -> None:
+    """A second Deck on the same journal (the CLI, another app) submits and cancels; the app follows."""
+    config = Path(os.environ["BATCHDECK_CONFIG"])
+    # Polls far apart: what shows within the deadline came from the journal, not a poll.
+    config.write_text(config.read_text().replace("poll_interval = 0.3", "poll_interval = 120"))
+    app = make_app(workdir)
+    other = Deck.open()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.deck.status["local"].state == "connected", timeout=20)
+            job = await other.submit("local", JobSpec(command=["sleep", "300"], name="elsewhere"))
+            await wait_for(pilot, lambda: job.id in app.query_one(JobsTable).shown, timeout=20)
+            await other.cancel(job.id)
+            ended = other.job(job.id)
+            assert ended.state not in (RunState.SUBMITTED, RunState.RUNNING)
+            await wait_for(pilot, lambda: app.jobs_by_id[job.id].state == ended.state, timeout=20)
+            await wait_for(pilot, lambda: "running" not in state_cell(app, job.id) and "submitted" not in state_cell(app, job.id))
+            await pilot.press("q")
+    finally:
+        for record in other.jobs():
+            if record.state.is_active and record.sandbox:
+                await other.cancel(record.id)
+        await other.close()

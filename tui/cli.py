@@ -18,13 +18,14 @@ from typing import Any
 
 from ..backends.engine import job_control
 from ..backends.engine.deck import Deck
+from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes
 from ..backends.engine.script_directives import spec_with_script_directives
-from ..backends.errors import BatchdeckError, InvalidJobSpec, RemoteFileNotFound
+from ..backends.errors import BatchdeckError, RemoteFileNotFound
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
 from ..backends.schedulers.registry import dependency_directives
 from ..backends.text import first_line, terminal_safe
-from ..backends.units import format_memory, format_walltime, parse_age, parse_memory, parse_walltime
+from ..backends.units import format_memory, format_walltime, parse_age, parse_walltime
 
 PROG = "batchdeck"
 #: --verbose: messages in full, not reduced to their one meaningful line
@@ -177,7 +178,7 @@ def _elapsed(job: JobRecord) -> str:
 
 
 def _print_jobs(jobs: Sequence[JobRecord]) -> None:
-    rows = [("ID", "NAME", "CLUSTER", "JOBID", "STATE", "ELAPSED", "EXIT", "REASON")]
+    rows = [("ID", "NAME", "CLUSTER", "JOBID", "STATE", "OUTCOME", "ELAPSED", "EXIT", "REASON")]
     for job in jobs:
         exit_text = "-"
         if job.signal is not None:
@@ -186,7 +187,8 @@ def _print_jobs(jobs: Sequence[JobRecord]) -> None:
             exit_text = str(job.exitcode)
         state = job.state.value + (" (stale)" if job.stale else "")
         rows.append(
-            (job.id, job.name, job.cluster, job.jobid or "-", state, _elapsed(job), exit_text, job.reason or "")
+            (job.id, job.name, job.cluster, job.jobid or "-", state, str(job.outcome or "-"), _elapsed(job), exit_text,
+             job.reason or "")
         )
     _print_table(rows)
 
@@ -198,57 +200,45 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
+#: how the CLI names the fields a job-spec message names
+CLI_LABELS = {
+    "command": "-- COMMAND ARGS...",
+    "script": "--script FILE",
+    "cores": "--cores",
+    "memory": "--memory",
+    "walltime": "--walltime",
+    "env": "--env",
+}
+#: fields whose errors are bad usage of the command line (the others are bad files)
+USAGE_FIELDS = frozenset({"command", "cores", "memory", "walltime", "env"})
+
+
 def _spec_from_args(args: argparse.Namespace) -> JobSpec:
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
-    script = None
-    if args.script:
-        try:
-            with open(args.script, encoding="utf-8") as handle:
-                script = handle.read()
-        except OSError as exc:
-            raise InvalidJobSpec(f"cannot read script {args.script!r}: {exc.strerror}") from None
-    elif not argv:
-        raise CliError("nothing to run: give -- COMMAND ARGS... or --script FILE")
-    environment = {}
-    for item in args.env:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise CliError(f"--env expects NAME=VALUE, got {item!r}")
-        environment[key] = value
-    try:
-        memory = parse_memory(args.memory) if args.memory else None
-    except ValueError as exc:
-        raise CliError(f"--memory: {exc}") from None
-    try:
-        walltime = parse_walltime(args.walltime) if args.walltime else None
-    except ValueError as exc:
-        raise CliError(f"--walltime: {exc}") from None
-    inputs = {}
-    for path in args.input:
-        if not os.path.exists(path):
-            raise InvalidJobSpec(f"input file {path!r} does not exist")
-        inputs[os.path.abspath(path)] = os.path.basename(os.path.normpath(path))
-    name = args.name
-    if name is None:
-        name = os.path.basename(args.script) if args.script else os.path.basename(argv[0])
-    return JobSpec(
-        command=[] if script is not None else argv,
-        script=script,
-        arguments=argv if script is not None else [],
-        name=name,
-        inputs=inputs,
+    text = SpecText(
+        command=[] if args.script else argv,
+        script=args.script or "",
+        arguments=argv if args.script else [],
+        name=args.name or "",
+        queue=args.queue or "",
+        cores="1" if args.cores is None else str(args.cores),
+        memory=args.memory or "",
+        walltime=args.walltime or "",
+        inputs=list(args.input),
         outputs=list(args.output),
+        env=list(args.env),
         stdout=args.stdout or "stdout.txt",
         stderr=args.stderr or "stderr.txt",
-        cores=1 if args.cores is None else args.cores,
-        memory_per_core=memory,
-        walltime=walltime,
-        queue=args.queue,
-        environment=environment,
-        architecture=args.architecture,
+        architecture=args.architecture or "",
     )
+    try:
+        return build_spec(text, CLI_LABELS).raise_first()
+    except JobSpecError as exc:
+        if exc.field in USAGE_FIELDS:
+            raise CliError(str(exc)) from None
+        raise
 
 
 async def _refresh(deck: Deck, clusters: Sequence[str]) -> list[str]:
@@ -469,17 +459,17 @@ def _target(deck: Deck, text: str) -> tuple[str, str, JobRecord | None]:
 
 async def _resubmit(deck: Deck, args: argparse.Namespace) -> int:
     cluster, jobid, record = _target(deck, args.id) if _is_target(deck, args.id) else (None, None, deck.job(args.id))
-    changes: dict[str, Any] = {}
     try:
-        if args.memory:
-            changes["memory_per_core"] = parse_memory(args.memory)
-        if args.walltime:
-            changes["walltime"] = parse_walltime(args.walltime)
-    except ValueError as exc:
-        raise CliError(f"--memory/--walltime: {exc}") from None
-    for key in ("cores", "queue", "name"):
-        if getattr(args, key) is not None:
-            changes[key] = getattr(args, key)
+        changes = spec_changes(
+            cores=None if args.cores is None else str(args.cores),
+            memory=args.memory or None,
+            walltime=args.walltime or None,
+            queue=args.queue,
+            name=args.name,
+            labels=CLI_LABELS,
+        )
+    except JobSpecError as exc:
+        raise CliError(str(exc)) from None
     notes: list[str] = []
     if record is not None:
         cluster = record.cluster
@@ -564,6 +554,8 @@ async def _show(deck: Deck, args: argparse.Namespace) -> int:
     ]  # fmt: skip
     if d.array_id:
         rows.insert(1, ("array", f"{d.array_id} tasks {d.array_task}"))
+    if d.outcome is not None:
+        rows.append(("outcome", d.outcome.value))
     if d.exitcode is not None or d.signal is not None:
         rows.append(("exit", f"{d.exitcode if d.exitcode is not None else '-'}" + (f" signal {d.signal}" if d.signal else "")))
     width = max(len(k) for k, _ in rows)
@@ -674,6 +666,9 @@ def _clean(deck: Deck, args: argparse.Namespace) -> int:
 
 
 def _succeeded(job: JobRecord) -> bool:
+    if job.outcome is not None:
+        return job.outcome.is_success
+    # a journal row older than outcomes
     return job.exitcode == 0 and not job.signal and not job.reason.startswith(("cancelled", "submission failed"))
 
 

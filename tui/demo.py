@@ -13,7 +13,7 @@ from pathlib import Path
 from ..backends.engine.config import load_config
 from ..backends.engine.deck import Deck
 from ..backends.engine.journal import Journal
-from ..backends.model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..backends.model import JobRecord, JobSpec, Outcome, QueueInfo, RunState, SchedulerJob
 from .app import BatchdeckApp
 
 #: 2026-03-02 09:30:00 UTC: the demo's "now"
@@ -64,6 +64,7 @@ def _job(
     stale: bool = False,
     sandbox: str | None = None,
     cores: int = 1,
+    outcome: Outcome | None = None,
 ) -> JobRecord:
     job = JobRecord(
         id=ident,
@@ -83,6 +84,7 @@ def _job(
         finished=finished,
         last_seen=FIXED_NOW,
         stale=stale,
+        outcome=outcome,
     )
     return job
 
@@ -101,16 +103,17 @@ def build_demo_deck(root: Path = DEMO_ROOT) -> tuple[Deck, dict[str, list[QueueI
     jobs = [
         _job("e5f6g7h8", "preprocess", "localhost", ["python", "prep.py", "data/"], RunState.TERMINATED,
              now - 7200, started=now - 7190, finished=now - 6500, exitcode=0, reason="results fetched",
-             queue="local", sandbox=str(sandboxes / "e5f6g7h8")),
+             queue="local", outcome=Outcome.OK, sandbox=str(sandboxes / "e5f6g7h8")),
         _job("a1b2c3d4", "train-resnet", "localhost", ["python", "train.py", "--epochs", "40"], RunState.RUNNING,
              now - 3800, started=now - 3723, queue="local", sandbox=local_sandbox, cores=2, raw_state="running"),
         _job("u1v2w3x4", "quick-test", "localhost", ["sleep", "600"], RunState.TERMINATED,
-             now - 3000, started=now - 2990, finished=now - 2900, signal=15, reason="cancelled", queue="local"),
+             now - 3000, started=now - 2990, finished=now - 2900, signal=15, reason="cancelled", queue="local",
+             outcome=Outcome.CANCELLED),
         _job("i9j0k1l2", "sweep-07", "hpc", ["./sweep.sh", "7"], RunState.SUBMITTED, now - 1800,
              queue="gpu", reason="Priority", raw_state="PENDING", sandbox="/home/ada/.batchdeck/jobs/i9j0k1l2"),
         _job("m3n4o5p6", "bad-params", "hpc", ["./sweep.sh", "--lr", "-1"], RunState.TERMINATING, now - 1500,
              queue="short", started=now - 1400, finished=now - 1388, exitcode=1, raw_state="FAILED",
-             sandbox="/home/ada/.batchdeck/jobs/m3n4o5p6"),
+             sandbox="/home/ada/.batchdeck/jobs/m3n4o5p6", outcome=Outcome.FAILED),
         _job("q7r8s9t0", "assembly", "oldhpc", ["spades.py", "-k", "21,33,55"], RunState.RUNNING, now - 900,
              queue="all.q", started=now - 850, raw_state="r", stale=True,
              sandbox="/home/ada/.batchdeck/jobs/q7r8s9t0"),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.cells import cell_len
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
@@ -20,8 +23,12 @@ class JobsTable(DataTable[str | Text]):
     comparison per cell, and the cursor and scroll position survive it.
     """
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, on_select: Callable[[str | None], None] | None = None, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        # Told at once (not by a message) which row the cursor is on, so the
+        # owner's selection is never a step behind a key that acts on it.
+        self._on_select = on_select
+        self._reported: str | None = None
         self._shown: dict[str, Row] = {}
         self._pending: dict[str, Row] | None = None
         self._restore: str | None = None
@@ -43,6 +50,16 @@ class JobsTable(DataTable[str | Text]):
             return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
         except CellDoesNotExist:
             return None
+
+    def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
+        super().watch_cursor_coordinate(old, new)
+        self._report()
+
+    def _report(self) -> None:
+        key = self.selected_key
+        if self._on_select is not None and key != self._reported:
+            self._reported = key
+            self._on_select(key)
 
     def select_key(self, key: str) -> bool:
         try:
@@ -113,6 +130,7 @@ class JobsTable(DataTable[str | Text]):
                 self.scroll_to(*scroll, animate=False, immediate=True)
             elif selected in rows:
                 self._restore = selected  # still to come in a later chunk
+        self._report()
         return changes
 
     @property

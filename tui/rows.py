@@ -6,6 +6,7 @@ without an app, and so every pane formats a state the same way.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from ..backends.engine.deck import ClusterStatus
-from ..backends.model import JobRecord, QueueInfo, RunState, SchedulerJob
+from ..backends.model import JobRecord, Outcome, QueueInfo, RunState, SchedulerJob
 from ..backends.schedulers.base import tag_of
 from ..backends.text import terminal_safe
 from ..backends.units import format_walltime
@@ -44,13 +45,22 @@ def other_key(cluster: str, jobid: str) -> str:
     return f"{OTHER_PREFIX}{cluster}:{jobid}"
 
 
-def state_role(state: RunState, exitcode: int | None = None, signal: int | None = None, stale: bool = False) -> str:
+def state_role(
+    state: RunState,
+    exitcode: int | None = None,
+    signal: int | None = None,
+    stale: bool = False,
+    outcome: Outcome | None = None,
+) -> str:
     if stale or state == RunState.UNKNOWN:
         return "stale"
     if state in (RunState.NEW, RunState.SUBMITTED, RunState.STOPPED):
         return "pending"
     if state == RunState.RUNNING:
         return "running"
+    if outcome is not None:
+        # The success mark is for ok alone: "exit 0" of a timed-out job is no success.
+        return "done" if outcome.is_success else "failed"
     if (exitcode not in (None, 0)) or signal:
         return "failed"
     return "done"
@@ -59,7 +69,7 @@ def state_role(state: RunState, exitcode: int | None = None, signal: int | None 
 def job_role(job: JobRecord) -> str:
     if job.state == RunState.TERMINATED and job.reason.startswith(("submission failed", "cancelled")):
         return "failed"
-    return state_role(job.state, job.exitcode, job.signal, job.stale)
+    return state_role(job.state, job.exitcode, job.signal, job.stale, job.outcome)
 
 
 def state_text(state: RunState, role: str, colours: dict[str, str], stale: bool = False) -> Text:
@@ -75,7 +85,28 @@ def elapsed(start: float | None, end: float | None, now: float) -> str:
     return format_walltime(max(0.0, (end if end is not None else now) - start))
 
 
+#: outcomes whose word says it all; the others show their exit code, signal and reason
+_SELF_EXPLAINED = frozenset(Outcome) - {Outcome.FAILED, Outcome.KILLED, Outcome.LOST}
+#: reasons that only restate an exit code or signal already shown
+_RESTATED = re.compile(r"^(?:failed: )?(?:exit code -?\d+|(?:killed by )?signal \d+.*|finished|failed)$")
+
+
+def verdict_text(verdict: Outcome, exitcode: int | None, signal: int | None, reason: str) -> str:
+    """The verdict's word, e.g. "timeout", "oom", "cancelled", instead of "exit 0 · TIMEOUT"."""
+    parts = [verdict.value]
+    if verdict not in _SELF_EXPLAINED:
+        if exitcode is not None:
+            parts.append(f"exit {exitcode}")
+        if signal:
+            parts.append(f"signal {signal}")
+        if reason and not _RESTATED.match(reason):
+            parts.append(terminal_safe(reason))
+    return " · ".join(parts)
+
+
 def outcome(job: JobRecord) -> str:
+    if job.outcome is not None and job.state in (RunState.TERMINATING, RunState.TERMINATED):
+        return verdict_text(job.outcome, job.exitcode, job.signal, job.reason)
     parts = []
     if job.exitcode is not None:
         parts.append(f"exit {job.exitcode}")
@@ -104,12 +135,14 @@ def job_row(job: JobRecord, now: float, colours: dict[str, str]) -> Row:
 
 
 def other_row(cluster: str, info: SchedulerJob, now: float, colours: dict[str, str]) -> Row:
-    role = state_role(info.state, info.exitcode, info.signal)
+    role = state_role(info.state, info.exitcode, info.signal, outcome=info.outcome)
     if info.elapsed is not None and info.state != RunState.RUNNING:
         took = format_walltime(info.elapsed)
     else:
         took = elapsed(info.start_time, info.end_time, now)
     reason = info.reason or (f"exit {info.exitcode}" if info.exitcode is not None else "")
+    if info.outcome is not None and info.state in (RunState.TERMINATING, RunState.TERMINATED):
+        reason = verdict_text(info.outcome, info.exitcode, info.signal, info.reason)
     return (
         Text("other", style="italic dim"),
         Text(terminal_safe(info.jobid), style="italic"),

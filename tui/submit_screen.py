@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,10 +13,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ..backends.engine.deck import Deck
+from ..backends.engine.job_specs import SpecText, build_spec, check_for_cluster, cluster_limits, split_list
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobSpec, QueueInfo
-from ..backends.schedulers.base import BatchSystem
-from ..backends.units import format_memory, format_walltime, parse_memory, parse_walltime
 
 FIELDS: tuple[tuple[str, str, str], ...] = (
     # id, label, placeholder
@@ -49,134 +46,47 @@ class FormCheck:
 def check_form(
     values: dict[str, str], cluster: str, deck: Deck, queues: list[QueueInfo] | None = None
 ) -> FormCheck:
-    """The JobSpec the form describes, or why each field is wrong (field id -> one line)."""
-    errors: dict[str, str] = {}
-    backend: BatchSystem | None = None
-    try:
-        backend = deck.backend(cluster)
-    except BatchdeckError as exc:
-        errors["cluster"] = str(exc)
+    """The JobSpec the form describes, or why each field is wrong (field id -> one line).
 
+    The CLI's rules (job_specs.build_spec), then the cluster's limits and queues,
+    checked without connecting.
+    """
+    unsplit: dict[str, str] = {}
     command: list[str] = []
-    script: str | None = None
-    text = values.get("command", "").strip()
-    script_path = values.get("script", "").strip()
-    if text:
-        try:
-            command = shlex.split(text)
-        except ValueError as exc:
-            errors["command"] = f"cannot split the command: {exc}"
-    if script_path:
-        path = Path(os.path.expanduser(script_path))
-        if text:
-            errors["script"] = "give a command or a script file, not both"
-        elif not path.is_file():
-            errors["script"] = f"{script_path} is not a file"
-        else:
-            try:
-                script = path.read_text()
-            except (OSError, UnicodeDecodeError) as exc:
-                errors["script"] = f"cannot read {script_path}: {exc}"
-    if not text and not script_path:
-        errors["command"] = "a command (or a script file) is required"
-
-    cores = 1
-    raw_cores = values.get("cores", "").strip() or "1"
     try:
-        cores = int(raw_cores)
-        if cores < 1:
-            errors["cores"] = "at least 1 core"
-    except ValueError:
-        errors["cores"] = f"expected a whole number, got {raw_cores!r}"
-
-    memory: int | None = None
-    if values.get("memory", "").strip():
-        try:
-            memory = parse_memory(values["memory"])
-        except ValueError as exc:
-            errors["memory"] = str(exc)
-
-    walltime: int | None = None
-    if values.get("walltime", "").strip():
-        try:
-            walltime = parse_walltime(values["walltime"])
-        except ValueError as exc:
-            errors["walltime"] = str(exc)
-
-    inputs: dict[str, str] = {}
-    try:
-        for item in shlex.split(values.get("inputs", "")):
-            local, _, remote = item.partition("=")
-            local_path = os.path.expanduser(local)
-            if not os.path.exists(local_path):
-                errors["inputs"] = f"{local} does not exist"
-                break
-            inputs[os.path.abspath(local_path)] = remote or os.path.basename(local_path.rstrip("/"))
+        command = shlex.split(values.get("command", ""))
     except ValueError as exc:
-        errors["inputs"] = f"cannot split the list: {exc}"
-
-    outputs: list[str] = []
-    try:
-        outputs = shlex.split(values.get("outputs", ""))
-    except ValueError as exc:
-        errors["outputs"] = f"cannot split the list: {exc}"
-
-    queue = values.get("queue", "").strip() or None
-    if queue and queues:
-        known = {q.name: q for q in queues}
-        if queue not in known:
-            errors["queue"] = f"no queue {queue!r} on {cluster} (known: {', '.join(known)})"
-        elif walltime and known[queue].max_walltime and walltime > (known[queue].max_walltime or 0):
-            errors["walltime"] = (
-                f"queue {queue} allows at most {format_walltime(known[queue].max_walltime)}"
-            )
-
-    if backend is not None:
-        # One limit at a time, so each message lands on its own field.
-        for name, probe in (
-            ("cores", JobSpec(command=["x"], cores=cores)),
-            ("memory", JobSpec(command=["x"], memory_per_core=memory)),
-            ("walltime", JobSpec(command=["x"], walltime=walltime)),
-        ):
-            if name in errors:
-                continue
-            try:
-                backend.check_limits(probe)
-            except BatchdeckError as exc:
-                errors[name] = str(exc)
-
-    spec = JobSpec(
-        command=command,
-        script=script,
-        name=values.get("name", "").strip() or (command[0].rsplit("/", 1)[-1] if command else "job"),
-        inputs=inputs,
-        outputs=outputs,
-        cores=cores,
-        memory_per_core=memory,
-        walltime=walltime,
-        queue=queue,
+        unsplit["command"] = f"cannot split the command: {exc}"
+    lists: dict[str, list[str]] = {}
+    for ident in ("inputs", "outputs"):
+        try:
+            lists[ident] = split_list(values.get(ident, ""))
+        except ValueError as exc:
+            unsplit[ident] = str(exc)
+            lists[ident] = []
+    check = build_spec(
+        SpecText(
+            command=command,
+            script=values.get("script", "").strip(),
+            name=values.get("name", ""),
+            queue=values.get("queue", ""),
+            cores=values.get("cores", ""),
+            memory=values.get("memory", ""),
+            walltime=values.get("walltime", ""),
+            inputs=lists["inputs"],
+            outputs=lists["outputs"],
+        )
     )
-    if not errors and backend is not None:
-        try:
-            backend.validate_spec(spec)
-        except BatchdeckError as exc:
-            errors["form"] = str(exc)
-    return FormCheck(None if errors else spec, errors)
+    errors = {**check.errors, **unsplit}
+    errors.update(check_for_cluster(deck, cluster, check.draft, queues, skip=frozenset(errors)))
+    return FormCheck(None if errors else check.spec, errors)
 
 
 def limits_text(deck: Deck, cluster: str) -> str:
     try:
-        backend = deck.backend(cluster)
+        return cluster_limits(deck, cluster).text()
     except BatchdeckError:
         return ""
-    parts = []
-    if backend.max_cores_per_job or backend.max_cores:
-        parts.append(f"≤{backend.max_cores_per_job or backend.max_cores} cores")
-    if backend.max_memory_per_core:
-        parts.append(f"≤{format_memory(backend.max_memory_per_core)}/core")
-    if backend.max_walltime:
-        parts.append(f"≤{format_walltime(backend.max_walltime)}")
-    return "limits: " + ", ".join(parts) if parts else "no limits configured"
 
 
 class SubmitScreen(ModalScreen[SubmitRequest | None]):
@@ -273,6 +183,7 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
             self.dismiss(None)
 
     def action_submit(self) -> None:
+        # The values as they are now (a key may beat the last change event); no connection.
         check = self.validate_form()
         if check.spec is not None:
             self.dismiss(SubmitRequest(self.cluster, check.spec))

@@ -107,8 +107,11 @@ class Deck:
         """Record the job, submit it, record the outcome. Returns the run record."""
         job = self.new_job(cluster, spec)
         backend = self.backend(cluster)
-        await backend.connect()
+        # The one validation of a submit, before anything is recorded or any
+        # connection made; then the one connection (submit_job's connect() finds
+        # it open), so an unreachable cluster leaves no record behind.
         backend.validate_spec(spec)
+        await backend.connect()
         job.reason = "submitting"
         self.journal.save(job)
         sent = False
@@ -120,7 +123,7 @@ class Deck:
 
         self._submitting.add(job.id)
         try:
-            await backend.submit_job(job, on_prepared=prepared)
+            await backend.submit_job(job, on_prepared=prepared, validated=True)
         except BaseException as exc:
             if job.jobid is None:
                 if sent and not isinstance(exc, SchedulerError):

@@ -51,7 +51,7 @@ def details_from_record(job: JobRecord) -> JobDetails:
         time_limit=job.spec.walltime, workdir=sandbox,
         command=shlex.join(job.spec.command + job.spec.arguments) if job.spec.command else "(script)",
         stdout=f"{sandbox}/{job.spec.stdout}" if sandbox else "", stderr=f"{sandbox}/{job.spec.stderr}" if sandbox else "",
-        exitcode=job.exitcode, signal=job.signal, batchdeck_id=job.id,
+        exitcode=job.exitcode, signal=job.signal, outcome=job.outcome, batchdeck_id=job.id,
     )  # fmt: skip
 
 

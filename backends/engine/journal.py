@@ -50,6 +50,12 @@ CREATE TABLE IF NOT EXISTS fetched (
     PRIMARY KEY (job_id, name, folder)
 );
 """
+# Every write stamps its rows with the next change number, so a reader (the app)
+# can reload just the rows another process changed since it last looked.
+SEQ_COLUMN = "ALTER TABLE jobs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0"
+SEQ_INDEX = "CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq)"
+# The app's first frame reads the newest jobs only.
+CREATED_INDEX = "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created)"
 
 
 class MalformedRecord(BatchdeckError):
@@ -119,6 +125,16 @@ class Journal:
             self._db.executescript(SCHEMA)
             #: job id -> why its row could not be read, for the rows jobs() skipped
             self.malformed: dict[str, str] = {}
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            if "seq" not in columns:
+                try:
+                    self._db.execute(SEQ_COLUMN)
+                except sqlite3.OperationalError as exc:
+                    # Another process opening the same older journal added it first.
+                    if "duplicate column" not in str(exc):
+                        raise
+            self._db.execute(SEQ_INDEX)
+            self._db.execute(CREATED_INDEX)
             # The engine reads and writes from worker threads so a big poll never
             # blocks the app's event loop; one connection, one writer at a time.
             self._lock = threading.RLock()
@@ -150,11 +166,13 @@ class Journal:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
+                    # Inside the write lock, so change numbers grow in commit order.
+                    seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
                     self._db.executemany(
-                        "INSERT INTO jobs (id, cluster, state, created, record) VALUES (?, ?, ?, ?, ?) "
+                        "INSERT INTO jobs (id, cluster, state, created, record, seq) VALUES (?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(id) DO UPDATE SET cluster=excluded.cluster, state=excluded.state, "
-                        "record=excluded.record",
-                        rows,
+                        "record=excluded.record, seq=excluded.seq",
+                        [(*row, seq) for row in rows],
                     )
                 except BaseException:
                     self._db.execute("ROLLBACK")
@@ -254,16 +272,7 @@ class Journal:
             query += " WHERE " + " AND ".join(where)
         with self._lock:
             rows = self._db.execute(query.replace("SELECT record", "SELECT id, record") + " ORDER BY created", params).fetchall()
-        records = []
-        for job_id, text in rows:
-            try:
-                records.append(self._record(job_id, text))
-            except MalformedRecord as exc:
-                # One bad row (a crash of an old version, a hand edit) must not hide every other job.
-                self.malformed[job_id] = str(exc)
-                continue
-            self.malformed.pop(job_id, None)
-        return records
+        return self._readable(rows)
 
     def forget(self, job_ids: Iterable[str]) -> int:
         """Delete these records (GC3Pie's gclean) in one transaction; returns how many went."""
@@ -287,3 +296,48 @@ class Journal:
         except sqlite3.Error as exc:
             raise BatchdeckError(f"cannot write to the job journal {self.path}: {exc}") from exc
         return removed
+
+    def _readable(self, rows: Iterable[tuple[str, str]]) -> list[JobRecord]:
+        """The records of (id, record) rows; a malformed one is noted in ``malformed`` and skipped."""
+        records = []
+        for job_id, text in rows:
+            try:
+                records.append(self._record(job_id, text))
+            except MalformedRecord as exc:
+                # One bad row (a crash of an old version, a hand edit) must not hide every other job.
+                self.malformed[job_id] = str(exc)
+                continue
+            self.malformed.pop(job_id, None)
+        return records
+
+    def data_version(self) -> int:
+        """Changes when another connection (the CLI, a second app) committed a write; not for our own."""
+        try:
+            with self._lock:
+                return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise BatchdeckError(f"cannot read the job journal {self.path}: {exc}") from exc
+
+    def last_change(self) -> int:
+        """The change number of the newest write (0 for an empty journal)."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0])
+
+    def changed_since(self, seq: int) -> tuple[list[JobRecord], int]:
+        """Records written after change number ``seq``, and the newest change number seen."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, record, seq FROM jobs WHERE seq > ? ORDER BY created", (seq,)
+            ).fetchall()
+        newest = max((int(r[2]) for r in rows), default=seq)
+        return self._readable((r[0], r[1]) for r in rows), newest
+
+    def recent(self, limit: int) -> list[JobRecord]:
+        """The ``limit`` newest records, in creation order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, record FROM (SELECT id, record, created FROM jobs ORDER BY created DESC LIMIT ?) "
+                "ORDER BY created",
+                (limit,),
+            ).fetchall()
+        return self._readable(rows)

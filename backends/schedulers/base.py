@@ -45,7 +45,7 @@ from ..errors import (
     SchedulerError,
     UnsafePath,
 )
-from ..model import HistoryRecord, JobDetails, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..model import HistoryRecord, JobDetails, JobRecord, JobSpec, Outcome, QueueInfo, RunState, SchedulerJob
 from ..transports.base import CommandResult, ProgressCallback, Transport
 from ..units import format_memory, format_walltime
 from . import exit_status
@@ -132,6 +132,17 @@ class PollResult:
     jobs: list[JobRecord] = field(default_factory=list)
 
 
+#: The job's command died by signal N (the shell's 128+N): end the script by the same
+#: signal, without a core dump and past any trap the prologue or epilogue set. Only
+#: signals whose default action ends a process: a job that exits 147 on purpose is
+#: never stopped by SIGSTOP (19).
+RERAISE_SIGNAL_DEATH = """\
+case $batchdeck_rc in
+129|130|131|134|137|138|139|140|141|142|143)
+  ulimit -c 0; trap - $((batchdeck_rc - 128)) 2>/dev/null; kill -$((batchdeck_rc - 128)) $$ ;;
+esac"""
+
+
 class CancelAnswer(enum.Enum):
     """What a scheduler answered to a cancel command."""
 
@@ -183,6 +194,10 @@ class BatchSystem(abc.ABC):
     accounts_cancelled_pending_jobs: ClassVar[bool] = True
     #: a failed command's words become one line (the reason continues on the next line: PBS, LSF)
     joins_error_lines: ClassVar[bool] = False
+    #: the scheduler keeps only 7 bits of the script's exit status (SLURM: ``exit 137``
+    #: reads ``9:0``, the same as ``exit 9``); the job script then ends by the signal
+    #: that ended its command, so the scheduler records a signal death (``0:9``)
+    reraises_signal_deaths: ClassVar[bool] = False
     #: set once prepare() succeeded for the current connection
     _prepared: bool = False
 
@@ -416,10 +431,10 @@ class BatchSystem(abc.ABC):
         epilogue = self.get_epilogue_script(job)
         if epilogue:
             lines += ["# --- epilogue", epilogue.rstrip("\n")]
-        if self.records_exit_status:
-            lines += exit_status.script_lines(sandbox)
-        else:
-            lines.append("exit $batchdeck_rc")
+        ending = exit_status.script_lines(sandbox) if self.records_exit_status else ["exit $batchdeck_rc"]
+        if self.reraises_signal_deaths:
+            ending.insert(-1, RERAISE_SIGNAL_DEATH)  # after the exit-status file is written
+        lines += ending
         return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------ commands: the one error path
@@ -473,6 +488,7 @@ class BatchSystem(abc.ABC):
         self,
         job: JobRecord,
         on_prepared: Callable[[JobRecord], Awaitable[None] | None] | None = None,
+        validated: bool = False,
     ) -> JobRecord:
         """Create the sandbox, copy the inputs, write the job script and submit it.
 
@@ -484,7 +500,8 @@ class BatchSystem(abc.ABC):
         if job.state != RunState.NEW:
             raise InvalidStateTransition(f"job {job.id} was already submitted (state {job.state})")
         await self.connect()
-        self.validate_spec(job.spec)
+        if not validated:  # the caller (Deck.submit) checked it already
+            self.validate_spec(job.spec)
         sandbox = self.sandbox_path(job)
         job.sandbox = sandbox
         await self.transport.makedirs(posixpath.join(sandbox, CONTROL_DIR))
@@ -716,7 +733,9 @@ class BatchSystem(abc.ABC):
         """
         if self._recall_cancel(job) is not None:
             if info.state == RunState.TERMINATING and (info.signal is not None or info.exitcode is None):
-                info = dataclasses.replace(info, state=RunState.TERMINATED, reason=CANCELLED)
+                info = dataclasses.replace(
+                    info, state=RunState.TERMINATED, reason=CANCELLED, outcome=Outcome.CANCELLED
+                )
             elif info.state.is_active:
                 suffix = f" ({info.reason})" if info.reason else ""
                 info = dataclasses.replace(info, reason=CANCEL_REQUESTED + suffix)
@@ -738,7 +757,8 @@ class BatchSystem(abc.ABC):
             pass
         if info.end_time and job.state in (RunState.TERMINATING, RunState.TERMINATED):
             job.finished = info.end_time
-        return before != (job.state, job.raw_state, job.reason, job.exitcode, job.signal, job.queue)
+        settled = job.set_outcome(info.outcome)  # only once the job has finished
+        return settled or before != (job.state, job.raw_state, job.reason, job.exitcode, job.signal, job.queue)
 
     # ------------------------------------------------------------------ cancel
 

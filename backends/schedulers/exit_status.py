@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 
 from ..errors import ParseError
-from ..model import RunState, SchedulerJob
+from ..model import Outcome, RunState, SchedulerJob, outcome_from_exit
 
 #: sandbox-relative path of the file
 EXIT_FILE = ".batchdeck/exitcode"
@@ -65,7 +65,11 @@ def parse_exit_files(text: str) -> dict[str, int]:
 
 
 def job_from_exit_status(jobid: str, status: int) -> SchedulerJob:
-    """The finished job an exit status describes (128+N: killed by signal N, the shell's convention)."""
+    """The finished job an exit status describes (128+N: killed by signal N, the shell's convention).
+
+    Its outcome is the exit status's alone (ok, failed, killed): the scheduler's
+    verdict (a timeout, a memory kill) is not in the file.
+    """
     if 128 < status <= 128 + 64:
         signal = status - 128
         return SchedulerJob(
@@ -74,8 +78,14 @@ def job_from_exit_status(jobid: str, status: int) -> SchedulerJob:
             raw_state="exit file",
             reason=f"killed by signal {signal} ({FROM_FILE})",
             signal=signal,
+            outcome=Outcome.KILLED,
         )
     what = f"exit code {status}" if status else "finished"
     return SchedulerJob(
-        jobid=jobid, state=RunState.TERMINATING, raw_state="exit file", reason=f"{what} ({FROM_FILE})", exitcode=status
+        jobid=jobid,
+        state=RunState.TERMINATING,
+        raw_state="exit file",
+        reason=f"{what} ({FROM_FILE})",
+        exitcode=status,
+        outcome=outcome_from_exit(status, None),
     )

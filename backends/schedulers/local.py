@@ -17,7 +17,16 @@ from typing import Any
 
 from ..engine.settings import ClusterSettings
 from ..errors import AccountingUnavailable, ParseError
-from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..model import (
+    JobRecord,
+    JobSpec,
+    Outcome,
+    QueueInfo,
+    RunState,
+    SchedulerJob,
+    outcome_from_exit,
+    settle_exit,
+)
 from ..transports.base import CommandResult, Transport
 from .base import CONTROL_DIR, BatchSystem, CancelAnswer, CancelVerdict, SubmitAnswer, scheduler_job_name
 
@@ -203,6 +212,29 @@ exit 0
 )
 
 
+#: timeout(1)'s own exit status when the walltime ran out: not the job's
+TIMEOUT_STATUS = 124
+
+
+def local_outcome(code: int, cancelled: bool, over_time: bool) -> tuple[Outcome, int | None, int | None]:
+    """``(outcome, exitcode, signal)`` from the runner's record of a finished job.
+
+    The runner records the job script's exit status; 128+N is death by signal N
+    (the shell's convention), 124 with the walltime marker is timeout(1) ending it.
+    """
+    signal = code - 128 if 128 < code <= 128 + 64 else None
+    exitcode = None if signal is not None else code
+    if cancelled:
+        outcome = Outcome.CANCELLED
+    elif over_time and code == TIMEOUT_STATUS:
+        outcome, exitcode = Outcome.TIMEOUT, None
+    elif over_time and signal is not None:
+        outcome = Outcome.TIMEOUT  # timeout --kill-after's SIGKILL
+    else:
+        outcome = outcome_from_exit(exitcode, signal)
+    return outcome, settle_exit(outcome, exitcode), signal
+
+
 #: what the messages of a failed runner script call it
 _SCRIPT_NAMES = {
     "batchdeck-launch": "starting the job",
@@ -250,14 +282,11 @@ def parse_local_status(text: str) -> list[SchedulerJob]:
                 info.state, info.raw_state = RunState.TERMINATING, "done"
             if over_time == "1":
                 info.reason = "walltime exceeded"
-            if 128 < code <= 128 + 64:
-                # The shell's convention: 128+N is death by signal N.
-                info.signal = code - 128
+            info.outcome, info.exitcode, info.signal = local_outcome(code, cancelled == "1", over_time == "1")
+            if info.signal is not None:
                 info.reason = info.reason or f"killed by signal {info.signal}"
-            else:
-                info.exitcode = code
-                if code and not info.reason:
-                    info.reason = f"exit code {code}"
+            elif info.exitcode and not info.reason:
+                info.reason = f"exit code {code}"
         elif alive == "1":
             if state.strip() == "running":
                 info.state = RunState.RUNNING
@@ -266,6 +295,7 @@ def parse_local_status(text: str) -> list[SchedulerJob]:
         elif cancelled == "1":
             info.state, info.reason, info.raw_state = RunState.TERMINATED, "cancelled", "cancelled"
             info.signal = 15
+            info.outcome = Outcome.CANCELLED
         elif alive == "-":
             # The runner has not written its pid yet: it is starting.
             info.reason = "starting"
@@ -273,6 +303,7 @@ def parse_local_status(text: str) -> list[SchedulerJob]:
             info.state = RunState.TERMINATING
             info.raw_state = "lost"
             info.reason = "the runner process disappeared without recording an exit status"
+            info.outcome = Outcome.LOST
         if info.end_time and info.start_time:
             info.elapsed = info.end_time - info.start_time
         jobs.append(info)

@@ -21,7 +21,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ParseError, SchedulerError
-from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..model import (
+    JobRecord,
+    JobSpec,
+    Outcome,
+    QueueInfo,
+    RunState,
+    SchedulerJob,
+    outcome_from_exit,
+    settle_exit,
+)
 from ..transports.base import CommandResult
 from .base import BatchSystem, CancelAnswer, CancelVerdict, SubmitAnswer, command_error, scheduler_job_name
 from .directives import (
@@ -104,6 +113,45 @@ TERM_REASONS: dict[str, str] = {
 
 _CANCELLED = {"TERM_OWNER", "TERM_FORCE_OWNER"}
 
+#: TERM_* reasons that name how an EXIT job ended; with none (or another), its exit
+#: code decides: a signal is ``killed``, anything else ``failed``
+TERM_OUTCOMES: dict[str, Outcome] = {
+    "TERM_RUNLIMIT": Outcome.TIMEOUT,
+    "TERM_CPULIMIT": Outcome.TIMEOUT,
+    "TERM_MEMLIMIT": Outcome.OOM,
+    "TERM_SWAP": Outcome.OOM,
+    "TERM_OWNER": Outcome.CANCELLED,
+    "TERM_FORCE_OWNER": Outcome.CANCELLED,
+    "TERM_ADMIN": Outcome.CANCELLED,
+    "TERM_FORCE_ADMIN": Outcome.CANCELLED,
+    "TERM_BUCKET_KILL": Outcome.CANCELLED,
+    "TERM_DEADLINE": Outcome.DEADLINE,
+    "TERM_PREEMPT": Outcome.PREEMPTED,
+    "TERM_LOAD": Outcome.KILLED,
+    "TERM_WINDOW": Outcome.KILLED,
+    "TERM_EXTERNAL_SIGNAL": Outcome.KILLED,
+    "TERM_PROCESSLIMIT": Outcome.KILLED,
+    "TERM_THREADLIMIT": Outcome.KILLED,
+    "TERM_ZOMBIE": Outcome.KILLED,
+    "TERM_CWD_NOTEXIST": Outcome.FAILED,
+    "TERM_PRE_EXEC_FAIL": Outcome.FAILED,
+}
+
+
+def lsf_outcome(stat: str, exitcode: int | None, signal: int | None, exit_reason: str = "") -> Outcome | None:
+    """How a finished LSF job ended (None while it is not finished)."""
+    stat = stat.strip().upper()
+    if stat in ("DONE", "PDONE"):
+        return Outcome.OK
+    if stat not in ("EXIT", "PERR"):
+        return None
+    term = re.search(r"\b(TERM_[A-Z_]+)", exit_reason or "")
+    if term and term.group(1) in TERM_OUTCOMES:
+        return TERM_OUTCOMES[term.group(1)]
+    if exitcode is None and not signal:
+        return Outcome.FAILED  # EXIT says it did not succeed, even without a code
+    return outcome_from_exit(exitcode, signal)
+
 
 def _signal_name(number: int) -> str:
     try:
@@ -178,6 +226,7 @@ def _record(fields: dict[str, Any], now: float | None = None) -> SchedulerJob:
     if not stat:
         raise ParseError("bjobs output", f"job {jobid} has no STAT", str(fields))
     state, exitcode, signal, reason = lsf_state(stat, get.get("exit_code", ""), get.get("exit_reason", ""))
+    outcome = lsf_outcome(stat, exitcode, signal, get.get("exit_reason", ""))
     array_id = array_task = None
     if match := re.fullmatch(r"(\d+)\[(\d+)\]", jobid):
         array_id, array_task = match.group(1), match.group(2)
@@ -187,8 +236,9 @@ def _record(fields: dict[str, Any], now: float | None = None) -> SchedulerJob:
         state=state,
         raw_state=stat,
         reason=reason,
-        exitcode=exitcode,
+        exitcode=settle_exit(outcome, exitcode),
         signal=signal,
+        outcome=outcome,
         name=get.get("job_name", "") or get.get("name", ""),
         user=get.get("user", ""),
         queue=get.get("queue", ""),
@@ -292,7 +342,7 @@ def parse_bjobs_table(text: str) -> list[SchedulerJob]:
         jobs.append(
             SchedulerJob(
                 jobid=jobid, state=state, raw_state=stat, reason=reason, exitcode=exitcode, signal=signal,
-                name=name.strip(), user=user, queue=queue,
+                outcome=lsf_outcome(stat, exitcode, signal), name=name.strip(), user=user, queue=queue,
             )
         )
     return jobs
@@ -416,8 +466,10 @@ def parse_job_report(text: str) -> SchedulerJob:
         raise ParseError("LSF job report", "no outcome line found", text)
     term = re.search(r"^(TERM_[A-Z_]+)", text, re.M)
     state, exitcode, signal, reason = lsf_state(stat, code, term.group(1) if term else "")
+    outcome = lsf_outcome(stat, exitcode, signal, term.group(1) if term else "")
     return SchedulerJob(
-        jobid="", state=state, raw_state=stat, reason=reason, exitcode=exitcode, signal=signal,
+        jobid="", state=state, raw_state=stat, reason=reason, exitcode=settle_exit(outcome, exitcode),
+        signal=signal, outcome=outcome,
         name=command, queue=queue,
     )
 

@@ -25,7 +25,16 @@ from typing import Any
 
 from ..engine.settings import ClusterSettings, SchedulerSettings, key, one_of
 from ..errors import ParseError, SchedulerError
-from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..model import (
+    JobRecord,
+    JobSpec,
+    Outcome,
+    QueueInfo,
+    RunState,
+    SchedulerJob,
+    outcome_from_exit,
+    settle_exit,
+)
 from ..transports.base import CommandResult, Transport
 from ..units import parse_duration, parse_memory
 from .base import BatchSystem, CancelAnswer, CancelVerdict, SubmitAnswer, command_error, scheduler_job_name
@@ -105,6 +114,49 @@ TORQUE_EXEC_CODES: dict[int, str] = {
 }
 
 
+#: negative Exit_status codes that name how the job ended (the rest: ``failed``)
+PRO_EXEC_OUTCOMES: dict[int, Outcome] = {
+    -24: Outcome.KILLED,
+    -25: Outcome.KILLED,
+    -26: Outcome.OOM,
+    -27: Outcome.OOM,
+    -28: Outcome.TIMEOUT,  # CPU time
+    -29: Outcome.TIMEOUT,
+}
+TORQUE_EXEC_OUTCOMES: dict[int, Outcome] = {
+    -10: Outcome.OOM,
+    -11: Outcome.TIMEOUT,
+    -12: Outcome.TIMEOUT,  # CPU time
+}
+
+
+#: exit statuses 129..192: the shell's 128+N for a command that signal N ended
+_SHELL_SIGNAL_DEATH = range(129, 128 + 64 + 1)
+
+
+def exit_status_outcome(flavour: str, status: int) -> Outcome:
+    """How a job with this ``Exit_status`` ended (256+N: signal N; negative: the server's code)."""
+    if status >= 256 or _SHELL_SIGNAL_DEATH.start <= status < _SHELL_SIGNAL_DEATH.stop:
+        return Outcome.KILLED
+    if status < 0:
+        table = TORQUE_EXEC_OUTCOMES if flavour == "torque" else PRO_EXEC_OUTCOMES
+        return table.get(status, Outcome.FAILED)
+    return outcome_from_exit(status, None)
+
+
+def pbs_outcome(flavour: str, job_state: str, substate: str = "", exit_status: str = "") -> Outcome | None:
+    """The outcome of a finished PBS job (None while it runs, or when nothing says how it ended)."""
+    if job_state.strip() not in ("F", "C", "X"):
+        return None
+    if substate.strip() == "91":
+        return Outcome.CANCELLED  # PBS Pro's JOB_SUBSTATE_TERMINATED: deleted with qdel
+    if exit_status.strip().lstrip("-").isdigit():
+        return exit_status_outcome(flavour, int(exit_status))
+    if substate.strip() == "93":
+        return Outcome.FAILED
+    return None
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal_module.Signals(number).name
@@ -117,10 +169,12 @@ def exit_status_meaning(flavour: str, status: int) -> tuple[int | None, int | No
 
     0..255 is the script's exit status; 256+N (the MoM's ``WTERMSIG + 0x100``)
     is death by signal N; negatives are the server's own failure codes, whose
-    table depends on the flavour.
+    table depends on the flavour. 128+N is the shell's way of saying its command
+    died by signal N (PBS Pro's admin guide reads it so, as batchdeck does for
+    every other scheduler): batchdeck's job script passes that status on.
     """
-    if status >= 256:
-        number = status - 256
+    if status >= 256 or _SHELL_SIGNAL_DEATH.start <= status < _SHELL_SIGNAL_DEATH.stop:
+        number = status - 256 if status >= 256 else status - 128
         return None, number, f"killed by signal {number} ({_signal_name(number)})"
     if status < 0:
         table = TORQUE_EXEC_CODES if flavour == "torque" else PRO_EXEC_CODES
@@ -238,6 +292,7 @@ def _job_from_attrs(jobid: str, attrs: dict[str, str], flavour: str) -> Schedule
     exit_status = attrs.get("Exit_status", attrs.get("exit_status", ""))
     comment = attrs.get("comment", "")
     state, exitcode, signal, reason = pbs_state(flavour, job_state, attrs.get("substate", ""), exit_status, comment)
+    outcome = pbs_outcome(flavour, job_state, attrs.get("substate", ""), exit_status)
     array_id = array_task = None
     match = re.match(r"^(\d+)\[(\d*)\](.*)$", jobid)
     if match and match.group(2):
@@ -255,8 +310,9 @@ def _job_from_attrs(jobid: str, attrs: dict[str, str], flavour: str) -> Schedule
         state=state,
         raw_state=job_state,
         reason=reason,
-        exitcode=exitcode,
+        exitcode=settle_exit(outcome, exitcode),
         signal=signal,
+        outcome=outcome,
         name=attrs.get("Job_Name", ""),
         user=attrs.get("Job_Owner", "").split("@")[0],
         queue=attrs.get("queue", ""),
@@ -428,12 +484,14 @@ def parse_tracejob(text: str, flavour: str = "torque") -> list[SchedulerJob]:
                 info.start_time = when
             elif re.search(r"Job deleted at request of|delete job request received", message, re.I):
                 info.state, info.raw_state, info.reason = RunState.TERMINATED, "deleted", "cancelled"
+                info.outcome = Outcome.CANCELLED
                 info.end_time = when
             elif match := re.search(r"Exit_status=(-?\d+)", message):
                 exitcode, signal, reason = exit_status_meaning(flavour, int(match.group(1)))
                 info.exitcode, info.signal = exitcode, signal
                 if info.state != RunState.TERMINATED:
                     info.state, info.raw_state, info.reason = RunState.TERMINATING, "C", reason
+                    info.outcome = exit_status_outcome(flavour, int(match.group(1)))
                 info.end_time = when
                 if wall := re.search(r"resources_used\.walltime=(\S+)", message):
                     seconds = parse_duration(wall.group(1))
@@ -441,6 +499,7 @@ def parse_tracejob(text: str, flavour: str = "torque") -> list[SchedulerJob]:
             elif "state COMPLETE" in message and info.state not in (RunState.TERMINATING, RunState.TERMINATED):
                 info.state, info.raw_state, info.reason = RunState.TERMINATING, "C", "finished"
                 info.end_time = when
+        info.exitcode = settle_exit(info.outcome, info.exitcode)
         jobs.append(info)
     if not jobs and text.strip():
         raise ParseError("tracejob output", "no 'Job:' header found", text)

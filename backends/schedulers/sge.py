@@ -20,7 +20,18 @@ from typing import Any, ClassVar
 from ..efficiency import cpu_efficiency, memory_efficiency
 from ..engine.settings import ClusterSettings, SchedulerSettings, key, non_empty_string
 from ..errors import AccountingUnavailable, InvalidJobSpec, JobNotFound, ParseError, SchedulerError
-from ..model import HistoryRecord, JobDetails, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..model import (
+    HistoryRecord,
+    JobDetails,
+    JobRecord,
+    JobSpec,
+    Outcome,
+    QueueInfo,
+    RunState,
+    SchedulerJob,
+    outcome_from_exit,
+    settle_exit,
+)
 from ..transports.base import CommandResult, Transport
 from ..units import parse_duration, parse_memory
 from .base import (
@@ -93,12 +104,91 @@ FAILED_REASONS: dict[int, str] = {
     100: "deleted with qdel or killed",
 }
 
+#: ``failed`` codes that say how a job ended (any other non-zero code: ``failed``)
+FAILED_OUTCOMES: dict[int, Outcome] = {
+    # qmaster enforced h_rt, h_cpu or h_vmem: which one, the job's category tells
+    37: Outcome.TIMEOUT,
+    # "assumedly after job" with a signal: qdel or another kill (batchdeck's own
+    # cancel is told apart by the backend, which knows it asked)
+    100: Outcome.KILLED,
+}
+
+#: resource requests (``category -l ...``) that are time or memory limits
+_TIME_LIMITS = ("h_rt", "h_cpu")
+_MEMORY_LIMITS = ("h_vmem",)
+#: a job killed with its peak virtual memory this close to h_vmem ran out of memory
+_NEAR_LIMIT = 0.9
+
 _SIGNAL_NAMES = {1: "HUP", 2: "INT", 3: "QUIT", 6: "ABRT", 9: "KILL", 10: "USR1", 12: "USR2", 15: "TERM", 24: "XCPU"}
 
 
 def signal_name(number: int) -> str:
     name = _SIGNAL_NAMES.get(number)
     return f"signal {number} (SIG{name})" if name else f"signal {number}"
+
+
+def _requests(category: str) -> dict[str, str]:
+    """``-l h_rt=30,h_vmem=100M`` (qacct's category) -> {"h_rt": "30", "h_vmem": "100M"}."""
+    found: dict[str, str] = {}
+    for group in re.findall(r"-l\s+(\S+)", category or ""):
+        for item in group.split(","):
+            key, sep, value = item.partition("=")
+            if sep:
+                found.setdefault(key.strip(), value.strip())
+    return found
+
+
+def _seconds(text: str | None) -> float | None:
+    if not text:
+        return None
+    match = re.match(r"\s*(\d+(?:\.\d+)?)s?\s*$", text)
+    if match:
+        return float(match.group(1))
+    try:
+        value = parse_duration(text.strip())
+    except ValueError:
+        return None
+    return float(value) if value is not None else None
+
+
+def qacct_outcome(
+    failed: int,
+    exitcode: int | None,
+    signal: int | None,
+    category: str = "",
+    wallclock: str | None = None,
+    maxvmem: str | None = None,
+    slots: int | None = None,
+) -> Outcome:
+    """How a job ended, from its qacct record: ``failed`` first, then its exit status.
+
+    ``failed 37`` is a time limit unless the category names only a memory limit
+    (or the job stopped well before its h_rt); a job killed or failing with its
+    peak memory at its h_vmem ran out of memory.
+    """
+    requests = _requests(category)
+    limit = next((requests[k] for k in _MEMORY_LIMITS if k in requests), None)
+    per_slot = _request_mib(limit) if limit else None
+    # h_vmem applies per slot: a job of several slots may use that many times as much
+    memory_limit = per_slot * max(1, slots or 1) if per_slot is not None else None
+    peak = _qacct_mib(maxvmem)
+    near_memory_limit = memory_limit is not None and peak is not None and peak >= _NEAR_LIMIT * memory_limit
+    if failed == 37:
+        time_limit = _seconds(requests.get("h_rt"))
+        ran = _seconds(wallclock)
+        has_time_limit = any(k in requests for k in _TIME_LIMITS)
+        if memory_limit is not None and (
+            not has_time_limit or (time_limit is not None and ran is not None and ran < time_limit - 1)
+        ):
+            return Outcome.OOM
+        return Outcome.TIMEOUT
+    if failed == 100 and signal:
+        return Outcome.OOM if near_memory_limit else FAILED_OUTCOMES[100]
+    if failed:
+        return FAILED_OUTCOMES.get(failed, Outcome.FAILED)
+    if near_memory_limit and (signal or exitcode):
+        return Outcome.OOM
+    return outcome_from_exit(exitcode, signal)
 
 
 def parse_submit_output(text: str) -> str:
@@ -317,10 +407,17 @@ def _record_to_job(rec: dict[str, str], text: str) -> SchedulerJob:
     elif failed and not exit_status:
         # The job never ran to its end (e.g. failed 26/28): "exit 0" would read as success.
         exitcode = None
+    slots = _int(rec.get("slots"))
+    outcome = qacct_outcome(
+        failed, exitcode, signal, rec.get("category", ""), rec.get("ru_wallclock"), rec.get("maxvmem"), slots
+    )
+    exitcode = settle_exit(outcome, exitcode)
     reasons = []
     if failed:
         reasons.append(FAILED_REASONS.get(failed, failed_text or "failed"))
-        if failed == 37 and "h_rt" in rec.get("category", ""):
+        if failed == 37 and outcome is Outcome.OOM:
+            reasons[0] = "memory limit exceeded (h_vmem enforced by qmaster)"
+        elif failed == 37 and "h_rt" in rec.get("category", ""):
             reasons[0] = "walltime exceeded (h_rt enforced by qmaster)"
     if signal is not None:
         reasons.append(signal_name(signal) if failed == 100 else f"killed by {signal_name(signal)}")
@@ -334,7 +431,6 @@ def _record_to_job(rec: dict[str, str], text: str) -> SchedulerJob:
     taskid = rec.get("taskid", "undefined").strip()
     task = taskid if taskid.isdigit() else None
     wallclock = re.match(r"\s*(\d+(?:\.\d+)?)", rec.get("ru_wallclock", ""))
-    slots = _int(rec.get("slots"))
     queue = rec.get("qname", "").strip()
     host = rec.get("hostname", "").strip()
     return SchedulerJob(
@@ -344,6 +440,7 @@ def _record_to_job(rec: dict[str, str], text: str) -> SchedulerJob:
         reason=reason,
         exitcode=exitcode,
         signal=signal,
+        outcome=outcome,
         name=rec.get("jobname", "").strip(),
         user=rec.get("owner", "").strip(),
         queue=queue,
@@ -391,7 +488,7 @@ def parse_qacct(text: str) -> dict[str, SchedulerJob]:
         result[jobid] = dataclasses.replace(
             decider,
             reason=reason,
-            exitcode=max(exitcodes) if exitcodes else None,
+            exitcode=settle_exit(decider.outcome, max(exitcodes) if exitcodes else None),
             end_time=max(ends) if ends else None,
             array_task=",".join(sorted({t.array_task for t in tasks if t.array_task}, key=int)),
         )
@@ -537,35 +634,22 @@ def _qacct_mib(text: str | None) -> float | None:
     return float(match.group(1)) * scale
 
 
-def _seconds(text: str | None) -> float | None:
-    match = re.match(r"^\s*(\d+(?:\.\d+)?)s?\s*$", text or "")
-    return float(match.group(1)) if match else None
-
-
 def _requested_mib(category: str, slots: int) -> float | None:
     """h_vmem (or mem_free) of the job's category, which Grid Engine applies per slot."""
     match = re.search(r"(?:^|[\s,])(?:h_vmem|mem_free|s_vmem)=(\d+(?:\.\d+)?[KMGkmg]?)", category)
-    if not match:
-        return None
-    size = _REQUEST_SIZE.match(match.group(1))
+    size = _request_mib(match.group(1)) if match else None
+    return size * max(1, slots) if size is not None else None
+
+
+def _request_mib(text: str) -> float | None:
+    """MiB of a request's size (``100M``, ``1G``, ``2g``, bytes when bare)."""
+    size = _REQUEST_SIZE.match(text.strip())
     if not size:
         return None
     value, unit = float(size.group(1)), size.group(2)
     factor = {"": 1 / 1024 / 1024, "K": 1 / 1024, "M": 1.0, "G": 1024.0,
               "k": 1000 / 1024 / 1024, "m": 1e6 / 1024 / 1024, "g": 1e9 / 1024 / 1024}[unit]  # fmt: skip
-    return value * factor * max(1, slots)
-
-
-def _history_outcome(failed: int, exit_status: int | None, category: str) -> str:
-    if failed == 37:
-        return "timeout" if "h_rt" in category or "h_cpu" in category else "oom"
-    if failed == 100:
-        return "killed"  # qdel and a SIGKILL from inside read the same (failed 100, exit 137)
-    if failed:
-        return "failed"
-    if exit_status is not None and 128 < exit_status <= 128 + 64:
-        return "killed"
-    return "ok" if exit_status == 0 else "failed"
+    return value * factor
 
 
 @parser("qacct history")
@@ -591,14 +675,12 @@ def parse_qacct_history(text: str) -> list[HistoryRecord]:
         if "jobnumber" not in fields:
             raise ParseError("qacct history", "a record without a jobnumber", text)
         job = _record_to_job(fields, text)
-        failed = _int(fields.get("failed")) or 0
         category = fields.get("category", "")
         slots = job.cores or 1
         elapsed = _seconds(fields.get("ru_wallclock"))
         cpu = _seconds(fields.get("cpu"))
         requested = _requested_mib(category, slots)
         used = _qacct_mib(fields.get("maxvmem"))
-        outcome = _history_outcome(failed, _int(fields.get("exit_status")), category)
         jobid = job.jobid if not job.array_task else f"{job.jobid}.{job.array_task}"
         records.append(
             HistoryRecord(
@@ -607,8 +689,9 @@ def parse_qacct_history(text: str) -> list[HistoryRecord]:
                 user=job.user,
                 queue=job.queue,
                 state=job.raw_state,
-                outcome=outcome,
-                exitcode=job.exitcode if outcome in ("ok", "failed") else None,
+                # the verdict and exit code the status refresh gives the same record
+                outcome=job.outcome,
+                exitcode=job.exitcode,
                 signal=job.signal,
                 submit_time=job.submit_time,
                 start_time=job.start_time,
@@ -680,7 +763,8 @@ def parse_sge_details(text: str, cluster: str = "", user: str = "") -> JobDetail
             cluster=cluster, jobid=info.jobid, name=info.name, user=info.user, state=info.state,
             raw_state=info.raw_state, reason=info.reason, queue=info.queue, cores=info.cores,
             submit_time=info.submit_time, start_time=info.start_time, end_time=info.end_time,
-            elapsed=info.elapsed, exitcode=info.exitcode, signal=info.signal, batchdeck_id=tag_of(info.name),
+            elapsed=info.elapsed, exitcode=info.exitcode, signal=info.signal, outcome=info.outcome,
+            batchdeck_id=tag_of(info.name),
         )  # fmt: skip
     jobid = fields.get("job_number", "")
     if not jobid.isdigit():

@@ -25,7 +25,18 @@ from collections.abc import Sequence
 
 from ..efficiency import cpu_efficiency, memory_efficiency
 from ..errors import AccountingUnavailable, JobNotFound, ParseError, SchedulerError
-from ..model import HistoryRecord, JobDetails, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..model import (
+    HistoryRecord,
+    JobDetails,
+    JobRecord,
+    JobSpec,
+    Outcome,
+    QueueInfo,
+    RunState,
+    SchedulerJob,
+    outcome_from_exit,
+    settle_exit,
+)
 from ..transports.base import CommandResult
 from ..units import format_walltime, parse_duration, parse_memory, parse_walltime
 from .base import (
@@ -101,6 +112,21 @@ _STATES: dict[str, tuple[RunState, str]] = {
     "REVOKED": (_S.UNKNOWN, "revoked: another cluster of the federation runs it"),
 }
 
+#: the final SLURM states -> how the job ended. COMPLETED is ``ok`` only with exit 0
+#: (SLURM itself calls any non-zero exit FAILED); a FAILED job that a signal ended
+#: was killed. REQUEUED, REVOKED and the other non-final states have no outcome.
+_OUTCOMES: dict[str, Outcome] = {
+    "COMPLETED": Outcome.OK,
+    "FAILED": Outcome.FAILED,
+    "TIMEOUT": Outcome.TIMEOUT,
+    "CANCELLED": Outcome.CANCELLED,
+    "OUT_OF_MEMORY": Outcome.OOM,
+    "NODE_FAIL": Outcome.NODE_FAIL,
+    "PREEMPTED": Outcome.PREEMPTED,
+    "DEADLINE": Outcome.DEADLINE,
+    "BOOT_FAIL": Outcome.BOOT_FAIL,
+}
+
 #: squeue ``%t`` / ``statecompact`` codes
 _SHORT_CODES: dict[str, str] = {
     "PD": "PENDING",
@@ -159,9 +185,7 @@ def slurm_state(raw: str, reason: str = "") -> tuple[RunState, str]:
     understood. A state this table does not know gives UNKNOWN, so one new
     word in a future SLURM never stops a whole refresh.
     """
-    words = raw.strip().split()
-    base = words[0].upper().rstrip("+*") if words else ""
-    base = _SHORT_CODES.get(base, base)
+    base = _base_state(raw)
     sched_reason = _value(reason)
     if base not in _STATES:
         return RunState.UNKNOWN, f"unknown SLURM state {raw.strip()!r}"
@@ -174,6 +198,43 @@ def slurm_state(raw: str, reason: str = "") -> tuple[RunState, str]:
     if state == RunState.SUBMITTED and sched_reason:
         return state, f"{label}: {sched_reason}"
     return state, label
+
+
+def _base_state(raw: str) -> str:
+    words = raw.strip().split()
+    base = words[0].upper().rstrip("+*") if words else ""
+    return _SHORT_CODES.get(base, base)
+
+
+def slurm_outcome(raw: str, exitcode: int | None = None, signal: int | None = None) -> Outcome | None:
+    """How a job in SLURM state ``raw`` ended (None while it has not).
+
+    ``exitcode``/``signal`` are its ``ExitCode`` (``rc:signal``), None where the
+    output had none (squeue): a COMPLETED job then still counts as ok.
+    """
+    base = _base_state(raw)
+    outcome = _OUTCOMES.get(base)
+    if outcome in (Outcome.OK, Outcome.FAILED):
+        if signal or exitcode not in (None, 0):
+            return outcome_from_exit(exitcode, signal)
+    return outcome
+
+
+def with_step_signal(
+    outcome: Outcome | None, exitcode: int | None, signal: int | None, step_signal: int | None
+) -> tuple[Outcome | None, int | None]:
+    """``(outcome, signal)`` of an ended job with the signal its steps report folded in.
+
+    The job line of a timed-out or cancelled job reads ``0:0``; only its batch step
+    says which signal ended the script (``CANCELLED 0:15``). A FAILED job with no
+    exit code of its own that a step's signal ended was killed. An ``ok`` job keeps
+    no signal: its steps' (e.g. .extern's) do not tell how the script ended.
+    """
+    if outcome in (None, Outcome.OK) or signal is not None or not step_signal:
+        return outcome, signal
+    if outcome is Outcome.FAILED and exitcode is None:
+        outcome = Outcome.KILLED
+    return outcome, step_signal
 
 
 def decode_exit_code(text: str) -> tuple[int | None, int | None]:
@@ -340,6 +401,7 @@ def parse_squeue(
                 state=state,
                 raw_state=raw_state,
                 reason=reason,
+                outcome=slurm_outcome(raw_state) if state in (RunState.TERMINATING, RunState.TERMINATED) else None,
                 name=row.get("name", "").strip("\n"),
                 user=row.get("user", "").strip(),
                 queue=_value(row.get("partition", "")),
@@ -414,13 +476,22 @@ def parse_sacct(
         raise ParseError(what, "the format must contain JobID and State")
     id_field = "jobid" if "jobid" in names else "jobidraw"
     jobs: dict[str, SchedulerJob] = {}
+    batch_signals: dict[str, int] = {}
     for line in lines:
         body = line[: -len(sep)] if line.endswith(sep) and line.count(sep) == len(names) else line
         parts = _split_line(body, len(names), sep, what)
         row = dict(zip(names, parts, strict=True))
         jobid = _check_jobid(row[id_field], what, line)
         if "." in jobid:
-            continue  # a step (.batch, .extern, .0): the job line carries the job's state
+            # A step (.batch, .extern, .0): the job line carries the job's state. The
+            # batch step alone tells the signal that ended the script (a timed-out
+            # job is TIMEOUT 0:0, its .batch step CANCELLED 0:15).
+            base, _, step = jobid.partition(".")
+            if step == "batch":
+                step_signal = decode_exit_code(row.get("exitcode", ""))[1]
+                if step_signal:
+                    batch_signals[base] = step_signal
+            continue
         raw_state = row["state"].strip()
         if not raw_state:
             raise ParseError(what, "empty job state", line)
@@ -428,13 +499,16 @@ def parse_sacct(
         exitcode, signal = decode_exit_code(row.get("exitcode", ""))
         array_id, array_task = _split_array_id(jobid)
         start, end = parse_time(row.get("start", "")), parse_time(row.get("end", ""))
+        finished = state in (RunState.TERMINATING, RunState.TERMINATED)
+        outcome = slurm_outcome(raw_state, exitcode, signal) if finished else None
         jobs[jobid] = SchedulerJob(
             jobid=jobid,
             state=state,
             raw_state=raw_state,
             reason=_finished_reason(state, reason, exitcode, signal),
-            exitcode=exitcode if state in (RunState.TERMINATING, RunState.TERMINATED) else None,
-            signal=signal if state in (RunState.TERMINATING, RunState.TERMINATED) else None,
+            exitcode=settle_exit(outcome, exitcode) if finished else None,
+            signal=signal if finished else None,
+            outcome=outcome,
             name=row.get("jobname", ""),
             user=row.get("user", "").strip(),
             queue=_value(row.get("partition", "")),
@@ -446,6 +520,10 @@ def parse_sacct(
             array_id=array_id,
             array_task=array_task,
         )
+    for jobid, step_signal in batch_signals.items():
+        info = jobs.get(jobid)
+        if info is not None:
+            info.outcome, info.signal = with_step_signal(info.outcome, info.exitcode, info.signal, step_signal)
     return jobs
 
 
@@ -506,6 +584,7 @@ def parse_scontrol_jobs(text: str) -> list[SchedulerJob]:
         state, reason = slurm_state(raw_state, values.get("Reason", ""))
         exitcode, signal = decode_exit_code(values.get("ExitCode", ""))
         finished = state in (RunState.TERMINATING, RunState.TERMINATED)
+        outcome = slurm_outcome(raw_state, exitcode, signal) if finished else None
         user = values.get("UserId", "")
         jobs.append(
             SchedulerJob(
@@ -513,8 +592,9 @@ def parse_scontrol_jobs(text: str) -> list[SchedulerJob]:
                 state=state,
                 raw_state=raw_state,
                 reason=_finished_reason(state, reason, exitcode, signal),
-                exitcode=exitcode if finished else None,
+                exitcode=settle_exit(outcome, exitcode) if finished else None,
                 signal=signal if finished else None,
+                outcome=outcome,
                 name=values.get("JobName", ""),
                 user=user.split("(", 1)[0],
                 queue=_value(values.get("Partition", "")),
@@ -654,14 +734,6 @@ SACCT_HISTORY_FIELDS: tuple[str, ...] = (
     "TotalCPU", "AllocCPUS", "AllocTRES", "ReqMem", "MaxRSS", "JobName",
 )  # fmt: skip
 
-#: sacct's final job states -> batchdeck's outcome words
-_HISTORY_OUTCOMES: dict[str, str] = {
-    "COMPLETED": "ok", "FAILED": "failed", "TIMEOUT": "timeout", "CANCELLED": "cancelled",
-    "OUT_OF_MEMORY": "oom", "NODE_FAIL": "node_fail", "PREEMPTED": "preempted", "DEADLINE": "deadline",
-    "BOOT_FAIL": "boot_fail",
-}  # fmt: skip
-
-
 def sacct_history_argv(user: str, since: float) -> list[str]:
     """Every job of ``user`` that ended since ``since`` (epoch seconds): an explicit ``-S`` window,
     never sacct's since-midnight default; ``-E now`` with ``-s`` final states, so running jobs stay out."""
@@ -710,6 +782,7 @@ def parse_sacct_history(text: str) -> list[HistoryRecord]:
     jobs: dict[str, HistoryRecord] = {}
     step_rss: dict[str, float] = {}
     step_signal: dict[str, int] = {}
+    batch_signal: dict[str, int] = {}
     for line in text.splitlines():
         if not line.strip():
             continue
@@ -724,13 +797,13 @@ def parse_sacct_history(text: str) -> list[HistoryRecord]:
             _rc, sig = decode_exit_code(row["exitcode"])
             if sig:
                 step_signal.setdefault(base, sig)
+                if _step == "batch":
+                    batch_signal[base] = sig
             continue
         raw_state = row["state"].strip()
-        word = raw_state.split()[0].upper().rstrip("+") if raw_state else ""
         rc, sig = decode_exit_code(row["exitcode"])
-        outcome = _HISTORY_OUTCOMES.get(word)
-        if outcome == "ok" and rc:
-            outcome = "failed"
+        # the verdict a status refresh reaches for the same line (-s lists only final states)
+        outcome = slurm_outcome(raw_state, rc, sig)
         elapsed = float(row["elapsedraw"]) if _is_number(row["elapsedraw"].strip()) else None
         cores = _int(row["alloccpus"])
         tres = _tres(row["alloctres"])
@@ -756,13 +829,12 @@ def parse_sacct_history(text: str) -> list[HistoryRecord]:
         )
     for jobid, record in jobs.items():
         record.max_rss = step_rss.get(jobid)
-        if record.signal is None and jobid in step_signal:
-            record.signal = step_signal[jobid]
-        if record.outcome == "failed" and record.signal and not record.exitcode:
-            record.outcome = "killed"
-        if record.outcome not in ("ok", "failed", None) and not record.exitcode:
-            # a timeout, cancel or OOM kill ended the script: its "exit 0" is not one
-            record.exitcode = None
+        # a timeout, cancel or OOM kill ended the script: its "exit 0" is not one
+        record.exitcode = settle_exit(record.outcome, record.exitcode)
+        # the batch step's signal, as a refresh reads it; a job without one (srun, salloc) its first step's
+        record.outcome, record.signal = with_step_signal(
+            record.outcome, record.exitcode, record.signal, batch_signal.get(jobid, step_signal.get(jobid))
+        )
         record.cpu_efficiency = cpu_efficiency(record.cpu_time, record.elapsed, record.cores)
         record.memory_efficiency = memory_efficiency(record.max_rss, record.requested_memory)
     return list(jobs.values())
@@ -909,6 +981,7 @@ def parse_scontrol_details(text: str, cluster: str = "") -> JobDetails:
         array_task=info.array_task,
         exitcode=info.exitcode,
         signal=info.signal,
+        outcome=info.outcome,
         batchdeck_id=tag_of(info.name),
     )
 
@@ -1012,6 +1085,7 @@ class SlurmBatchSystem(BatchSystem):
     submit_regexp = SUBMIT_REGEXP
     max_job_name_length = 64
     directive_prefix = "#SBATCH"
+    reraises_signal_deaths = True
 
     #: whose jobs squeue lists; resolved once per connection by prepare()
     _user: str | None = None
@@ -1147,9 +1221,9 @@ class SlurmBatchSystem(BatchSystem):
         r = records[0]
         return JobDetails(
             cluster=self.name, jobid=r.jobid, name=r.name, user=r.user, state=RunState.TERMINATING,
-            raw_state=r.state, reason=r.outcome or "", queue=r.queue, cores=r.cores, memory=r.requested_memory,
+            raw_state=r.state, reason=str(r.outcome or ""), queue=r.queue, cores=r.cores, memory=r.requested_memory,
             gpus=r.gpus, submit_time=r.submit_time, start_time=r.start_time, end_time=r.end_time,
-            elapsed=r.elapsed, exitcode=r.exitcode, signal=r.signal,
+            elapsed=r.elapsed, exitcode=r.exitcode, signal=r.signal, outcome=r.outcome,
         )  # fmt: skip
 
     def control_argv(self, action: str, jobid: str, value: str | None) -> list[str]:

@@ -1,0 +1,481 @@
+"""What the app shows, apart from any widget: jobs, queues, cluster states, the selection.
+
+The Session owns the app's model over the Deck (journal + backends): the jobs by
+id, the queue cache, per-cluster poll scheduling with an in-flight guard, error
+capture, and the selection. Views subscribe and are told what changed (a
+ChangeSet); they never read state back from widgets. Plain asyncio, no Textual,
+so it is tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import BatchdeckError, ConfigError
+from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..schedulers.base import tag_of
+from .deck import ACTIVE_STATES, ClusterStatus, Deck
+
+#: seconds between automatic refreshes of a cluster's queue list
+QUEUES_EVERY = 30.0
+#: jobs the first frame shows before the rest of the journal is read
+RECENT = 500
+#: row key prefix of a job batchdeck did not start (cannot clash with an 8-character batchdeck id)
+OTHER_PREFIX = "other:"
+
+Clock = Callable[[], float]
+
+
+def other_key(cluster: str, jobid: str) -> str:
+    return f"{OTHER_PREFIX}{cluster}:{jobid}"
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """What one update changed; a view redraws only the panes it names."""
+
+    jobs: frozenset[str] = frozenset()  # batchdeck job ids whose record changed (added ones included)
+    added: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+    clusters: frozenset[str] = frozenset()  # connection state, error, the other jobs it lists
+    queues: frozenset[str] = frozenset()  # clusters whose queue list changed
+    selection: frozenset[str] = frozenset()  # which of Selection's fields changed
+    refreshed: bool = False  # a poll ended: times shown (elapsed, "refreshed at") moved
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.jobs or self.removed or self.clusters or self.queues or self.selection or self.refreshed
+        )
+
+    def __or__(self, other: ChangeSet) -> ChangeSet:
+        return ChangeSet(
+            self.jobs | other.jobs,
+            self.added | other.added,
+            self.removed | other.removed,
+            self.clusters | other.clusters,
+            self.queues | other.queues,
+            self.selection | other.selection,
+            self.refreshed or other.refreshed,
+        )
+
+
+@dataclass
+class Selection:
+    """The user's focus, as state: what is selected and what the Jobs pane is filtered by."""
+
+    cluster: str | None = None  # the Clusters pane (None: every cluster)
+    queue: tuple[str, str] | None = None  # the Queues pane: (cluster, queue), None: every queue
+    job: str | None = None  # the Jobs pane: a batchdeck id or other_key(...)
+    text: str = ""  # the filter box
+
+    @property
+    def filter_cluster(self) -> str | None:
+        return self.queue[0] if self.queue is not None else self.cluster
+
+    @property
+    def filter_queue(self) -> str | None:
+        return self.queue[1] if self.queue is not None else None
+
+
+Listener = Callable[[ChangeSet], None]
+
+
+@dataclass
+class _Schedule:
+    interval: float
+    next_poll: float = 0.0
+    queues_at: float | None = None
+    polling: bool = False
+    loading_queues: bool = False
+
+
+@dataclass
+class Session:
+    deck: Deck
+    queues: dict[str, list[QueueInfo]] = field(default_factory=dict)
+    clock: Clock = time.time
+    monotonic: Clock = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.jobs: dict[str, JobRecord] = {}
+        self.selection = Selection()
+        self.last_refresh: float | None = None
+        self.live = False
+        self.complete = False  # every job of the journal is loaded
+        self._listeners: list[Listener] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._schedule: dict[str, _Schedule] = {
+            name: _Schedule(self.deck.config.clusters[name].poll_interval)
+            for name in self.deck.cluster_names
+            if name in self.deck.config.clusters and name not in self.deck.config.broken
+        }
+        # Cross-process changes: SQLite's data_version moves when another
+        # connection commits; the change number says which rows to reload.
+        self._data_version: int | None = None
+        self._seen_change = 0
+        self._syncing = False
+        # Bumped by each journal sync; a poll that started before a sync must not
+        # put back its older copy of a job the sync brought in.
+        self._sync_count = 0
+        self._synced: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ listeners
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _emit(self, changes: ChangeSet) -> ChangeSet:
+        if changes:
+            for listener in list(self._listeners):
+                listener(changes)
+        return changes
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def cluster_names(self) -> list[str]:
+        return self.deck.cluster_names
+
+    @property
+    def status(self) -> dict[str, ClusterStatus]:
+        return self.deck.status
+
+    def pollable(self, cluster: str) -> bool:
+        return cluster in self._schedule
+
+    def error(self, cluster: str) -> str:
+        status = self.deck.status.get(cluster)
+        return status.error if status is not None and status.state == "error" else ""
+
+    def other_jobs(self, cluster: str) -> list[SchedulerJob]:
+        """The cluster's jobs batchdeck did not start (no batchdeck tag in their name)."""
+        status = self.deck.status.get(cluster)
+        return [info for info in status.other_jobs if tag_of(info.name) is None] if status else []
+
+    def other_job(self, key: str) -> SchedulerJob | None:
+        if not key.startswith(OTHER_PREFIX):
+            return None
+        cluster, _, jobid = key[len(OTHER_PREFIX) :].partition(":")
+        for info in self.other_jobs(cluster):
+            if info.jobid == jobid:
+                return info
+        return None
+
+    def load(self, recent: int | None = RECENT) -> bool:
+        """The first fill: every active job and the ``recent`` newest (None: every job).
+
+        Returns whether that was every job; if not, ``load_rest`` brings the others,
+        so a first frame never waits for a long history.
+        """
+        journal = self.deck.journal
+        self._data_version = journal.data_version()
+        self._seen_change = journal.last_change()
+        if recent is None:
+            jobs, complete = self.deck.jobs(), True
+        else:
+            newest = journal.recent(recent)
+            complete = len(newest) < recent
+            if not complete:
+                known = {job.id for job in newest}
+                active = [job for job in journal.jobs(states=ACTIVE_STATES) if job.id not in known]
+                newest = sorted([*active, *newest], key=lambda job: job.created)
+            jobs = newest
+        self._apply(jobs, replace=True)
+        self.complete = complete
+        return complete
+
+    async def load_rest(self) -> ChangeSet:
+        """The jobs ``load`` left out, in their place (creation order)."""
+        if self.complete:
+            return ChangeSet()
+        jobs = await asyncio.to_thread(self.deck.jobs)
+        # Copies we already hold may be newer than this read (a poll ended meanwhile).
+        added = {job.id: job for job in jobs if job.id not in self.jobs}
+        merged = sorted([*self.jobs.values(), *added.values()], key=lambda job: job.created)
+        self.jobs.clear()
+        self.jobs.update((job.id, job) for job in merged)
+        self.complete = True
+        return self._emit(ChangeSet(jobs=frozenset(added), added=frozenset(added)))
+
+    def _apply(self, jobs: Iterable[JobRecord], replace: bool = False) -> ChangeSet:
+        changed: set[str] = set()
+        added: set[str] = set()
+        removed: set[str] = set()
+        if replace:
+            fresh = {job.id: job for job in jobs}
+            removed = set(self.jobs) - set(fresh)
+            for ident in removed:
+                del self.jobs[ident]
+            jobs = fresh.values()
+        for job in jobs:
+            before = self.jobs.get(job.id)
+            if before is None:
+                added.add(job.id)
+            elif before == job:
+                continue
+            self.jobs[job.id] = job
+            changed.add(job.id)
+        return ChangeSet(jobs=frozenset(changed), added=frozenset(added), removed=frozenset(removed))
+
+    def update(self, jobs: Iterable[JobRecord]) -> ChangeSet:
+        """Take in records the caller has (e.g. the download dialog's job) and tell the listeners."""
+        return self._emit(self._apply(jobs))
+
+    def reload_job(self, job_id: str) -> ChangeSet:
+        try:
+            job = self.deck.job(job_id)
+        except BatchdeckError:
+            return ChangeSet()
+        return self.update([job])
+
+    # ------------------------------------------------------------------ selection
+
+    def _select(self, **values: Any) -> None:
+        changed = frozenset(k for k, v in values.items() if getattr(self.selection, k) != v)
+        for key in changed:
+            setattr(self.selection, key, values[key])
+        self._emit(ChangeSet(selection=changed))
+
+    def select_cluster(self, cluster: str | None) -> None:
+        """A cluster (None: all) is selected in the Clusters pane: its queues and jobs are shown."""
+        changed = cluster != self.selection.cluster
+        self._select(cluster=cluster, queue=None)
+        if changed and cluster is not None and self.live:
+            self.spawn(self.load_queues(cluster))
+
+    def select_queue(self, queue: tuple[str, str] | None) -> None:
+        """A queue (cluster, name) is selected; None: every queue of the selected cluster(s)."""
+        self._select(queue=queue)
+
+    def select_job(self, key: str | None) -> None:
+        self._select(job=key)
+
+    def set_filter(self, text: str) -> None:
+        self._select(text=text.strip())
+
+    def clear_selection(self) -> None:
+        """Show every job again (keeps the selected job)."""
+        self._select(cluster=None, queue=None, text="")
+
+    @property
+    def selected_job(self) -> JobRecord | None:
+        """The selected batchdeck job (None for none, or for a job batchdeck did not start)."""
+        key = self.selection.job
+        return self.jobs.get(key) if key is not None else None
+
+    def submit_cluster(self) -> str:
+        """Where a new job goes: the selected cluster, else the selected job's, else the default."""
+        cluster = self.selection.filter_cluster
+        if cluster:
+            return cluster
+        job = self.selected_job
+        if job is not None:
+            return job.cluster
+        try:
+            return self.deck.config.default_cluster
+        except ConfigError:
+            return self.cluster_names[0] if self.cluster_names else ""
+
+    # ------------------------------------------------------------------ scheduling
+
+    @property
+    def tick_interval(self) -> float:
+        """How often ``tick`` should run: often enough for the fastest cluster's interval."""
+        fastest = min((s.interval for s in self._schedule.values()), default=1.0)
+        return min(0.5, max(0.05, fastest / 2))
+
+    def start(self) -> None:
+        """Begin automatic refreshes: every cluster now, then each at its poll interval."""
+        self.live = True
+        now = self.monotonic()
+        for schedule in self._schedule.values():
+            schedule.next_poll = now
+        for name in self._schedule:
+            self.spawn(self.load_queues(name))
+        self.tick()
+
+    def due(self, now: float) -> list[str]:
+        """Clusters whose poll is due and not already running."""
+        slack = self.tick_interval / 2  # a tick a little early is better than one interval late
+        return [
+            name for name, s in self._schedule.items() if not s.polling and now + slack >= s.next_poll
+        ]
+
+    def tick(self) -> None:
+        """Start the polls that are due and look for other processes' journal changes."""
+        if not self.live:
+            return
+        for name in self.due(self.monotonic()):
+            self.spawn(self.poll(name))
+        if not self._syncing and self._journal_moved():
+            self.spawn(self.sync_journal())
+
+    def _journal_moved(self) -> bool:
+        try:
+            return self.deck.journal.data_version() != self._data_version
+        except BatchdeckError:
+            return False
+
+    async def run(self) -> None:
+        """Refresh until cancelled (for callers without a UI timer of their own)."""
+        self.start()
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            self.tick()
+
+    def refresh_now(self) -> None:
+        """The user asked for a refresh: every cluster now, and the queues in view."""
+        for name in self._schedule:
+            self.spawn(self.poll(name))
+        names = [self.selection.cluster] if self.selection.cluster in self._schedule else list(self._schedule)
+        for name in names:
+            self.spawn(self.load_queues(name))
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``work`` in the background; ``stop`` cancels whatever is still running."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def stop(self) -> None:
+        self.live = False
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def busy(self) -> bool:
+        """A poll, queue listing or journal sync is running."""
+        return bool(self._tasks)
+
+    def polling(self, cluster: str) -> bool:
+        schedule = self._schedule.get(cluster)
+        return schedule is not None and schedule.polling
+
+    # ------------------------------------------------------------------ refresh
+
+    async def poll(self, name: str) -> ChangeSet | None:
+        """One Deck.poll of a cluster; None when one is already running (or it cannot be polled)."""
+        schedule = self._schedule.get(name)
+        if schedule is None or schedule.polling:
+            return None
+        schedule.polling = True
+        schedule.next_poll = self.monotonic() + schedule.interval
+        started_sync = self._sync_count
+        status = self.deck.status[name]
+        was_error = status.state == "error"
+        self._emit(ChangeSet(clusters=frozenset({name})))
+        changes = ChangeSet()
+        try:
+            result = await self.deck.poll(name)
+        except BatchdeckError:
+            changes = await self._reload_cluster(name)
+        except Exception as exc:  # noqa: BLE001 - a backend bug must show on the row, not stop the refreshes
+            status.state = "error"
+            status.error = f"{type(exc).__name__}: {exc}"
+            changes = await self._reload_cluster(name)
+        else:
+            if was_error:
+                changes = await self._reload_cluster(name)  # stale marks were cleared in the journal
+            changed_ids = {job.id for job in result.changed}
+            fresh = [
+                job
+                for job in [*result.jobs, *result.changed]
+                if job.id in changed_ids or self._synced.get(job.id, -1) <= started_sync
+            ]
+            changes = changes | self._apply(fresh)
+        finally:
+            schedule.polling = False
+        self.last_refresh = self.clock()
+        changes = changes | ChangeSet(clusters=frozenset({name}), refreshed=True)
+        self._emit(changes)
+        # Queue listings change slowly and cost a command of their own: refresh them
+        # far less often than job states, which keeps each poll to one status query.
+        stale_after = max(QUEUES_EVERY, schedule.interval)
+        if (
+            self.live
+            and self.selection.cluster in (None, name)
+            and (schedule.queues_at is None or self.monotonic() - schedule.queues_at >= stale_after)
+        ):
+            self.spawn(self.load_queues(name))
+        return changes
+
+    async def _reload_cluster(self, name: str) -> ChangeSet:
+        return self._apply(await asyncio.to_thread(self.deck.jobs, name))
+
+    async def load_queues(self, name: str) -> ChangeSet | None:
+        """Refresh a cluster's queue list; None when a listing is already running."""
+        schedule = self._schedule.get(name)
+        if schedule is None or schedule.loading_queues:
+            return None
+        schedule.loading_queues = True
+        schedule.queues_at = self.monotonic()
+        try:
+            queues = await self.deck.queues(name)
+        except BatchdeckError:
+            return ChangeSet()  # the cluster's row already shows why (its poll fails the same way)
+        finally:
+            schedule.loading_queues = False
+        if queues == self.queues.get(name):
+            return ChangeSet()
+        self.queues[name] = queues
+        return self._emit(ChangeSet(queues=frozenset({name})))
+
+    async def sync_journal(self) -> ChangeSet:
+        """Apply the jobs another process (the CLI, a second app) changed in the journal."""
+        if self._syncing:
+            return ChangeSet()
+        self._syncing = True
+        try:
+            journal = self.deck.journal
+            version = journal.data_version()
+            if version == self._data_version:
+                return ChangeSet()
+            self._data_version = version
+            jobs, self._seen_change = await asyncio.to_thread(journal.changed_since, self._seen_change)
+        except BatchdeckError:
+            return ChangeSet()  # the journal is busy or gone: the next tick tries again
+        finally:
+            self._syncing = False
+        self._sync_count += 1
+        for job in jobs:
+            self._synced[job.id] = self._sync_count
+        return self._emit(self._apply(jobs))
+
+    # ------------------------------------------------------------------ actions
+
+    async def submit(self, cluster: str, spec: JobSpec) -> JobRecord:
+        """Submit through the Deck and take the new job in (raises BatchdeckError)."""
+        try:
+            job = await self.deck.submit(cluster, spec)
+        except BatchdeckError:
+            if cluster in self.deck.config.clusters:
+                self._emit(await self._reload_cluster(cluster))
+            raise
+        self._emit(self._apply([job]) | ChangeSet(clusters=frozenset({cluster})))
+        if self.live:
+            self.spawn(self.poll(job.cluster))
+        return job
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        job = await self.deck.cancel(job_id)
+        self._emit(self._apply([job]))
+        return job
+
+    async def free(self, job_id: str) -> JobRecord:
+        job = await self.deck.free(job_id)
+        self._emit(self._apply([job]))
+        return job
+
+    def can_cancel(self, job: JobRecord) -> bool:
+        return job.state.is_active or job.state == RunState.NEW

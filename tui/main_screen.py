@@ -1,0 +1,466 @@
+"""The main screen: Clusters, Queues and Jobs panes and the peek area, over the Session.
+
+It owns the panes and the main keys. The widgets render what the session says
+and send the user's intent back to it (select a cluster, a queue, a job, type
+a filter); the session tells this screen what changed. Dialogs are modal
+screens pushed above it, so its keys cannot act behind them.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, OptionList
+from textual.widgets.option_list import Option
+
+from ..backends.engine.session import ChangeSet, Session
+from ..backends.errors import BatchdeckError
+from ..backends.model import JobRecord, RunState, SchedulerJob
+from ..backends.text import terminal_safe
+from ..backends.units import format_memory, format_walltime
+from ..themes import DEFAULT_STATE_COLOURS
+from .confirm_screen import ConfirmScreen
+from .download_screen import DownloadScreen
+from .help_screen import HelpScreen
+from .jobs_table import JobsTable
+from .peek_view import PeekView
+from .rows import (
+    OTHER_PREFIX,
+    JobFilter,
+    clock_text,
+    cluster_counts,
+    cluster_prompt,
+    counts_text,
+    queue_row,
+    visible_rows,
+)
+from .submit_screen import SubmitRequest, SubmitScreen
+
+ALL = "*all*"
+
+# (action, key, footer label, palette help)
+ACTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("submit", "s", "Submit", "Submit a new job"),
+    ("cancel_job", "c", "Cancel", "Cancel the selected job"),
+    ("peek", "p", "Peek", "Live tail of the selected job's output"),
+    ("download", "d", "Download", "Download the selected job's results"),
+    ("free", "f", "Free", "Free the selected job's remote sandbox"),
+    ("refresh", "r", "Refresh", "Refresh every cluster now"),
+    ("filter", "slash", "Filter", "Filter the jobs by text"),
+    ("toggle_stream", "o", "Out/Err", "Peek stdout or stderr"),
+    ("choose_theme", "t", "Theme", "Choose the theme"),
+    ("help", "question_mark", "Help", "Show the keys"),
+    ("quit", "q", "Quit", "Quit batchdeck (jobs keep running)"),
+)
+
+
+class FilterInput(Input):
+    BINDINGS = [Binding("escape", "clear_filter", "Clear filter")]
+
+    class Done(Message):
+        """The user left the filter box (enter keeps the text, escape clears it)."""
+
+    def action_clear_filter(self) -> None:
+        self.value = ""
+        self.post_message(self.Done())
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [Binding(key, action, label) for action, key, label, _ in ACTIONS]
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        live: bool = True,
+        peek_interval: float = 0.5,
+        download_base: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.live = live
+        self.peek_interval = peek_interval
+        # None: per-job folders under the current directory, as the CLI does.
+        self.download_base = download_base
+        self.state_colours: dict[str, str] = dict(DEFAULT_STATE_COLOURS)
+        self._ticker: Timer | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                clusters = OptionList(id="clusters")
+                clusters.border_title = "Clusters"
+                yield clusters
+                queues: DataTable[str] = DataTable(id="queues", cursor_type="row")
+                queues.border_title = "Queues"
+                yield queues
+            with Vertical(id="right"):
+                with Vertical(id="jobs-pane"):
+                    yield FilterInput(placeholder="filter jobs (escape clears, enter keeps)", id="filter")
+                    yield JobsTable(on_select=self.session.select_job, id="jobs")
+                yield PeekView(self.session.deck, interval=self.peek_interval, id="peek")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", FilterInput).display = False
+        queues = self.query_one("#queues", DataTable)
+        for key, label in (("name", "queue"), ("state", "state"), ("cores", "free"),
+                           ("jobs", "run/pd"), ("wall", "max wall")):
+            queues.add_column(label, key=key)
+        self.session.add_listener(self.session_changed)
+        if not self.session.load():
+            self.session.spawn(self.session.load_rest())
+        self.render_clusters()
+        self.render_queues()
+        self.refresh_jobs()
+        self.query_one(JobsTable).focus()
+        self._update_subtitle()
+        if self.live:
+            self.session.start()
+            self._ticker = self.set_interval(self.session.tick_interval, self.session.tick)
+
+    def on_unmount(self) -> None:
+        self.session.remove_listener(self.session_changed)
+
+    async def stop(self) -> None:
+        """Stop refreshing (before the app exits: a timer firing during teardown fails it)."""
+        if self._ticker is not None:
+            self._ticker.stop()
+        await self.session.stop()
+        self.query_one(PeekView).close()
+
+    def recolour(self, colours: dict[str, str]) -> None:
+        self.state_colours = colours
+        if not self.is_mounted:
+            return
+        # Rich Text compares equal whatever its style, so recolouring needs a full redraw.
+        self.query_one(JobsTable).sync({})
+        self.refresh_jobs()
+        self.render_clusters()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Behind a dialog these keys cannot reach this screen; the footer must not offer them either.
+        return self.is_active
+
+    # ------------------------------------------------------------------ the session's news
+
+    def session_changed(self, changes: ChangeSet) -> None:
+        if not self.is_mounted:
+            return
+        selection = changes.selection
+        if changes.jobs or changes.removed or changes.clusters:
+            self.render_clusters()
+        if changes.queues or "cluster" in selection:
+            self.render_queues()
+        # A poll's start changes only the cluster's row; its end says "refreshed".
+        if changes.jobs or changes.removed or changes.refreshed or selection - {"job"}:
+            self.refresh_jobs()
+        elif "job" in selection:
+            self.show_detail()
+        if changes.refreshed:
+            self._update_subtitle()
+
+    def _update_subtitle(self) -> None:
+        self.app.sub_title = f"refreshed {clock_text(self.session.last_refresh)}"
+
+    # ------------------------------------------------------------------ panes
+
+    def render_clusters(self) -> None:
+        session = self.session
+        options = self.query_one("#clusters", OptionList)
+        counts = cluster_counts(session.jobs.values())
+        total: dict[str, int] = {}
+        for per in counts.values():
+            for role, n in per.items():
+                total[role] = total.get(role, 0) + n
+        all_prompt = Text("All clusters", style="bold")
+        all_prompt.append("\n  ")
+        all_prompt.append_text(counts_text(total, self.state_colours))
+        prompts: list[tuple[str, Text]] = [(ALL, all_prompt)]
+        for name in session.cluster_names:
+            others = len(session.other_jobs(name))
+            prompts.append(
+                (name, cluster_prompt(session.status[name], counts.get(name, {}), self.state_colours, others))
+            )
+        if [o.id for o in options.options] == [ident for ident, _ in prompts]:
+            for ident, prompt in prompts:
+                options.replace_option_prompt(ident, prompt)
+        else:
+            highlighted = options.highlighted
+            options.set_options(Option(prompt, id=ident) for ident, prompt in prompts)
+            options.highlighted = highlighted if highlighted is not None else 0
+
+    def render_queues(self) -> None:
+        session = self.session
+        table = self.query_one("#queues", DataTable)
+        cluster = session.selection.cluster
+        names = [cluster] if cluster else session.cluster_names
+        rows: list[tuple[str, tuple[str, ...]]] = [(ALL, ("(all queues)", "", "", "", ""))]
+        for name in names:
+            for queue in session.queues.get(name, []):
+                cells = queue_row(queue)
+                if cluster is None and len(names) > 1:
+                    cells = (f"{name}:{cells[0]}", *cells[1:])
+                rows.append((f"{name}\t{queue.name}", cells))
+        current = [row.value for row in table.rows]
+        if current == [key for key, _ in rows]:
+            for key, cells in rows:
+                for column, value in zip(("name", "state", "cores", "jobs", "wall"), cells, strict=True):
+                    if table.get_cell(key, column) != value:
+                        table.update_cell(key, column, value, update_width=True)
+            return
+        selected = session.selection.queue
+        table.clear()
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+        if selected is not None:
+            try:
+                table.move_cursor(row=table.get_row_index("\t".join(selected)))
+            except Exception:  # noqa: BLE001 - the queue is gone: stay on "all"
+                pass
+
+    def refresh_jobs(self) -> None:
+        session = self.session
+        selection = session.selection
+        table = self.query_one(JobsTable)
+        flt = JobFilter(selection.filter_cluster, selection.filter_queue, selection.text)
+        rows = visible_rows(session.jobs.values(), session.status, flt, session.clock(), self.state_colours)
+        table.sync(rows)
+        jobs_title = f"Jobs ({len(rows)}"
+        if selection.text:
+            jobs_title += f", filter '{selection.text}'"
+        table.border_title = jobs_title + ")"
+        self.show_detail()
+
+    def show_detail(self) -> None:
+        peek = self.query_one(PeekView)
+        key = self.session.selection.job
+        if key is None:
+            peek.show_detail(Text("no job selected", style="dim"))
+        elif key.startswith(OTHER_PREFIX):
+            info = self.session.other_job(key)
+            peek.show_detail(other_detail(info) if info else Text(""))
+        elif key in self.session.jobs:
+            peek.show_detail(job_detail(self.session.jobs[key], self.session.clock()))
+
+    # ------------------------------------------------------------------ the user's intent
+
+    @on(OptionList.OptionHighlighted, "#clusters")
+    def _cluster_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        ident = event.option.id
+        self.session.select_cluster(None if ident in (None, ALL) else ident)
+
+    @on(DataTable.RowHighlighted, "#queues")
+    def _queue_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value
+        if not key or key == ALL:
+            self.session.select_queue(None)
+        else:
+            cluster, _, queue = key.partition("\t")
+            self.session.select_queue((cluster, queue))
+
+    @on(DataTable.RowSelected, "#jobs")
+    def _job_selected(self) -> None:
+        self.action_peek()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.session.set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    @on(FilterInput.Done)
+    def _filter_done(self) -> None:
+        self.action_filter_done()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", FilterInput)
+        box.display = True
+        box.focus()
+
+    def action_filter_done(self) -> None:
+        box = self.query_one("#filter", FilterInput)
+        if not box.value:
+            box.display = False
+        self.query_one(JobsTable).focus()
+
+    def selected_job(self, quiet: bool = False) -> JobRecord | None:
+        key = self.session.selection.job
+        if key is None:
+            if not quiet:
+                self.notify("no job selected", severity="warning")
+            return None
+        if key.startswith(OTHER_PREFIX):
+            if not quiet:
+                self.notify("that job was not started by batchdeck: only its state is shown", severity="warning")
+            return None
+        return self.session.selected_job
+
+    def action_submit(self) -> None:
+        session = self.session
+        if not session.cluster_names:
+            self.notify("no cluster is configured", severity="error")
+            return
+        queue = session.selection.queue
+        self.app.push_screen(
+            SubmitScreen(session.deck, session.submit_cluster(), queue[1] if queue else None, session.queues),
+            self._submitted,
+        )
+
+    def _submitted(self, request: SubmitRequest | None) -> None:
+        if request is not None:
+            self.run_worker(self._submit(request), group="submit", exit_on_error=False)
+
+    async def _submit(self, request: SubmitRequest) -> None:
+        self.notify(f"submitting {request.spec.name} to {request.cluster}…", timeout=2)
+        try:
+            job = await self.session.submit(request.cluster, request.spec)
+        except BatchdeckError as exc:
+            self.notify(f"submission failed: {exc}", severity="error", timeout=10)
+            return
+        table = self.query_one(JobsTable)
+        if not table.select_key(job.id):
+            # The filter hides it: clear the filter so the new job can be selected.
+            self.session.clear_selection()
+            self.query_one("#clusters", OptionList).highlighted = 0
+            table.select_key(job.id)
+        self.notify(f"submitted {job.id} ({job.name}) to {job.cluster}")
+
+    def action_cancel_job(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        if not self.session.can_cancel(job):
+            self.notify(f"job {job.id} is {job.state}: nothing to cancel", severity="warning")
+            return
+        self.app.push_screen(
+            ConfirmScreen(f"Cancel job {job.id} ({job.name}) on {job.cluster}?", yes="Cancel job", no="Keep"),
+            partial(self._confirmed, self._cancel, job.id),
+        )
+
+    def _confirmed(self, work: Callable[[str], Awaitable[None]], job_id: str, answer: bool | None) -> None:
+        if answer:
+            self.run_worker(work(job_id), exit_on_error=False)
+
+    async def _cancel(self, job_id: str) -> None:
+        try:
+            await self.session.cancel(job_id)
+        except BatchdeckError as exc:
+            self.notify(f"cannot cancel {job_id}: {exc}", severity="error", timeout=10)
+            return
+        self.notify(f"cancel requested for {job_id}; its row shows what the scheduler says")
+
+    def action_free(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        if job.state != RunState.TERMINATED:
+            self.notify(
+                f"job {job.id} is {job.state}: only TERMINATED jobs can be freed (download its results first)",
+                severity="warning",
+            )
+            return
+        if not job.sandbox:
+            self.notify(f"job {job.id} has no remote sandbox", severity="warning")
+            return
+        self.app.push_screen(
+            ConfirmScreen(f"Delete the remote sandbox of {job.id} ({job.sandbox})?", yes="Free", no="Keep"),
+            partial(self._confirmed, self._free, job.id),
+        )
+
+    async def _free(self, job_id: str) -> None:
+        try:
+            await self.session.free(job_id)
+        except BatchdeckError as exc:
+            self.notify(f"cannot free {job_id}: {exc}", severity="error", timeout=10)
+            return
+        self.notify(f"freed the sandbox of {job_id}")
+
+    def action_peek(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        peek = self.query_one(PeekView)
+        peek.open(job.id)
+        peek.log_widget.focus()
+
+    def action_toggle_stream(self) -> None:
+        peek = self.query_one(PeekView)
+        if peek.tail is None:
+            self.notify("peek a job first (p)", severity="warning")
+            return
+        peek.toggle_stream()
+
+    def action_download(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        if not job.sandbox:
+            self.notify(f"job {job.id} has no sandbox to download from", severity="warning")
+            return
+        deck = self.session.deck
+        self.app.push_screen(DownloadScreen(deck, job, deck.default_download_dir(job, self.download_base)))
+
+    def action_refresh(self) -> None:
+        self.session.refresh_now()
+
+    def action_choose_theme(self) -> None:
+        self.app.action_choose_theme()  # type: ignore[attr-defined]
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        await self.app.action_quit()
+
+
+def job_detail(job: JobRecord, now: float) -> Text:
+    spec = job.spec
+    what = shlex.join([*spec.command, *spec.arguments]) if spec.command else "(script)"
+    text = Text()
+    text.append(f"{terminal_safe(job.id)}", style="bold")
+    text.append(f"  {terminal_safe(job.name)} on {terminal_safe(job.cluster)}")
+    if job.jobid and job.jobid != job.id:
+        text.append(f"  scheduler id {terminal_safe(job.jobid)}")
+    text.append(f"  {job.state.value}")
+    if job.raw_state:
+        text.append(f" ({terminal_safe(job.raw_state)})", style="dim")
+    if job.stale:
+        text.append("  stale: the cluster did not answer the last refresh", style="italic")
+    text.append(f"\n{terminal_safe(what)}", style="dim")
+    text.append(
+        f"\ncores {spec.cores} · mem/core {format_memory(spec.memory_per_core)} · "
+        f"walltime {format_walltime(spec.walltime)} · sandbox {terminal_safe(job.sandbox or '-')}",
+        style="dim",
+    )
+    if job.reason:
+        text.append(f"\n{terminal_safe(job.reason)}", style="italic")
+    return text
+
+
+def other_detail(info: SchedulerJob) -> Text:
+    text = Text()
+    text.append(terminal_safe(info.jobid), style="bold")
+    text.append(
+        f"  {terminal_safe(info.name)}  {info.state.value} ({terminal_safe(info.raw_state)})  "
+        f"user {terminal_safe(info.user or '?')}"
+    )
+    text.append("\nnot started by batchdeck: shown for context only", style="dim italic")
+    if info.reason:
+        text.append(f"\n{terminal_safe(info.reason)}", style="italic")
+    return text
