@@ -119,6 +119,16 @@ async def test_prologue_epilogue_and_declared_outputs(deck: Deck, tmp_path: Path
     assert job.state == RunState.TERMINATING
 
 
+
+async def test_a_declared_output_folder_is_downloaded_whole(deck: Deck, tmp_path: Path) -> None:
+    job = await deck.shell("mkdir -p res/deep; echo a > res/a.txt; echo b > res/deep/b.txt; echo c > other.txt", outputs=["res"])
+    await deck.wait_state(job, RunState.TERMINATING)
+    report = await deck.backend.get_results(job, tmp_path)
+    assert sorted(report.copied) == ["res/a.txt", "res/deep/b.txt", "stderr.txt", "stdout.txt"], report.failed
+    assert (tmp_path / "res" / "deep" / "b.txt").read_text() == "b\n"
+    assert not (tmp_path / "other.txt").exists()
+    assert job.state == RunState.TERMINATED
+
 #: an input file name a shell would take apart (and run a command from) if it were ever unquoted
 HOSTILE_NAME = "in put 'q' $(touch pwned) ü.txt"
 

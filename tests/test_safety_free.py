@@ -67,6 +67,23 @@ async def test_free_refuses_when_get_skipped_files_and_frees_once_fetched(backen
     deck.journal.close()
 
 
+
+async def test_free_counts_the_files_of_a_declared_output_folder(backend: Backend, tmp_path: Path) -> None:
+    deck = _deck(backend, tmp_path)
+    spec = JobSpec(command=["sh", "-c", "mkdir -p res; echo data > res/r.txt"], name="dir", outputs=["res"], walltime=120)
+    job = await deck.submit(backend.system.name, spec)
+    backend.jobs.append(job)
+    await backend.finish(job)
+    deck.journal.save(job)
+    target = tmp_path / "results"
+    target.mkdir()
+    await deck.get_results(job.id, target)
+    (target / "res" / "r.txt").write_text("edited locally, longer than the result\n")
+    with pytest.raises(WouldLoseData) as refused:
+        await deck.free(job.id)
+    assert refused.value.lost == ["res/r.txt"], backend.kind
+    deck.journal.close()
+
 async def test_free_force_deletes_without_a_copy(backend: Backend, tmp_path: Path) -> None:
     deck = _deck(backend, tmp_path)
     job_id = await _finished_job(backend, deck)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batchdeck.backends.schedulers.transfer_plan import FileFacts, plan_download
+from batchdeck.backends.schedulers.transfer_plan import FileFacts, expand_folders, plan_download
 
 REMOTE = {
     "new.txt": FileFacts(10, 200.0),
@@ -45,3 +45,14 @@ def test_declared_names_keep_their_order_and_missing_ones_are_reported() -> None
 def test_a_local_copy_newer_than_the_remote_with_the_same_size_is_kept() -> None:
     plan = plan_download(None, {"a": FileFacts(1, 10.0)}, {"a": FileFacts(1, 20.0)}, overwrite=True, changed_only=True)
     assert plan.skip == ["a"] and plan.copy == []
+
+
+def test_a_declared_folder_stands_for_the_files_under_it() -> None:
+    remote = {"out/a.txt": FileFacts(1, 1.0), "out/deep/b.txt": FileFacts(1, 1.0), "outer.txt": FileFacts(1, 1.0)}
+    assert expand_folders(["out/", "outer.txt", "gone", "out/a.txt"], remote) == [
+        "out/a.txt",
+        "out/deep/b.txt",
+        "outer.txt",
+        "gone",
+    ]
+    assert expand_folders(None, remote) is None

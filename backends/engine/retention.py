@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import BatchdeckError
 from ..model import JobRecord
 from ..schedulers.base import BatchSystem, TransferReport, _is_control
+from ..schedulers.transfer_plan import expand_folders
 
 #: a download keeps the remote mtime; allow for float rounding across transports
 MTIME_SLACK = 1.0
@@ -81,6 +82,7 @@ async def files_free_would_lose(backend: BatchSystem, job: JobRecord, fetched: l
     listing = {
         entry.path: entry for entry in await backend.transport.list_tree(job.sandbox) if not _is_control(entry.path)
     }
-    wanted = backend.result_files(job)
+    # a declared output folder counts as the files under it, or free would forget them
+    wanted = expand_folders(backend.result_files(job), listing)
     names = sorted(listing) if wanted is None else [n for n in wanted if n in listing]
     return [n for n in names if not _has_copy(n, listing[n].size, listing[n].mtime, fetched)]

@@ -52,7 +52,7 @@ from . import exit_status
 from .paths import CONTROL_DIR as CONTROL_DIR  # batchdeck's own files in a sandbox; never results
 from .paths import check_user_paths, output_folders
 from .paths import safe_relative_path as safe_relative_path
-from .transfer_plan import FileFacts, plan_download
+from .transfer_plan import FileFacts, expand_folders, plan_download
 
 JOB_SCRIPT = f"{CONTROL_DIR}/job.sh"
 USER_SCRIPT = f"{CONTROL_DIR}/user-script"
@@ -939,7 +939,8 @@ class BatchSystem(abc.ABC):
             for entry in await self.transport.list_tree(job.sandbox)
             if not _is_control(entry.path)
         }
-        wanted = self.result_files(job)
+        facts = {name: FileFacts(entry.size, entry.mtime) for name, entry in listing.items()}
+        wanted = expand_folders(self.result_files(job), facts)
         local: dict[str, FileFacts] = {}
         for name in sorted(listing) if wanted is None else wanted:
             path = target / name
@@ -948,7 +949,7 @@ class BatchSystem(abc.ABC):
                 local[name] = FileFacts(st.st_size, st.st_mtime)
         plan = plan_download(
             wanted,
-            {name: FileFacts(entry.size, entry.mtime) for name, entry in listing.items()},
+            facts,
             local,
             overwrite,
             changed_only,

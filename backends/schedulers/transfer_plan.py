@@ -7,7 +7,7 @@ the rule (overwrite / changed_only) is written, and tested, in one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -26,6 +26,27 @@ class DownloadPlan:
     copy: list[str] = field(default_factory=list)
     skip: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+
+
+def expand_folders(wanted: Sequence[str] | None, remote: Collection[str]) -> list[str] | None:
+    """``wanted`` with each name that is a folder of the sandbox replaced by the files under it.
+
+    A declared output may be a folder (``--output results``); the listing holds
+    files only (``remote``: its names), so without this it would read as missing. A name that is a file,
+    or neither, stays as it is (the latter is reported missing). Order is kept,
+    duplicates dropped. Raises nothing.
+    """
+    if wanted is None:
+        return None
+    names: list[str] = []
+    for name in wanted:
+        if name in remote:
+            names.append(name)
+            continue
+        prefix = name.rstrip("/") + "/"
+        inside = sorted(path for path in remote if path.startswith(prefix))
+        names.extend(inside or [name])
+    return list(dict.fromkeys(names))
 
 
 def plan_download(
