@@ -175,3 +175,40 @@ def test_unknown_targets_fail_in_one_line(env: dict[str, str]) -> None:
     for target in ("slurm:", "nosuchcluster:12", "zzzzzzzz"):
         proc = cli(env, "show", target)
         assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1, (target, proc.stderr)
+
+
+GATED = "echo start; echo err >&2; while [ ! -e {gate} ]; do sleep 0.2; done; echo end"
+
+
+@pytest.mark.parametrize("scheduler", ["slurm", "sge"])
+async def test_peek_at_a_plain_job_and_follow_it_to_its_end(
+    scheduler: str, env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    request.getfixturevalue(f"{scheduler}_cluster")
+    out, err, gate = tmp_path / "o.txt", tmp_path / "e.txt", tmp_path / "gate"
+    script = GATED.format(gate=shlex.quote(str(gate)))
+    if scheduler == "slurm":
+        jobid = run("sbatch", "--parsable", "-J", "peeked", "-o", str(out), "-e", str(err), "-t", "5", "--wrap", script)
+    else:
+        jobid = run("qsub", "-terse", "-N", "peeked", "-o", str(out), "-e", str(err), "-l", "h_rt=300",
+                    "-b", "y", "/bin/sh", "-c", shlex.quote(script))  # fmt: skip
+    target = f"{scheduler}:{jobid}"
+    try:
+        await eventually(lambda: out.exists() and out.read_text() == "start\n", timeout=60, what="the job to start")
+        assert ok(env, "peek", target) == "start\n"
+        assert ok(env, "peek", "--stderr", target) == "err\n"
+        follow = subprocess.Popen([*BATCHDECK, "peek", "--follow", target], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            await eventually(lambda: out.read_text() == "start\n" and follow.poll() is None, timeout=10, what="follow to run")
+            gate.touch()
+            stdout, stderr = follow.communicate(timeout=90)
+        finally:
+            follow.kill()
+        assert (follow.returncode, stdout) == (0, "start\nend\n"), stderr
+    finally:
+        subprocess.run(["scancel" if scheduler == "slurm" else "qdel", jobid], capture_output=True)
+
+
+def test_peek_at_a_job_the_scheduler_does_not_know_is_one_line(slurm_cluster: None, env: dict[str, str]) -> None:
+    proc = cli(env, "peek", "slurm:999999997")
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1 and "999999997" in proc.stderr, proc.stderr

@@ -46,7 +46,7 @@ def _journal_with_bad_rows(path: Path) -> None:
     db = sqlite3.connect(path)
     with db:
         for job_id, text in BAD_ROWS.items():
-            db.execute("INSERT INTO jobs VALUES (?, 'localhost', 'TERMINATED', 1.0, ?)", (job_id, text))
+            db.execute("INSERT INTO jobs (id, cluster, state, created, record) VALUES (?, 'localhost', 'TERMINATED', 1.0, ?)", (job_id, text))
     db.close()
 
 

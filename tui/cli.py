@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..backends.engine import job_control
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("peek", help="print a job's output")
+    p = sub.add_parser("peek", help="print a job's output (ID, or CLUSTER:JOBID for any of your jobs)")
     p.add_argument("id")
     p.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
     p.add_argument("--bytes", type=int, default=65536, metavar="N", help="last N bytes (0: the whole file)")
@@ -726,18 +726,77 @@ def _notify(title: str, body: str) -> None:
 PEEK_CHUNK = 4 * 1024 * 1024
 
 
+#: reads ``size`` bytes (None: to the end) at ``offset`` (< 0: from the end): the bytes and the file's size
+Reader = Callable[[int, int | None], Awaitable[tuple[bytes, int]]]
+
+
 async def _peek(deck: Deck, args: argparse.Namespace) -> int:
-    job = deck.job(args.id)
     if args.bytes < 0:
         raise CliError("--bytes must be >= 0")
-    out = sys.stdout.buffer
+    if _is_target(deck, args.id):
+        cluster, jobid, record = _target(deck, args.id)
+        if record is None:
+            return await _peek_any(deck, cluster, jobid, args)
+        job = record
+    else:
+        job = deck.job(args.id)
     job, first, size = await _peek_first(deck, job, args)
+
+    def read(offset: int, size: int | None) -> Awaitable[tuple[bytes, int]]:
+        return deck.peek(job.id, args.stderr, offset=offset, size=size)
+
+    async def running() -> bool:
+        return (await deck.refresh_job(job.id)).state.is_active
+
+    return await _stream(read, running, first, size, args, _output_name(job, args.stderr))
+
+
+async def _peek_any(deck: Deck, cluster: str, jobid: str, args: argparse.Namespace) -> int:
+    """Peek at any of the user's jobs (plain sbatch / qsub): the output file the scheduler names, read
+    where it is, with the same bounded reads as a batchdeck job's."""
+    backend = deck.backend(cluster)
+    which = "stderr" if args.stderr else "stdout"
+    details = await job_control.job_details(backend, jobid)
+    path = details.stderr if args.stderr else details.stdout
+    if not path:
+        ended = "" if details.state.is_active else " (for a finished job the accounting keeps no output path)"
+        raise CliError(f"{cluster}:{jobid}: the scheduler does not say where its {which} goes{ended}")
+    name = f"{cluster}:{jobid}'s {which} {path}"
+
+    def read(offset: int, size: int | None) -> Awaitable[tuple[bytes, int]]:
+        return backend.transport.read_range(path, offset, size)
+
+    async def running() -> bool:
+        return (await job_control.job_details(backend, jobid)).state.is_active
+
+    offset = 0 if args.bytes == 0 else -args.bytes
+    said = False
+    while True:
+        try:
+            first, size = await read(offset, PEEK_CHUNK if args.bytes == 0 else min(PEEK_CHUNK, args.bytes))
+            break
+        except RemoteFileNotFound:
+            # a pending job has not opened its output yet: with --follow, wait for it as for our own jobs
+            if not (args.follow and await running()):
+                raise CliError(f"{terminal_safe(name)} does not exist (yet)") from None
+        if not said:
+            print(f"{PROG}: waiting for {terminal_safe(name)}", file=sys.stderr)
+            said = True
+        await asyncio.sleep(1)
+    return await _stream(read, running, first, size, args, name)
+
+
+async def _stream(
+    read: Reader, running: Callable[[], Awaitable[bool]], first: bytes, size: int, args: argparse.Namespace, name: str
+) -> int:
+    """Print the rest of the window ``first`` began, then with --follow what is appended until the job ends."""
+    out = sys.stdout.buffer
     # The start of what is printed: the last --bytes of the file at the first read.
     position = (0 if args.bytes == 0 else max(0, size - args.bytes)) + len(first)
     out.write(first)
     out.flush()
     while position < size:
-        data, _total = await deck.peek(job.id, args.stderr, offset=position, size=min(PEEK_CHUNK, size - position))
+        data, _total = await read(position, min(PEEK_CHUNK, size - position))
         if not data:
             break  # truncated while it was read
         out.write(data)
@@ -747,10 +806,10 @@ async def _peek(deck: Deck, args: argparse.Namespace) -> int:
         return 0
     finished = False
     while True:
-        data, size = await deck.peek(job.id, args.stderr, offset=position, size=PEEK_CHUNK)
+        data, size = await read(position, PEEK_CHUNK)
         if size < position:
             # Truncated or replaced: as tail -F does, start again from its beginning.
-            print(f"{PROG}: {terminal_safe(_output_name(job, args.stderr))} was truncated; following it from its start", file=sys.stderr)
+            print(f"{PROG}: {terminal_safe(name)} was truncated; following it from its start", file=sys.stderr)
             position = 0
             continue
         if data:
@@ -760,8 +819,7 @@ async def _peek(deck: Deck, args: argparse.Namespace) -> int:
             continue
         if finished:
             return 0
-        job = await deck.refresh_job(job.id)
-        if not job.state.is_active:
+        if not await running():
             finished = True  # one more read: what the job wrote before it ended
             continue
         await asyncio.sleep(1)
