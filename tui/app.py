@@ -18,12 +18,13 @@ from textual.screen import Screen
 
 from ..backends.engine.config import Config, default_config_path
 from ..backends.engine.deck import Deck
+from ..backends.engine.keys import actions_of
 from ..backends.engine.session import Session
 from ..backends.errors import BatchdeckError, ConfigError
 from ..backends.model import JobRecord, QueueInfo
 from ..themes import DARK, DEFAULT_STATE_COLOURS, STATE_ROLES, THEMES
 from .download_screen import DownloadScreen
-from .main_screen import ACTIONS, MainScreen
+from .main_screen import MainScreen
 from .rows import Clock
 from .theme_screen import ThemeScreen
 
@@ -59,6 +60,8 @@ class BatchdeckApp(App[int]):
         self.main = MainScreen(
             self.session, live=auto_refresh, peek_interval=peek_interval, download_base=download_base
         )
+        # The [keys] table, checked by the config loader: Textual moves the bindings with these ids.
+        self.set_keymap(deck.config.keys)
         for theme in THEMES:
             self.register_theme(theme)
         self.theme = self._saved_theme() or DARK
@@ -140,9 +143,10 @@ class BatchdeckApp(App[int]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for action, _key, label, help_text in ACTIONS:
-            if action != "quit":
-                yield SystemCommand(label, help_text, partial(self.main.run_action, action))
+        for action in actions_of("main").values():
+            if action.action != "quit":
+                help_text = action.description[:1].upper() + action.description[1:]
+                yield SystemCommand(action.label, help_text, partial(self.main.run_action, action.action))
 
     def on_download_screen_finished(self, event: DownloadScreen.Finished) -> None:
         self.session.reload_job(event.job_id)

@@ -8,7 +8,6 @@ import posixpath
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -18,6 +17,7 @@ from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobRecord
 from ..backends.schedulers.base import TransferReport
+from .keys import bindings, key_text
 
 
 def summary_text(report: TransferReport) -> Text:
@@ -43,7 +43,7 @@ class DownloadScreen(ModalScreen[TransferReport | None]):
             self.job_id = job_id
             self.report = report
 
-    BINDINGS = [Binding("escape", "close", "Close")]
+    BINDINGS = bindings("download")
 
     def __init__(self, deck: Deck, job: JobRecord, directory: str | os.PathLike[str]) -> None:
         super().__init__()
@@ -80,7 +80,7 @@ class DownloadScreen(ModalScreen[TransferReport | None]):
             yield Static("", id="summary")
             with Horizontal(classes="buttons"):
                 yield Button("Download", variant="success", id="start")
-                yield Button("Close (esc)", id="close")
+                yield Button(f"Close ({key_text(self.app, 'download_close').split(' / ')[0]})", id="close")
 
     def on_mount(self) -> None:
         self.query_one("#start", Button).focus()

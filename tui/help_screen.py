@@ -1,51 +1,67 @@
-"""The key reference (``?``)."""
+"""The key reference (``?``): the keys in effect, the user's ``[keys]`` included."""
 
 from __future__ import annotations
 
 from rich.table import Table
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS: tuple[tuple[str, str], ...] = (
-    ("tab / shift+tab", "move between the Clusters, Queues, Jobs and Peek panes"),
-    ("s", "submit a job (the form checks values against the cluster's limits)"),
-    ("c", "cancel the selected job (asks first)"),
-    ("p / enter", "peek: live tail of the job's stdout"),
-    ("o", "toggle stdout / stderr in the peek"),
-    ("end G / home g", "in the peek: go to the end and follow it / go to the file's start"),
-    ("/  n  N", "in the peek: search the file (on the cluster) / next / previous match"),
-    (":", "in the peek: go to a line (:@N a byte offset, :50% a point of the file)"),
-    ("d", "download the job's results"),
-    ("f", "free the job's remote sandbox (TERMINATED jobs only)"),
-    ("r", "refresh every cluster now"),
-    ("/", "filter jobs by text (escape clears)"),
-    ("t", "choose the theme (remembered)"),
-    ("ctrl+p", "command palette: every action by name"),
-    ("?", "this help"),
-    ("q", "quit (jobs keep running)"),
+from ..backends.engine.keys import ACTIONS
+from .keys import bindings, key_text
+
+# One row: what it shows in the key column (an action id stands for its keys in
+# effect, anything else is written as it is), joined by the separator, and what
+# the keys do ("{ID}" in it becomes that action's keys).
+Row = tuple[tuple[str, ...], str, str]
+ROWS: tuple[Row, ...] = (
+    (("tab / shift+tab",), "", "move between the Clusters, Queues, Jobs and Peek panes"),
+    (("submit",), "", "submit a job (the form checks values against the cluster's limits)"),
+    (("cancel",), "", "cancel the selected job (asks first)"),
+    (("peek", "enter"), " / ", "peek: live tail of the job's stdout"),
+    (("stream",), "", "toggle stdout / stderr in the peek"),
+    (("peek_follow", "peek_top"), " / ", "in the peek: go to the end and follow it / go to the file's start"),
+    (("peek_search", "peek_next", "peek_previous"), "  ", "in the peek: search the file (on the cluster) / next / previous match"),
+    (("peek_goto",), "", "in the peek: go to a line (:@N a byte offset, :50% a point of the file)"),
+    (("download",), "", "download the job's results"),
+    (("free",), "", "free the job's remote sandbox (TERMINATED jobs only)"),
+    (("refresh",), "", "refresh every cluster now"),
+    (("filter",), "", "filter jobs by text ({filter_clear} clears)"),
+    (("theme",), "", "choose the theme (remembered)"),
+    (("ctrl+p",), "", "command palette: every action by name"),
+    (("help",), "", "this help"),
+    (("quit",), "", "quit (jobs keep running)"),
 )
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+    BINDINGS = bindings("help")
+
+    def keys_of(self, action_id: str) -> str:
+        return key_text(self.app, action_id, " ")
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
-        for key, what in KEYS:
-            table.add_row(key, what)
+        table.add_column(style="dim")
+        for parts, separator, what in ROWS:
+            shown = separator.join(self.keys_of(p) if p in ACTIONS else p for p in parts)
+            ids = " ".join(p for p in parts if p in ACTIONS)
+            table.add_row(shown, what.format_map({i: self.keys_of(i) for i in ACTIONS}), ids)
         with VerticalScroll(id="dialog", classes="help"):
             yield Static("[b]batchdeck keys[/b]", classes="title")
             yield Static(table)
             yield Static(
+                "\n[dim]The last column names the action for the \\[keys] table of the configuration "
+                '(e.g. submit = "ctrl+n").[/dim]'
+            )
+            yield Static(
                 "\n[dim]States: ◌ pending  ▶ running  ✔ done  ✘ failed  ? stale/unknown.  "
                 "'other' rows are your jobs on that scheduler not started by batchdeck.[/dim]"
             )
-            yield Static("[dim]escape closes[/dim]")
+            yield Static(f"[dim]{self.keys_of('help_close').split(' ')[0]} closes[/dim]")
 
     def action_close(self) -> None:
         self.dismiss(None)

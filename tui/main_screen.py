@@ -16,7 +16,6 @@ from pathlib import Path
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -34,6 +33,7 @@ from .confirm_screen import ConfirmScreen
 from .download_screen import DownloadScreen
 from .help_screen import HelpScreen
 from .jobs_table import JobsTable
+from .keys import bindings, key_text
 from .peek_view import PeekView
 from .rows import (
     OTHER_PREFIX,
@@ -49,24 +49,10 @@ from .submit_screen import SubmitRequest, SubmitScreen
 
 ALL = "*all*"
 
-# (action, key, footer label, palette help)
-ACTIONS: tuple[tuple[str, str, str, str], ...] = (
-    ("submit", "s", "Submit", "Submit a new job"),
-    ("cancel_job", "c", "Cancel", "Cancel the selected job"),
-    ("peek", "p", "Peek", "Live tail of the selected job's output"),
-    ("download", "d", "Download", "Download the selected job's results"),
-    ("free", "f", "Free", "Free the selected job's remote sandbox"),
-    ("refresh", "r", "Refresh", "Refresh every cluster now"),
-    ("filter", "slash", "Filter", "Filter the jobs by text"),
-    ("toggle_stream", "o", "Out/Err", "Peek stdout or stderr"),
-    ("choose_theme", "t", "Theme", "Choose the theme"),
-    ("help", "question_mark", "Help", "Show the keys"),
-    ("quit", "q", "Quit", "Quit batchdeck (jobs keep running)"),
-)
 
 
 class FilterInput(Input):
-    BINDINGS = [Binding("escape", "clear_filter", "Clear filter")]
+    BINDINGS = bindings("filter")
 
     class Done(Message):
         """The user left the filter box (enter keeps the text, escape clears it)."""
@@ -77,7 +63,7 @@ class FilterInput(Input):
 
 
 class MainScreen(Screen[None]):
-    BINDINGS = [Binding(key, action, label) for action, key, label, _ in ACTIONS]
+    BINDINGS = bindings("main")
 
     def __init__(
         self,
@@ -110,7 +96,8 @@ class MainScreen(Screen[None]):
                 yield queues
             with Vertical(id="right"):
                 with Vertical(id="jobs-pane"):
-                    yield FilterInput(placeholder="filter jobs (escape clears, enter keeps)", id="filter")
+                    clear = key_text(self.app, "filter_clear").split(" / ")[0]
+                    yield FilterInput(placeholder=f"filter jobs ({clear} clears, enter keeps)", id="filter")
                     yield JobsTable(on_select=self.session.select_job, id="jobs")
                 yield PeekView(self.session.deck, interval=self.peek_interval, id="peek")
         yield Footer()

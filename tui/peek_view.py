@@ -17,7 +17,6 @@ from rich.segment import Segment
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
@@ -30,6 +29,7 @@ from ..backends.engine.deck import Deck
 from ..backends.engine.logfile import CHUNK, Change, DeckLogSource, LogFile, visible
 from ..backends.errors import BatchdeckError
 from ..backends.text import terminal_safe
+from .keys import bindings, key_text
 
 __all__ = ["CHUNK", "PeekLog", "PeekView"]
 
@@ -54,16 +54,7 @@ class PeekLog(ScrollView, can_focus=True):
     """
     COMPONENT_CLASSES = {"peek-log--match"}
 
-    BINDINGS = [
-        Binding("end", "follow", "Follow", show=False),
-        Binding("G", "follow", "End", show=False),
-        Binding("home", "top", "Top", show=False),
-        Binding("g", "top", "Top", show=False),
-        Binding("slash", "prompt('search')", "Search"),
-        Binding("n", "find(False)", "Next match", show=False),
-        Binding("N", "find(True)", "Previous match", show=False),
-        Binding("colon", "prompt('goto')", "Go to"),
-    ]
+    BINDINGS = bindings("peek")
 
     class Request(Message):
         """The user asked for something only the PeekView (which owns the model) can do."""
@@ -265,7 +256,7 @@ class PeekPrompt(Input):
         display: none;
     }
     """
-    BINDINGS = [Binding("escape", "dismiss", "Cancel", show=False)]
+    BINDINGS = bindings("peek_prompt")
 
     kind = "search"
 
@@ -476,7 +467,7 @@ class PeekView(Vertical):
             status.update(Text("no output yet", style="dim"))
             return
         log = self.log_widget
-        mode = "following" if log.following else "paused · End follows"
+        mode = "following" if log.following else f"paused · {key_text(self.app, 'peek_follow', ' ').split(' ')[0]} follows"
         text = Text(mode, style="dim")
         if tail.opened and tail.line_count:
             top = log.top_index

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
@@ -16,6 +15,7 @@ from ..backends.engine.deck import Deck
 from ..backends.engine.job_specs import SpecText, build_spec, check_for_cluster, cluster_limits, split_list
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobSpec, QueueInfo
+from .keys import bindings, key_text
 
 FIELDS: tuple[tuple[str, str, str], ...] = (
     # id, label, placeholder
@@ -90,10 +90,7 @@ def limits_text(deck: Deck, cluster: str) -> str:
 
 
 class SubmitScreen(ModalScreen[SubmitRequest | None]):
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "submit", "Submit"),
-    ]
+    BINDINGS = bindings("form")
 
     def __init__(
         self,
@@ -132,8 +129,10 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
                     yield Static("", id=f"{ident}-error", classes="error")
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Submit (ctrl+s)", variant="success", id="submit", disabled=True)
-                yield Button("Cancel (esc)", id="cancel")
+                submit_key = key_text(self.app, "form_submit").split(" / ")[0]
+                cancel_key = key_text(self.app, "form_cancel").split(" / ")[0]
+                yield Button(f"Submit ({submit_key})", variant="success", id="submit", disabled=True)
+                yield Button(f"Cancel ({cancel_key})", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#command", Input).focus()

@@ -5,6 +5,8 @@ Each table is validated into a typed ``ClusterSettings`` (settings.py). An
 cluster with ``auth = "NAME"`` takes; the cluster's own keys win. The built-in
 ``localhost`` cluster (local processes) is there unless the file configures a
 cluster of that name or disables it (``[clusters.localhost] enabled = false``).
+A ``[keys]`` table remaps the app's keys (keys.py); a bad entry there refuses
+the whole file, since the app cannot leave part of its keys unusable.
 A bad value is reported as one line naming the file, the cluster, the key and
 what was expected; a broken cluster does not hide the good ones (the app shows
 its error on its row).
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .keys import parse_keymap
 from .settings import ClusterSettings, auth_keys, build_cluster
 
 if sys.version_info >= (3, 11):
@@ -51,6 +54,8 @@ class Config:
     broken_auth: dict[str, ConfigError] = field(default_factory=dict)
     #: the built-in ``localhost`` was added (the file neither configures nor disables it)
     builtin_localhost: bool = False
+    #: the [keys] table, checked: action id -> keys, as Textual's ``App.set_keymap`` takes it
+    keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -145,20 +150,21 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"not valid TOML: {exc}", path=where) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the file: {exc}", path=where) from None
-    unknown = set(data) - {"clusters", "auth"}
+    unknown = set(data) - {"clusters", "auth", "keys"}
     if unknown:
         raise ConfigError(
             f"unknown top-level key(s) {', '.join(sorted(unknown))}; expected [clusters.NAME] tables "
-            "(and [auth.NAME])",
+            "(and [auth.NAME], [keys])",
             path=where,
         )
+    keys = parse_keymap(data.get("keys", {}), where)
     clusters = data.get("clusters", {})
     if not isinstance(clusters, dict):
         raise ConfigError("expected [clusters.NAME] tables", path=where, key="clusters")
     auth_tables = data.get("auth", {})
     if not isinstance(auth_tables, dict):
         raise ConfigError("expected [auth.NAME] tables", path=where, key="auth")
-    config = Config(path=config_path)
+    config = Config(path=config_path, keys=keys)
     auths: dict[str, dict[str, Any]] = {}
     for name, table in auth_tables.items():
         try:
