@@ -1,4 +1,4 @@
-"""``batchdeck config path|init|check`` as a user runs them, and the template they write."""
+"""``batchdeck config path|init|check`` as a user runs them, the template they write, and the app's note."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ import pytest
 
 from batchdeck.backends.engine.config import TABLES, builtin_config, load_config
 from batchdeck.backends.engine.config_template import SECTIONS, render_template
+from batchdeck.backends.engine.deck import Deck
+from batchdeck.backends.engine.journal import Journal
 from batchdeck.backends.engine.settings import auth_keys, cluster_keys, settings_class_of
 from batchdeck.backends.schedulers.registry import BACKENDS
+from batchdeck.tui.app import BatchdeckApp
+from batchdeck.tui.rows import NO_CONFIG_NOTE, config_note
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -208,3 +212,28 @@ def test_the_template_uncommented_is_a_valid_configuration(tmp_path: Path) -> No
     loaded.check()
     assert {"hpc", "localhost"} <= set(loaded.clusters)
     assert {loaded.clusters[n].type for n in loaded.clusters} >= {"slurm", "local"}
+
+
+# ---------------------------------------------------------------------- the app
+
+
+def test_config_note_shortens_home_and_long_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert config_note(None) == NO_CONFIG_NOTE
+    assert config_note(tmp_path / ".config" / "batchdeck" / "batchdeck.toml") == "~/.config/batchdeck/batchdeck.toml"
+    long = config_note(Path("/srv") / ("x" * 60) / "batchdeck.toml")
+    assert len(long) == 34 and long.startswith("…") and long.endswith("x/batchdeck.toml")
+
+
+@pytest.mark.parametrize("with_file", [False, True])
+async def test_the_clusters_pane_says_where_the_configuration_is(tmp_path: Path, with_file: bool) -> None:
+    path = tmp_path / "batchdeck.toml"
+    if with_file:
+        path.write_text(f'[clusters.localhost]\nsandbox_root = "{tmp_path / "sandboxes"}"\n')
+    config = load_config(path) if with_file else builtin_config()
+    app = BatchdeckApp(Deck(config, Journal(tmp_path / "j.sqlite")), auto_refresh=False, owns_deck=True)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await pilot.pause()
+        shown = app.export_screenshot().replace("&#160;", " ")
+    expected = config_note(path) if with_file else NO_CONFIG_NOTE
+    assert f" {expected} " in shown
