@@ -155,12 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", help="GC3Pie configuration (default: ~/.gc3/gc3pie.conf)")
     p.add_argument("--write", action="store_true", help="merge them into batchdeck's configuration file")
 
+    p = sub.add_parser("config", help="the configuration file: where it is, a commented one, whether it loads")
+    actions = p.add_subparsers(dest="action", metavar="{path,init,check}", parser_class=_Parser)
+    actions.required = True
+    config_parsers = [
+        actions.add_parser("path", help="print the configuration file batchdeck reads and whether it exists"),
+        actions.add_parser("init", help="write a commented configuration naming every key (built-in localhost only)"),
+        actions.add_parser("check", help="load the configuration as the app does: one line per cluster, then ok"),
+    ]
+    config_parsers[1].add_argument("path", nargs="?", help="where to write it (default: the file batchdeck reads)")
+    config_parsers[1].add_argument("--force", action="store_true", help="replace the file if it exists")
+    config_parsers[2].add_argument("path", nargs="?", help="the file to check (default: the file batchdeck reads)")
+
     p = sub.add_parser("serve", help="the app in a browser, behind a secret token (needs batchdeck[serve])")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--allow-remote", action="store_true", help="allow a --host other than loopback")
 
-    for each in sub.choices.values():
+    for each in [*sub.choices.values(), *config_parsers]:
         # also after the subcommand; SUPPRESS keeps it from resetting one given before it
         each.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="messages in full")
     return parser
@@ -877,6 +889,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except BatchdeckError as exc:
                 print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
                 return 1
+        if args.command == "config":
+            return _config(args)
         if args.command == "serve":
             from .serve import ServeUsageError, run_serve
 
@@ -910,6 +924,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{PROG}: internal error: {type(exc).__name__}: {_shown(exc)} (set BATCHDECK_DEBUG=1 for details)", file=sys.stderr)
         return 3
+
+
+def _config(args: argparse.Namespace) -> int:
+    """``config path|init|check``: no Deck, no journal; every problem is one line, exit 1."""
+    from .config_cli import ConfigCheckFailed, run_check, run_init, run_path
+
+    try:
+        if args.action == "path":
+            return run_path(args.config)
+        if args.action == "init":
+            return run_init(args.path, args.force, args.config)
+        return run_check(args.path, args.config)
+    except ConfigCheckFailed as failed:
+        for error in failed.errors:
+            print(f"{PROG}: error: {_shown(error)}", file=sys.stderr)
+        return 1
+    except BatchdeckError as exc:
+        print(f"{PROG}: error: {_shown(exc)}", file=sys.stderr)
+        return 1
 
 
 async def _with_deck(args: argparse.Namespace, deck: Deck) -> int:

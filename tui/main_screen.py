@@ -17,6 +17,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
@@ -41,6 +42,7 @@ from .rows import (
     clock_text,
     cluster_counts,
     cluster_prompt,
+    config_note,
     counts_text,
     queue_row,
     visible_rows,
@@ -90,6 +92,8 @@ class MainScreen(Screen[None]):
             with Vertical(id="left"):
                 clusters = OptionList(id="clusters")
                 clusters.border_title = "Clusters"
+                # where the clusters come from: the file, or how to write one
+                clusters.border_subtitle = Content(config_note(self.session.deck.config.path))
                 yield clusters
                 queues: DataTable[str] = DataTable(id="queues", cursor_type="row")
                 queues.border_title = "Queues"

@@ -6,10 +6,12 @@ without an app, and so every pane formats a state the same way.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.text import Text
 
@@ -261,3 +263,20 @@ def clock_text(when: float | None) -> str:
     if when is None:
         return "never"
     return time.strftime("%H:%M:%S", time.localtime(when))
+
+
+#: the Clusters pane's border subtitle when batchdeck reads no file
+NO_CONFIG_NOTE = "no config: batchdeck config init"
+
+
+def config_note(path: Path | None, width: int = 34) -> str:
+    """Where the configuration is, for the Clusters pane: ``~/…`` and cut at the left to ``width``."""
+    if path is None:
+        return NO_CONFIG_NOTE
+    text = terminal_safe(path)
+    home = os.path.expanduser("~").rstrip("/")
+    if home and text.startswith(home + "/"):
+        text = "~" + text[len(home):]
+    if len(text) > width:
+        text = "…" + text[-(width - 1):]
+    return text

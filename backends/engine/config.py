@@ -33,6 +33,8 @@ else:  # pragma: no cover
 DEFAULT_CLUSTER = "localhost"
 #: GC3Pie's auth types batchdeck knows: SSH keys, or nothing (local clusters)
 AUTH_TYPES = ("ssh", "none")
+#: the top-level tables a configuration file may have (config_template.py writes each of them)
+TABLES = ("clusters", "auth", "keys")
 
 
 def default_config_path() -> Path:
@@ -150,7 +152,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"not valid TOML: {exc}", path=where) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the file: {exc}", path=where) from None
-    unknown = set(data) - {"clusters", "auth", "keys"}
+    unknown = set(data) - set(TABLES)
     if unknown:
         raise ConfigError(
             f"unknown top-level key(s) {', '.join(sorted(unknown))}; expected [clusters.NAME] tables "

@@ -21,6 +21,7 @@ from .config import Config, load_config
 from .history import HistoryCache, query_history
 from .journal import Journal
 from .retention import WouldLoseData, copied_files, files_free_would_lose
+from .settings import ClusterSettings
 
 ACTIVE_STATES = [s for s in RunState if s.is_active]
 HOST_KEYS_NOT_VERIFIED = "SSH host keys are NOT verified (ignore_ssh_host_keys = true)"
@@ -37,6 +38,17 @@ class ClusterStatus:
     warning: str = ""
     last_refresh: float | None = None
     other_jobs: list[SchedulerJob] = field(default_factory=list)
+
+
+def make_backend(conf: ClusterSettings, config_path: str | os.PathLike[str] | None = None) -> BatchSystem:
+    """A cluster's BatchSystem, not connected yet; a setting its class refuses is a ConfigError."""
+    cls = backend_class(conf.type)
+    try:
+        return cls(conf)
+    except BatchdeckError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc), path=str(config_path or ""), cluster=conf.name) from None
 
 
 class Deck:
@@ -70,14 +82,7 @@ class Deck:
 
     def backend(self, cluster: str) -> BatchSystem:
         if cluster not in self._backends:
-            conf = self.config.cluster(cluster)
-            cls = backend_class(conf.type)
-            try:
-                self._backends[cluster] = cls(conf)
-            except BatchdeckError:
-                raise
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(str(exc), path=str(self.config.path or ""), cluster=cluster) from None
+            self._backends[cluster] = make_backend(self.config.cluster(cluster), self.config.path)
         return self._backends[cluster]
 
     def _lock(self, cluster: str) -> asyncio.Lock:

@@ -33,14 +33,27 @@ DEFAULT_SANDBOX_ROOT = "~/.batchdeck/jobs"
 DEFAULT_ACCOUNTING_DELAY = 15.0
 
 
-def key(default: Any, convert: Converter, doc: str, *, shown: str | None = None, auth: bool = False) -> Any:
+def key(
+    default: Any,
+    convert: Converter,
+    doc: str,
+    *,
+    shown: str | None = None,
+    auth: bool = False,
+    example: Any = None,
+) -> Any:
     """A settings field: its default, its converter and its one-line doc.
 
     ``shown`` is the default as the README's table shows it, when the value
     itself does not say it (e.g. ``None`` meaning "ssh_config's, else 22").
     ``auth`` marks the SSH keys an ``[auth.NAME]`` table may hold.
+    ``example`` is the TOML value ``batchdeck config init`` writes for the key
+    (commented out); without one it writes the default.
     """
-    return field(default=default, metadata={"convert": convert, "doc": doc, "shown": shown, "auth": auth})
+    return field(
+        default=default,
+        metadata={"convert": convert, "doc": doc, "shown": shown, "auth": auth, "example": example},
+    )
 
 
 def section(factory: Callable[[], Any], doc: str) -> Any:
@@ -167,14 +180,22 @@ class SshSettings:
     """How to reach a cluster's frontend (the transport's one options object, as asyncssh's)."""
 
     frontend: str = key(
-        "localhost", non_empty_string, "host name of the login node, or a Host alias of ~/.ssh/config"
+        "localhost",
+        non_empty_string,
+        "host name of the login node, or a Host alias of ~/.ssh/config",
+        example="login.hpc.example.org",
     )
-    port: int | None = key(None, port_number, "SSH port", shown="ssh_config's, else 22", auth=True)
+    port: int | None = key(None, port_number, "SSH port", shown="ssh_config's, else 22", auth=True, example=22)
     username: str | None = key(
-        None, non_empty_string, "login name", shown="ssh_config's, else yours", auth=True
+        None, non_empty_string, "login name", shown="ssh_config's, else yours", auth=True, example="me"
     )
     keyfile: str | None = key(
-        None, non_empty_string, "private key to offer", shown="ssh-agent and ~/.ssh keys", auth=True
+        None,
+        non_empty_string,
+        "private key to offer",
+        shown="ssh-agent and ~/.ssh keys",
+        auth=True,
+        example="~/.ssh/id_ed25519",
     )
     known_hosts: str | None = key(
         None,
@@ -182,6 +203,7 @@ class SshSettings:
         "file the server's host key is verified against",
         shown="ssh_config's UserKnownHostsFile, else ~/.ssh/known_hosts",
         auth=True,
+        example="~/.ssh/known_hosts",
     )
     ssh_config: str | None = key(
         None,
@@ -189,6 +211,7 @@ class SshSettings:
         "OpenSSH client config to read (Host aliases, ProxyJump, …)",
         shown="none",
         auth=True,
+        example="~/.ssh/config",
     )
     ignore_ssh_host_keys: bool = key(
         False,
@@ -202,6 +225,7 @@ class SshSettings:
         "GC3Pie's one SSH timeout, in seconds: the default of connect_timeout and command_timeout",
         shown="none",
         auth=True,
+        example=30,
     )
     connect_timeout: float | None = key(
         None,
@@ -209,6 +233,7 @@ class SshSettings:
         "seconds to connect and log in before giving up",
         shown=f"ssh_timeout, else {DEFAULT_CONNECT_TIMEOUT:g}",
         auth=True,
+        example=int(DEFAULT_CONNECT_TIMEOUT),
     )
     command_timeout: float | None = key(
         None,
@@ -216,18 +241,21 @@ class SshSettings:
         "seconds any one remote (or local) command may take",
         shown=f"ssh_timeout, else {DEFAULT_COMMAND_TIMEOUT:g}",
         auth=True,
+        example=int(DEFAULT_COMMAND_TIMEOUT),
     )
     large_file_threshold: int | None = key(
         None,
         size_in_bytes,
         "files bigger than this are streamed one by one, not in the shared tar stream (bytes or '64M')",
         shown="16M",
+        example="16M",
     )
     large_file_chunk_size: int | None = key(
         None,
         size_in_bytes,
         "how much of a large file is read at a time (bytes or '4M'; at least 64K)",
         shown="4M",
+        example="4M",
     )
 
     @property
@@ -244,17 +272,24 @@ class Limits:
     """What a job may ask of the cluster (GC3Pie's resource limits); checked before anything is sent."""
 
     max_cores: int | None = key(
-        None, positive_int, "cores of all running jobs together", shown="none (local: the frontend's CPUs)"
+        None,
+        positive_int,
+        "cores of all running jobs together",
+        shown="none (local: the frontend's CPUs)",
+        example=256,
     )
-    max_cores_per_job: int | None = key(None, positive_int, "cores one job may ask for", shown="none")
+    max_cores_per_job: int | None = key(
+        None, positive_int, "cores one job may ask for", shown="none", example=64
+    )
     max_memory_per_core: int | None = key(
-        None, parse_memory, "memory one core may ask for ('500M', '4G')", shown="none"
+        None, parse_memory, "memory one core may ask for ('500M', '4G')", shown="none", example="4G"
     )
     max_walltime: int | None = key(
         None,
         parse_walltime,
         "longest run time one job may ask for ('24:00:00', '2-00:00:00', '90m')",
         shown="none",
+        example="24:00:00",
     )
 
 
@@ -268,28 +303,35 @@ class ClusterSettings:
     """One ``[clusters.NAME]`` table, validated."""
 
     name: str
-    type: str = key("local", cluster_type, "the scheduler: local, slurm, sge, pbs or lsf")
+    type: str = key("local", cluster_type, "the scheduler: local, slurm, sge, pbs or lsf", example="slurm")
     transport: str = key(
         "local",
         one_of("local", "ssh"),
         "how commands reach the frontend: local or ssh",
         shown="ssh when frontend names another host, else local",
+        example="ssh",
     )
     enabled: bool = key(True, boolean, "false leaves the cluster out (also the built-in localhost)")
     auth: str | None = key(
-        None, non_empty_string, "name of an [auth.NAME] table whose SSH keys the cluster takes", shown="none"
+        None,
+        non_empty_string,
+        "name of an [auth.NAME] table whose SSH keys the cluster takes",
+        shown="none",
+        example="me",
     )
     architecture: tuple[str, ...] = key(
         (),
         architectures,
         "the CPU architecture(s) of the compute nodes ('x86_64', 'x86_64,i686'); a job asking for another is refused",
         shown="none: a job asking for one is refused",
+        example="x86_64",
     )
     accounting_delay: float | None = key(
         None,
         non_negative_seconds,
         "seconds a job that left the queue may be missing from accounting before it counts as lost",
         shown=f"{DEFAULT_ACCOUNTING_DELAY:g} (local: 5)",
+        example=int(DEFAULT_ACCOUNTING_DELAY),
     )
     sandbox_root: str = key(
         DEFAULT_SANDBOX_ROOT,
@@ -300,9 +342,15 @@ class ClusterSettings:
         10.0, positive_seconds, "seconds between two refreshes of the cluster in the app"
     )
     prologue: str | None = key(
-        None, script, "shell text (or a file of it) run before every job", shown="none"
+        None,
+        script,
+        "shell text (or a file of it) run before every job",
+        shown="none",
+        example="module load python\n",
     )
-    epilogue: str | None = key(None, script, "shell text (or a file of it) run after every job", shown="none")
+    epilogue: str | None = key(
+        None, script, "shell text (or a file of it) run after every job", shown="none", example="echo done\n"
+    )
     limits: Limits = section(Limits, "what one job may ask for")
     ssh: SshSettings = section(SshSettings, "how the frontend is reached")
     scheduler: SchedulerSettings = section(SchedulerSettings, "the keys only this scheduler understands")
@@ -454,7 +502,7 @@ def default_of(f: Any) -> Any:
     return f.default_factory()
 
 
-def _shown_default(f: Any) -> str:
+def shown_default(f: Any) -> str:
     if f.metadata.get("shown"):
         return str(f.metadata["shown"])
     value = default_of(f)
@@ -476,10 +524,10 @@ def key_table_rows() -> list[tuple[str, str, str, str]]:
     for cls in (ClusterSettings, Limits, SshSettings):
         for f in key_fields(cls):
             label = where[cls] + (", [auth]" if f.metadata["auth"] else "")
-            rows.append((f.name, label, _shown_default(f), f.metadata["doc"]))
+            rows.append((f.name, label, shown_default(f), f.metadata["doc"]))
     for type_name in sorted(BACKENDS):
         for f in key_fields(settings_class_of(type_name)):
-            rows.append((f.name, f"{type_name} only", _shown_default(f), f.metadata["doc"]))
+            rows.append((f.name, f"{type_name} only", shown_default(f), f.metadata["doc"]))
     return rows
 
 

@@ -708,7 +708,11 @@ class PbsSettings(SchedulerSettings):
     """The keys only a PBS cluster has."""
 
     flavour: str | None = key(
-        None, one_of(*FLAVOURS), "pro (PBS Pro / OpenPBS) or torque", shown="found out with qstat --version"
+        None,
+        one_of(*FLAVOURS),
+        "pro (PBS Pro / OpenPBS) or torque",
+        shown="found out with qstat --version",
+        example="pro",
     )
 
 
