@@ -435,7 +435,19 @@ def _app_idle_cpu(home: Home, seconds: float) -> float:
             if time.time() > deadline:
                 raise RuntimeError("the app never drew its first frame")
             time.sleep(0.05)
-        time.sleep(3)  # let the first fill and the first poll finish before measuring idle
+        # Idle starts when the start-up work is done: the first fill of 10,000 rows (timed by
+        # the first-frame case and bench_tui.py) takes longer than any fixed wait, and its chunks
+        # leave short gaps. So wait, within a deadline, for two seconds in a row each under a
+        # quarter of a core, then measure; an app that never gets there says so.
+        deadline = time.time() + 120
+        quiet = 0
+        while quiet < 2:
+            before, t0 = _cpu_seconds([pid]), time.perf_counter()
+            time.sleep(1)
+            busy = (_cpu_seconds([pid]) - before) / (time.perf_counter() - t0)
+            quiet = quiet + 1 if busy < 0.25 else 0
+            if quiet < 2 and time.time() > deadline:
+                raise RuntimeError(f"the app never settled: {busy:.0%} of a core 2 minutes after its first frame")
         before, t0 = _cpu_seconds([pid]), time.perf_counter()
         time.sleep(seconds)
         return (_cpu_seconds([pid]) - before) / (time.perf_counter() - t0) * 100

@@ -42,6 +42,31 @@ def test_roles() -> None:
     assert job_role(_job("a", RunState.TERMINATED, reason="cancelled")) == "failed"
 
 
+
+def test_cached_rows_read_as_fresh_ones_and_follow_every_change() -> None:
+    from batchdeck.backends.engine.deck import ClusterStatus
+
+    jobs = [_job("run00001", RunState.RUNNING, started=0.5), _job("end00001", RunState.TERMINATING, exitcode=0, started=0.0, finished=5.0)]
+    statuses = {"c": ClusterStatus("c")}
+    cache: dict = {}
+
+    def both(now: float) -> dict:
+        cached = visible_rows(jobs, statuses, JobFilter(), now, {}, cache)
+        assert cached == visible_rows(jobs, statuses, JobFilter(), now, {}), now
+        return cached
+
+    first = both(10.2)
+    assert first["run00001"][6] == "00:00:09"
+    assert both(10.9)["run00001"][6] == "00:00:10"  # same second of the clock, the next of the job's
+    assert both(11.0)["end00001"] is first["end00001"]  # a finished job's row is not drawn again
+    jobs[1].exitcode, jobs[1].reason = 3, "failed"
+    assert "exit 3" in str(both(11.0)["end00001"][7])
+    jobs[0].stale = True
+    assert "stale" in str(both(11.0)["run00001"][5])
+    del jobs[1]
+    both(12.0)
+    assert list(cache) == ["run00001"]
+
 def test_visible_rows_mark_other_jobs_and_filter() -> None:
     from batchdeck.backends.engine.deck import ClusterStatus
 

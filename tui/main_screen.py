@@ -39,6 +39,7 @@ from .peek_view import PeekView
 from .rows import (
     OTHER_PREFIX,
     JobFilter,
+    RowCache,
     clock_text,
     cluster_counts,
     cluster_prompt,
@@ -78,6 +79,7 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.session = session
         self.live = live
+        self._row_cache: RowCache = {}
         self.peek_interval = peek_interval
         # None: per-job folders under the current directory, as the CLI does.
         self.download_base = download_base
@@ -229,7 +231,7 @@ class MainScreen(Screen[None]):
         selection = session.selection
         table = self.query_one(JobsTable)
         flt = JobFilter(selection.filter_cluster, selection.filter_queue, selection.text)
-        rows = visible_rows(session.jobs.values(), session.status, flt, session.clock(), self.state_colours)
+        rows = visible_rows(session.jobs.values(), session.status, flt, session.clock(), self.state_colours, self._row_cache)
         table.sync(rows)
         jobs_title = f"Jobs ({len(rows)}"
         if selection.text:
