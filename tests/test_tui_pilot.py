@@ -426,3 +426,32 @@ async def test_changes_by_another_process_show_without_a_poll(workdir: Path) -> 
             if record.state.is_active and record.sandbox:
                 await other.cancel(record.id)
         await other.close()
+
+
+async def test_forget_a_finished_job_and_refuse_a_running_one(workdir: Path) -> None:
+    deck = Deck.open()
+    deck.journal.save(_record("done0001", "finished-[b]one[/b]", 1000.0))
+    running = JobRecord(id="run00001", cluster="local", spec=JobSpec(command=["true"], name="still"), state=RunState.RUNNING, created=1001.0)
+    deck.journal.save(running)
+    app = BatchdeckApp(deck, auto_refresh=False, owns_deck=True)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(JobsTable)
+        assert table.selected_key == "done0001"
+        await pilot.press("backspace")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        # the name is shown as it is, not as markup
+        assert "finished-[b]one[/b]" in str(app.screen.query_one("#question", Static).render())
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert "done0001" in table.shown
+        await pilot.press("backspace")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "done0001" not in table.shown)
+        assert [j.id for j in Deck.open().journal.jobs()] == ["run00001"]
+        assert table.selected_key == "run00001"
+        await pilot.press("backspace")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)  # refused: it may still run
+        assert "run00001" in table.shown
+        await pilot.press("q")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
+from ..backends.text import terminal_safe
 from .keys import bindings, key_text
 
 
@@ -20,7 +22,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="confirm"):
-            yield Label(self.question, id="question")
+            # plain text: a job name or path is never markup, and never a terminal escape
+            yield Label(Text(terminal_safe(self.question)), id="question")
             with Horizontal(classes="buttons"):
                 # the first key of each, as the user set them in [keys]
                 yes_key = key_text(self.app, "confirm_yes").split(" / ")[0]

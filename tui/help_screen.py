@@ -26,6 +26,7 @@ ROWS: tuple[Row, ...] = (
     (("peek_goto",), "", "in the peek: go to a line (:@N a byte offset, :50% a point of the file)"),
     (("download",), "", "download the job's results"),
     (("free",), "", "free the job's remote sandbox (TERMINATED jobs only)"),
+    (("forget",), "", "forget the selected finished job (asks first; its sandbox stays until freed)"),
     (("refresh",), "", "refresh every cluster now"),
     (("filter",), "", "filter jobs by text ({filter_clear} clears)"),
     (("theme",), "", "choose the theme (remembered)"),

@@ -384,6 +384,27 @@ class MainScreen(Screen[None]):
             return
         self.notify(f"freed the sandbox of {job_id}")
 
+    def action_forget(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        if job.state.is_active:
+            self.notify(f"job {job.id} is {job.state}: cancel it before forgetting it", severity="warning")
+            return
+        kept = f"; its sandbox {job.sandbox} stays until freed" if job.sandbox else ""
+        self.app.push_screen(
+            ConfirmScreen(f"Forget job {job.id} ({job.name}) on {job.cluster}{kept}?", yes="Forget", no="Keep"),
+            partial(self._confirmed, self._forget, job.id),
+        )
+
+    async def _forget(self, job_id: str) -> None:
+        try:
+            await self.session.forget(job_id)
+        except BatchdeckError as exc:
+            self.notify(f"cannot forget {job_id}: {exc}", severity="error", timeout=10)
+            return
+        self.notify(f"forgot {job_id}")
+
     def action_peek(self) -> None:
         job = self.selected_job()
         if job is None:

@@ -56,6 +56,7 @@ ACTIONS: dict[str, KeyAction] = {
     "peek": KeyAction("p", "main", "peek", "Peek", "peek: live tail of the job's stdout (enter too)"),
     "download": KeyAction("d", "main", "download", "Download", "download the job's results"),
     "free": KeyAction("f", "main", "free", "Free", "free the job's remote sandbox (TERMINATED jobs only)"),
+    "forget": KeyAction("backspace", "main", "forget", "Forget", "forget the selected finished job (asks first; its sandbox stays until freed)", show=False),
     "refresh": KeyAction("r", "main", "refresh", "Refresh", "refresh every cluster now"),
     "filter": KeyAction("slash", "main", "filter", "Filter", "filter jobs by text"),
     "stream": KeyAction("o", "main", "toggle_stream", "Out/Err", "toggle stdout / stderr in the peek"),

@@ -477,5 +477,16 @@ class Session:
         self._emit(self._apply([job]))
         return job
 
+    async def forget(self, job_id: str) -> None:
+        """Remove a finished job's record from the journal (GC3Pie's gclean of one job); its sandbox
+        stays until freed. A job the scheduler may still run is refused: forgetting it would lose
+        track of a running job (the CLI's ``forget --force`` is for that)."""
+        job = self.deck.job(job_id)
+        if job.state.is_active or (job.state == RunState.NEW and job.reason == "submitting"):
+            raise BatchdeckError(f"job {job.id} is {job.state}: cancel it before forgetting it")
+        await asyncio.to_thread(self.deck.journal.forget, [job.id])
+        self.jobs.pop(job.id, None)
+        self._emit(ChangeSet(removed=frozenset({job.id}), clusters=frozenset({job.cluster})))
+
     def can_cancel(self, job: JobRecord) -> bool:
         return job.state.is_active or job.state == RunState.NEW
