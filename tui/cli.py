@@ -20,6 +20,7 @@ from ..backends.engine import job_control
 from ..backends.engine.deck import Deck
 from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes
 from ..backends.engine.script_directives import spec_with_script_directives
+from ..backends.engine.templates import JobTemplate
 from ..backends.errors import BatchdeckError, RemoteFileNotFound
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--after", action="append", default=[], metavar="ID[:ok|any|notok]",
                    help="start only after that job (batchdeck id or CLUSTER:JOBID) ended ok (default), any way, or failed")  # fmt: skip
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable")
+    p.add_argument("--template", metavar="NAME", help="start from the config's [templates.NAME]; options given here win")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
 
     p = sub.add_parser("resubmit", help="submit a job again, with changes (GC3Pie's gresub); prints the new id")
@@ -225,25 +227,43 @@ CLI_LABELS = {
 USAGE_FIELDS = frozenset({"command", "cores", "memory", "walltime", "env"})
 
 
-def _spec_from_args(args: argparse.Namespace) -> JobSpec:
+def _template(deck: Deck, args: argparse.Namespace) -> JobTemplate:
+    """The ``--template`` named (an empty one without it)."""
+    if not args.template:
+        return JobTemplate(name="")
+    try:
+        return deck.config.templates[args.template]
+    except KeyError:
+        known = ", ".join(deck.config.templates) or "none"
+        raise CliError(f"--template {args.template!r}: the configuration has no [templates.{args.template}] (templates: {known})") from None
+
+
+def _spec_from_args(args: argparse.Namespace, template: JobTemplate) -> JobSpec:
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
+    # What the command line gives wins; a template fills in the rest. Its command (or script)
+    # is used when the command line names neither; a script's arguments may still follow.
+    script = args.script or ("" if argv and not template.script else template.script)
+    command = argv if not script else []
+    if not script and not command:
+        command = list(template.command)
+    cores = args.cores if args.cores is not None else template.cores
     text = SpecText(
-        command=[] if args.script else argv,
-        script=args.script or "",
-        arguments=argv if args.script else [],
-        name=args.name or "",
-        queue=args.queue or "",
-        cores="1" if args.cores is None else str(args.cores),
-        memory=args.memory or "",
-        walltime=args.walltime or "",
-        inputs=list(args.input),
-        outputs=list(args.output),
-        env=list(args.env),
+        command=command,
+        script=script,
+        arguments=argv if script else [],
+        name=args.name or template.job_name,
+        queue=args.queue or template.queue,
+        cores="1" if cores is None else str(cores),
+        memory=args.memory or template.memory,
+        walltime=args.walltime or template.walltime,
+        inputs=[*template.inputs, *args.input],
+        outputs=[*template.outputs, *args.output],
+        env=[*template.env, *args.env],
         stdout=args.stdout or "stdout.txt",
         stderr=args.stderr or "stderr.txt",
-        architecture=args.architecture or "",
+        architecture=args.architecture or template.architecture,
     )
     try:
         return build_spec(text, CLI_LABELS).raise_first()
@@ -311,10 +331,15 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         except BatchdeckError:
             pass
     if command == "submit":
-        spec = _spec_from_args(args)
-        cluster = args.cluster or deck.config.default_cluster
-        given = {"name": args.name, "cores": args.cores, "walltime": args.walltime, "memory_per_core": args.memory,
-                 "queue": args.queue, "stdout": args.stdout, "stderr": args.stderr}  # fmt: skip
+        template = _template(deck, args)
+        spec = _spec_from_args(args, template)
+        cluster = args.cluster or template.cluster or deck.config.default_cluster
+        # a template's values were given too: they win over the script's own directives
+        given = {"name": args.name or template.job_name or None,
+                 "cores": args.cores if args.cores is not None else template.cores,
+                 "walltime": args.walltime or template.walltime or None,
+                 "memory_per_core": args.memory or template.memory or None,
+                 "queue": args.queue or template.queue or None, "stdout": args.stdout, "stderr": args.stderr}  # fmt: skip
         explicit = {key for key, value in given.items() if value is not None}
         kind = deck.config.cluster(cluster).type
         spec, notes = spec_with_script_directives(spec, kind, explicit)

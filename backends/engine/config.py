@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import ConfigError
 from .keys import parse_keymap
 from .settings import ClusterSettings, auth_keys, build_cluster
+from .templates import JobTemplate, parse_templates
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,7 +35,7 @@ DEFAULT_CLUSTER = "localhost"
 #: GC3Pie's auth types batchdeck knows: SSH keys, or nothing (local clusters)
 AUTH_TYPES = ("ssh", "none")
 #: the top-level tables a configuration file may have (config_template.py writes each of them)
-TABLES = ("clusters", "auth", "keys")
+TABLES = ("clusters", "auth", "keys", "templates")
 
 
 def default_config_path() -> Path:
@@ -58,6 +59,8 @@ class Config:
     builtin_localhost: bool = False
     #: the [keys] table, checked: action id -> keys, as Textual's ``App.set_keymap`` takes it
     keys: dict[str, str] = field(default_factory=dict)
+    #: the [templates.NAME] tables, checked: named job presets for ``submit --template``
+    templates: dict[str, JobTemplate] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -156,7 +159,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if unknown:
         raise ConfigError(
             f"unknown top-level key(s) {', '.join(sorted(unknown))}; expected [clusters.NAME] tables "
-            "(and [auth.NAME], [keys])",
+            "(and [auth.NAME], [keys], [templates.NAME])",
             path=where,
         )
     keys = parse_keymap(data.get("keys", {}), where)
@@ -187,4 +190,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if DEFAULT_CLUSTER not in clusters:
         config.clusters[DEFAULT_CLUSTER] = builtin_cluster()
         config.builtin_localhost = True
+    # a template may name a cluster whose table is broken: that cluster's own error says why
+    config.templates = parse_templates(data.get("templates", {}), where, dict.fromkeys(config.names))
     return config

@@ -167,12 +167,33 @@ def keys_section() -> list[str]:
     return lines
 
 
+def templates_section() -> list[str]:
+    """``[templates.NAME]``: named job presets (templates.JobTemplate's fields)."""
+    from .templates import template_keys
+
+    lines = [
+        _rule("[templates.NAME]"),
+        *_prose(
+            "Named job presets, chosen with `batchdeck submit --template NAME`: what the command line "
+            "gives wins over them. A template runs a script or a command, not both."
+        ),
+        "# [templates.train]",
+    ]
+    for key, f in template_keys().items():
+        line = f"{key} = {toml_value(f.metadata['example'])}"
+        lines += [*_prose(f.metadata["doc"])]
+        # the script is the alternative to the command: shown, but not set by uncommenting
+        lines.append(f"## {line}" if key == "script" else f"# {line}")
+    return lines
+
+
 #: the top-level tables in the order the template shows them: name -> its commented lines.
 #: A new table of the loader (``config.TABLES``) is one more entry here.
 SECTIONS: dict[str, Callable[[], list[str]]] = {
     "auth": auth_section,
     "clusters": clusters_section,
     "keys": keys_section,
+    "templates": templates_section,
 }
 
 
