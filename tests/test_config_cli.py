@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -152,6 +153,25 @@ def test_check_prints_one_line_per_cluster_then_ok(env: dict[str, str], tmp_path
         f"ok ({path})",
     ]
 
+
+
+def test_check_connect_logs_in_and_names_each_cluster_it_cannot_reach(env: dict[str, str], tmp_path: Path) -> None:
+    path = config_file(env)
+    path.parent.mkdir()
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    local = f"[clusters.localhost]\nsandbox_root = \"{tmp_path / 'sandboxes'}\"\n"
+    path.write_text(local)
+    proc = run(env, "config", "check", "--connect")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].split() == ["localhost", "local", "local", "connected"]
+    path.write_text(
+        local + f'[clusters.away]\ntype = "slurm"\nfrontend = "127.0.0.1"\nport = {port}\nconnect_timeout = 5\n'
+    )
+    assert run(env, "config", "check").returncode == 0  # without --connect nothing is tried
+    line = one_error_line(run(env, "config", "check", "--connect"))
+    assert "cluster 'away'" in line and "cannot connect" in line and str(port) in line, line
 
 @pytest.mark.parametrize(
     ("text", "expected"),

@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_parsers[1].add_argument("path", nargs="?", help="where to write it (default: the file batchdeck reads)")
     config_parsers[1].add_argument("--force", action="store_true", help="replace the file if it exists")
     config_parsers[2].add_argument("path", nargs="?", help="the file to check (default: the file batchdeck reads)")
+    config_parsers[2].add_argument("--connect", action="store_true", help="also log in to every cluster and ask its scheduler")
 
     p = sub.add_parser("serve", help="the app in a browser, behind a secret token (needs batchdeck[serve])")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
@@ -960,7 +961,7 @@ def _config(args: argparse.Namespace) -> int:
             return run_path(args.config)
         if args.action == "init":
             return run_init(args.path, args.force, args.config)
-        return run_check(args.path, args.config)
+        return run_check(args.path, args.config, args.connect)
     except ConfigCheckFailed as failed:
         for error in failed.errors:
             print(f"{PROG}: error: {_shown(error)}", file=sys.stderr)

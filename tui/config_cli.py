@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from ..backends.engine.config import DEFAULT_CLUSTER, default_config_path, load_
 from ..backends.engine.config_template import render_template, write_new_config
 from ..backends.engine.deck import HOST_KEYS_NOT_VERIFIED, make_backend
 from ..backends.errors import BatchdeckError, ConfigError
+from ..backends.schedulers.base import BatchSystem
 from ..backends.text import terminal_safe
 
 PROG = "batchdeck"
@@ -61,19 +63,38 @@ def run_init(target: str | None, force: bool, config: str | None) -> int:
     return 0
 
 
-def run_check(target: str | None, config: str | None) -> int:
-    """Load the file as the app does (and make each cluster's backend); one line per cluster, then ok.
+async def _connect_all(backends: dict[str, BatchSystem]) -> dict[str, BatchdeckError | None]:
+    """Connect to every cluster at once (each within its own connect timeout); the error of each, or None."""
 
-    Raises ConfigError (the loader's one line) or ConfigCheckFailed (one line per broken table).
+    async def one(backend: BatchSystem) -> BatchdeckError | None:
+        try:
+            await backend.connect()
+            return None
+        except BatchdeckError as exc:
+            return exc
+        finally:
+            await backend.close()
+
+    results = await asyncio.gather(*(one(b) for b in backends.values()))
+    return dict(zip(backends, results, strict=True))
+
+
+def run_check(target: str | None, config: str | None, connect: bool = False) -> int:
+    """Load the file as the app does (and make each cluster's backend); one line per cluster, then ok.
+    With ``connect``, also log in to each cluster and ask its scheduler what a refresh needs.
+
+    Raises ConfigError (the loader's one line) or ConfigCheckFailed (one line per broken table,
+    or per cluster that cannot be reached).
     """
     loaded = load_config(target or config)
     errors: dict[str, BatchdeckError] = {}
     for error in [*loaded.broken_auth.values(), *loaded.broken.values()]:
         errors.setdefault(str(error), error)  # a cluster using a broken [auth] has the auth's error
     rows: list[tuple[str, ...]] = []
+    backends: dict[str, BatchSystem] = {}
     for name, conf in loaded.clusters.items():
         try:
-            make_backend(conf, loaded.path)
+            backends[name] = make_backend(conf, loaded.path)
         except BatchdeckError as exc:
             errors.setdefault(str(exc), exc)
             continue
@@ -88,6 +109,13 @@ def run_check(target: str | None, config: str | None) -> int:
         elif conf.transport == "ssh" and conf.ssh.ignore_ssh_host_keys:
             note = HOST_KEYS_NOT_VERIFIED
         rows.append((name, conf.type, host, note))
+    if connect and not errors:
+        reached = asyncio.run(_connect_all(backends))
+        where = str(loaded.path) if loaded.path else None
+        for cluster, failure in reached.items():
+            if failure is not None:
+                errors.setdefault(cluster, ConfigError(f"cannot connect: {failure}", path=where, cluster=cluster))
+        rows = [(*row[:3], row[3] or "connected") for row in rows]
     if errors:
         raise ConfigCheckFailed(list(errors.values()))
     if not rows:
