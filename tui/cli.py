@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..backends.engine import job_control
-from ..backends.engine.deck import Deck
+from ..backends.engine.deck import Deck, may_still_run
 from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes
 from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import JobTemplate
@@ -711,7 +711,7 @@ def _succeeded(job: JobRecord) -> bool:
 
 
 def _finished(job: JobRecord) -> bool:
-    return not job.state.is_active and not (job.state == RunState.NEW and job.reason == "submitting")
+    return not may_still_run(job)
 
 
 async def _wait(deck: Deck, args: argparse.Namespace) -> int:

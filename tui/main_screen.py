@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, OptionList
 from textual.widgets.option_list import Option
 
+from ..backends.engine.deck import may_still_run
 from ..backends.engine.session import ChangeSet, Session
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobRecord, RunState, SchedulerJob
@@ -388,7 +389,7 @@ class MainScreen(Screen[None]):
         job = self.selected_job()
         if job is None:
             return
-        if job.state.is_active:
+        if may_still_run(job):
             self.notify(f"job {job.id} is {job.state}: cancel it before forgetting it", severity="warning")
             return
         kept = f"; its sandbox {job.sandbox} stays until freed" if job.sandbox else ""

@@ -51,6 +51,19 @@ def make_backend(conf: ClusterSettings, config_path: str | os.PathLike[str] | No
         raise ConfigError(str(exc), path=str(config_path or ""), cluster=conf.name) from None
 
 
+
+#: the reason of a NEW record whose submit may have reached the scheduler (a later poll finds it by its tag)
+SUBMITTING = "submitting"
+
+
+def may_still_run(job: JobRecord) -> bool:
+    """The scheduler may run this job yet: active, or a submit that may have reached it.
+
+    Forgetting such a job (``forget``, the app's forget key) would lose track of it.
+    """
+    return job.state.is_active or (job.state == RunState.NEW and job.reason == SUBMITTING)
+
+
 class Deck:
     def __init__(self, config: Config | None = None, journal: Journal | None = None) -> None:
         self.config = config if config is not None else load_config()
@@ -117,7 +130,7 @@ class Deck:
         # it open), so an unreachable cluster leaves no record behind.
         backend.validate_spec(spec)
         await backend.connect()
-        job.reason = "submitting"
+        job.reason = SUBMITTING
         self.journal.save(job)
         sent = False
 
@@ -135,7 +148,7 @@ class Deck:
                     # The submit command may have reached the scheduler before the
                     # connection failed: keep the job "submitting" so the next poll
                     # finds it by its tag instead of losing it.
-                    job.reason = "submitting"
+                    job.reason = SUBMITTING
                 else:
                     job.reason = f"submission failed: {exc}"
                     job.transition(RunState.TERMINATED, job.reason)
@@ -152,7 +165,7 @@ class Deck:
         pending = [
             j
             for j in self.journal.jobs(cluster, [RunState.NEW])
-            if j.reason == "submitting" and j.id not in self._submitting
+            if j.reason == SUBMITTING and j.id not in self._submitting
         ]
         if not pending:
             return []

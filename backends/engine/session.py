@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import BatchdeckError, ConfigError
 from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..schedulers.base import tag_of
-from .deck import ACTIVE_STATES, ClusterStatus, Deck
+from .deck import ACTIVE_STATES, ClusterStatus, Deck, may_still_run
 
 #: seconds between automatic refreshes of a cluster's queue list
 QUEUES_EVERY = 30.0
@@ -482,7 +482,7 @@ class Session:
         stays until freed. A job the scheduler may still run is refused: forgetting it would lose
         track of a running job (the CLI's ``forget --force`` is for that)."""
         job = self.deck.job(job_id)
-        if job.state.is_active or (job.state == RunState.NEW and job.reason == "submitting"):
+        if may_still_run(job):
             raise BatchdeckError(f"job {job.id} is {job.state}: cancel it before forgetting it")
         await asyncio.to_thread(self.deck.journal.forget, [job.id])
         self.jobs.pop(job.id, None)
