@@ -13,6 +13,12 @@ from .keys import bindings, key_text
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    # The question wraps inside the dialog: a path cut at its width loses the part that matters.
+    DEFAULT_CSS = """
+    ConfirmScreen #question {
+        width: 100%;
+    }
+    """
     BINDINGS = bindings("confirm")
 
     def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
