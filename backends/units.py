@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 _MEM_UNITS = {
     "": 1 / (1024 * 1024),  # plain numbers in a size string are bytes
@@ -148,3 +149,15 @@ def format_walltime(seconds: int | float | None) -> str:
     if days:
         return f"{days}-{hours:02d}:{minutes:02d}:{secs:02d}"
     return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def format_when(epoch: float | None, now: float) -> str:
+    """A moment as the local date and time and how long ago (or ahead) it is; '-' for None."""
+    if epoch is None:
+        return "-"
+    ago = now - epoch
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+    if abs(ago) < 60:
+        return f"{local} (just now)" if ago >= 0 else f"{local} (in {-ago:.0f} s)"
+    span = format_walltime(abs(ago))
+    return f"{local} ({span} ago)" if ago >= 0 else f"{local} (in {span})"

@@ -127,3 +127,24 @@ def test_a_cluster_that_skips_host_key_checks_says_so_on_its_row() -> None:
     text = cluster_prompt(status, {}, {}, 0).plain
     assert "SSH host keys are NOT verified (ignore_ssh_host_keys = true)" in text
     assert "NOT verified" not in cluster_prompt(ClusterStatus("near", state="connected"), {}, {}, 0).plain
+
+
+def test_a_multi_line_command_reads_as_one_line() -> None:
+    from batchdeck.tui.rows import command_text
+
+    assert command_text(["python3", "train.py", "--lr", "0.1"]) == "python3 train.py --lr 0.1"
+    assert command_text(["sh", "-c", "echo it's\nsleep 1\necho done"]) == "sh -c 'echo it'\"'\"'s …' (+2 lines)"
+    assert command_text(["echo", "x" * 200], width=40) == "echo " + "x" * 34 + "…"
+    assert len(command_text(["echo", "x" * 200], width=40)) == 40
+
+
+def test_details_show_local_times_and_ages() -> None:
+    import time
+
+    from batchdeck.tui.main_screen import job_detail
+
+    job = _job("a1b2c3d4", RunState.RUNNING, submitted=1000.0, started=1030.0)
+    text = job_detail(job, 1000.0 + 2 * 3600).plain
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1030.0))
+    assert f"started {local} (01:59:30 ago)" in text and "ended" not in text
+    assert "a1b2c3d4  a1b2c3d4 on c" in text  # the id and the name apart

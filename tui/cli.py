@@ -26,7 +26,7 @@ from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
 from ..backends.schedulers.registry import dependency_directives
 from ..backends.text import first_line, terminal_safe
-from ..backends.units import format_memory, format_walltime, parse_age, parse_walltime
+from ..backends.units import format_memory, format_walltime, format_when, parse_age, parse_walltime
 
 PROG = "batchdeck"
 #: --verbose: messages in full, not reduced to their one meaningful line
@@ -551,14 +551,7 @@ def _dependency(deck: Deck, cluster: str, text: str) -> tuple[str, str]:
 
 
 def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "-"
-    ago = time.time() - epoch
-    local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
-    if abs(ago) < 60:
-        return f"{local} (just now)" if ago >= 0 else f"{local} (in {-ago:.0f} s)"
-    span = format_walltime(abs(ago))
-    return f"{local} ({span} ago)" if ago >= 0 else f"{local} (in {span})"
+    return format_when(epoch, time.time())
 
 
 async def _show(deck: Deck, args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ screens pushed above it, so its keys cannot act behind them.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -29,7 +28,7 @@ from ..backends.engine.session import ChangeSet, Session
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobRecord, RunState, SchedulerJob
 from ..backends.text import terminal_safe
-from ..backends.units import format_memory, format_walltime
+from ..backends.units import format_memory, format_walltime, format_when
 from ..themes import DEFAULT_STATE_COLOURS
 from .confirm_screen import ConfirmScreen
 from .download_screen import DownloadScreen
@@ -44,6 +43,7 @@ from .rows import (
     clock_text,
     cluster_counts,
     cluster_prompt,
+    command_text,
     config_note,
     counts_text,
     queue_row,
@@ -446,7 +446,7 @@ class MainScreen(Screen[None]):
 
 def job_detail(job: JobRecord, now: float) -> Text:
     spec = job.spec
-    what = shlex.join([*spec.command, *spec.arguments]) if spec.command else "(script)"
+    what = command_text([*spec.command, *spec.arguments]) if spec.command else "(script)"
     text = Text()
     text.append(f"{terminal_safe(job.id)}", style="bold")
     text.append(f"  {terminal_safe(job.name)} on {terminal_safe(job.cluster)}")
@@ -463,6 +463,9 @@ def job_detail(job: JobRecord, now: float) -> Text:
         f"walltime {format_walltime(spec.walltime)} · sandbox {terminal_safe(job.sandbox or '-')}",
         style="dim",
     )
+    times = [(label, at) for label, at in (("submitted", job.submitted), ("started", job.started), ("ended", job.finished)) if at]
+    if times:
+        text.append("\n" + " · ".join(f"{label} {format_when(at, now)}" for label, at in times), style="dim")
     if job.reason:
         text.append(f"\n{terminal_safe(job.reason)}", style="italic")
     return text

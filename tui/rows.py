@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -286,6 +287,18 @@ def queue_row(queue: QueueInfo) -> tuple[str, ...]:
         f"{queue.running}/{queue.pending}",
         format_walltime(queue.max_walltime) if queue.max_walltime else "∞",
     )
+
+
+def command_text(words: Iterable[str], width: int = 100) -> str:
+    """A command on one line, quoted as a shell would take it; a multi-line word (``sh -c`` with a
+    script) shows its first line and how many more follow, instead of a screen of ``'"'"'``."""
+    shown = []
+    for word in words:
+        first, *rest = word.split("\n")
+        quoted = shlex.quote(first) if not rest else shlex.quote(first + " …") + f" (+{len(rest)} lines)"
+        shown.append(quoted)
+    line = " ".join(shown)
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def clock_text(when: float | None) -> str:
