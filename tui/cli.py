@@ -21,7 +21,7 @@ from ..backends.engine.deck import Deck, may_still_run
 from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes
 from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import JobTemplate
-from ..backends.errors import BatchdeckError, RemoteFileNotFound
+from ..backends.errors import BatchdeckError, JobNotFound, RemoteFileNotFound
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
 from ..backends.schedulers.registry import dependency_directives
@@ -239,7 +239,8 @@ def _template(deck: Deck, args: argparse.Namespace) -> JobTemplate:
         raise CliError(f"--template {args.template!r}: the configuration has no [templates.{args.template}] (templates: {known})") from None
 
 
-def _spec_from_args(args: argparse.Namespace, template: JobTemplate) -> JobSpec:
+def _spec_from_args(args: argparse.Namespace, template: JobTemplate | None = None) -> JobSpec:
+    template = template or JobTemplate(name="")
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -798,7 +799,12 @@ async def _peek_any(deck: Deck, cluster: str, jobid: str, args: argparse.Namespa
         return backend.transport.read_range(path, offset, size)
 
     async def running() -> bool:
-        return (await job_control.job_details(backend, jobid)).state.is_active
+        try:
+            return (await job_control.job_details(backend, jobid)).state.is_active
+        except JobNotFound:
+            # Known when the peek began, so it ended: Grid Engine forgets a finished job
+            # before qacct has it, and SLURM after MinJobAge.
+            return False
 
     offset = 0 if args.bytes == 0 else -args.bytes
     said = False
