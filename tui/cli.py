@@ -20,7 +20,7 @@ from ..backends.engine import job_control
 from ..backends.engine.deck import Deck, may_still_run
 from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes
 from ..backends.engine.script_directives import spec_with_script_directives
-from ..backends.engine.templates import JobTemplate
+from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
 from ..backends.errors import BatchdeckError, JobNotFound, RemoteFileNotFound
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
 from ..backends.schedulers.base import tag_of
@@ -231,7 +231,7 @@ USAGE_FIELDS = frozenset({"command", "cores", "memory", "walltime", "env"})
 def _template(deck: Deck, args: argparse.Namespace) -> JobTemplate:
     """The ``--template`` named (an empty one without it)."""
     if not args.template:
-        return JobTemplate(name="")
+        return NO_TEMPLATE
     try:
         return deck.config.templates[args.template]
     except KeyError:
@@ -239,8 +239,7 @@ def _template(deck: Deck, args: argparse.Namespace) -> JobTemplate:
         raise CliError(f"--template {args.template!r}: the configuration has no [templates.{args.template}] (templates: {known})") from None
 
 
-def _spec_from_args(args: argparse.Namespace, template: JobTemplate | None = None) -> JobSpec:
-    template = template or JobTemplate(name="")
+def _spec_from_args(args: argparse.Namespace, template: JobTemplate = NO_TEMPLATE) -> JobSpec:
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]

@@ -191,5 +191,5 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         config.clusters[DEFAULT_CLUSTER] = builtin_cluster()
         config.builtin_localhost = True
     # a template may name a cluster whose table is broken: that cluster's own error says why
-    config.templates = parse_templates(data.get("templates", {}), where, dict.fromkeys(config.names))
+    config.templates = parse_templates(data.get("templates", {}), where, config.names)
     return config

@@ -7,7 +7,7 @@ file loads, so a typo fails there in one line, not at the tenth submit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -33,6 +33,9 @@ class JobTemplate:
     outputs: tuple[str, ...] = field(default=(), metadata={"doc": "result files (or folders) to fetch", "example": ["model.pt"]})
     env: tuple[str, ...] = field(default=(), metadata={"doc": "environment variables, NAME=VALUE", "example": ["OMP_NUM_THREADS=4"]})
 
+
+#: no template: every field unset (``submit`` without ``--template``)
+NO_TEMPLATE = JobTemplate(name="")
 
 #: the TOML key of each field (``name`` is the table's own name; the job's is ``job_name`` in Python)
 TOML_KEYS: dict[str, str] = {"job_name": "name"}
@@ -69,7 +72,7 @@ _READERS: dict[str, tuple[Callable[[object], Any], str]] = {
 }
 
 
-def parse_template(name: str, table: object, path: str | None, clusters: Mapping[str, object]) -> JobTemplate:
+def parse_template(name: str, table: object, path: str | None, clusters: Collection[str]) -> JobTemplate:
     """One ``[templates.NAME]`` table, checked; raises ConfigError (one line) naming the key."""
     where = f"templates.{name}"
 
@@ -105,7 +108,7 @@ def parse_template(name: str, table: object, path: str | None, clusters: Mapping
     return JobTemplate(name=name, **values)
 
 
-def parse_templates(tables: object, path: str | None, clusters: Mapping[str, object]) -> dict[str, JobTemplate]:
+def parse_templates(tables: object, path: str | None, clusters: Collection[str]) -> dict[str, JobTemplate]:
     if not isinstance(tables, dict):
         raise ConfigError("expected [templates.NAME] tables", path=path, key="templates")
     return {name: parse_template(name, table, path, clusters) for name, table in tables.items()}
