@@ -98,11 +98,16 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
         cluster: str,
         queue: str | None = None,
         queues: dict[str, list[QueueInfo]] | None = None,
+        prefill: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.deck = deck
         self.cluster = cluster
         self.queue = queue
+        # field id -> text the form opens with (a resubmit starts from the job's own values)
+        self.prefill = dict(prefill or {})
+        if queue and "queue" not in self.prefill:
+            self.prefill["queue"] = queue
         self.queues = queues or {}
         self.check = FormCheck(None, {})
 
@@ -124,8 +129,7 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
                 for ident, label, placeholder in FIELDS:
                     with Horizontal(classes="field"):
                         yield Label(label, classes="label")
-                        value = (self.queue or "") if ident == "queue" else ""
-                        yield Input(value=value, placeholder=placeholder, id=ident, compact=True)
+                        yield Input(value=self.prefill.get(ident, ""), placeholder=placeholder, id=ident, compact=True)
                     yield Static("", id=f"{ident}-error", classes="error")
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
