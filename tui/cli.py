@@ -557,7 +557,7 @@ def _when(epoch: float | None) -> str:
 async def _show(deck: Deck, args: argparse.Namespace) -> int:
     cluster, jobid, record = _target(deck, args.id)
     backend = deck.backend(cluster)
-    if backend.type_name == "local" and record is not None:
+    if backend.details_from_journal and record is not None:
         details = job_control.details_from_record(record)
     else:
         details = await job_control.job_details(backend, jobid)

@@ -34,8 +34,8 @@ class HistoryCache:
 async def query_history(backend: BatchSystem, since: float) -> list[HistoryRecord]:
     """The user's jobs that ended since ``since`` (epoch seconds), newest first: ONE command
     (the scheduler's ``history_argv`` / ``parse_history_output`` hooks)."""
-    await backend.connect()
+    await backend.connect()  # history_argv may need what prepare() learnt (the login user)
     argv = backend.history_argv(since)
-    records = backend.parse_history_output(await backend.transport.run(argv, timeout=backend.ssh_timeout), since)
+    records = backend.parse_history_output(await backend.run_command(argv, check=False), since)
     records.sort(key=lambda r: r.end_time or r.start_time or r.submit_time or 0, reverse=True)
     return records

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 
-from ..errors import InvalidJobSpec, SchedulerError
+from ..errors import InvalidJobSpec
 from ..model import JobDetails, JobRecord
 from ..schedulers.base import BatchSystem, one_line
 
@@ -16,9 +16,9 @@ SIGNALS = ("TERM", "INT", "HUP", "USR1", "USR2", "KILL", "STOP", "CONT")
 
 async def job_details(backend: BatchSystem, jobid: str) -> JobDetails:
     """ONE command on the cluster (the scheduler's ``details_argv`` / ``parse_details_output`` hooks)."""
-    await backend.connect()
+    await backend.connect()  # the hooks may need what prepare() learnt (the login user)
     argv = backend.details_argv(jobid)
-    return backend.parse_details_output(jobid, await backend.transport.run(argv, timeout=backend.ssh_timeout))
+    return backend.parse_details_output(jobid, await backend.run_command(argv, check=False))
 
 
 def control_argv(backend: BatchSystem, action: str, jobid: str, value: str | None = None) -> list[str]:
@@ -31,11 +31,10 @@ def control_argv(backend: BatchSystem, action: str, jobid: str, value: str | Non
 
 async def control(backend: BatchSystem, action: str, jobid: str, value: str | None = None) -> str:
     """Do it; return what the scheduler answered (one line, possibly empty)."""
-    argv = control_argv(backend, action, jobid, value)
+    argv = control_argv(backend, action, jobid, value)  # a bad value is refused before connecting
     await backend.connect()
-    result = await backend.transport.run(argv, timeout=backend.ssh_timeout)
-    if not result.ok:
-        raise SchedulerError(argv[0], one_line(argv[0], result.stderr or result.stdout), result.exit_status)
+    # a refusal (another user's job, a limit) raises the scheduler's own words, as every hook's command does
+    result = await backend.run_command(argv)
     return one_line(argv[0], result.stdout) if result.stdout.strip() else ""
 
 
@@ -59,4 +58,4 @@ async def batch_script(backend: BatchSystem, jobid: str) -> str:
     """The scheduler's own copy of a job's batch script (to resubmit a job batchdeck did not submit)."""
     argv = backend.batch_script_argv(jobid)
     await backend.connect()
-    return backend.parse_batch_script_output(jobid, await backend.transport.run(argv, timeout=backend.ssh_timeout))
+    return backend.parse_batch_script_output(jobid, await backend.run_command(argv, check=False))

@@ -37,6 +37,7 @@ from ..engine.settings import (
 from ..errors import (
     AccountingUnavailable,
     BatchdeckError,
+    ConfigError,
     InvalidJobSpec,
     InvalidStateTransition,
     LimitExceeded,
@@ -49,6 +50,7 @@ from ..model import HistoryRecord, JobDetails, JobRecord, JobSpec, Outcome, Queu
 from ..transports.base import CommandResult, ProgressCallback, Transport
 from ..units import format_memory, format_walltime
 from . import exit_status
+from .directives import DirectiveReading
 from .paths import CONTROL_DIR as CONTROL_DIR  # batchdeck's own files in a sandbox; never results
 from .paths import check_user_paths, output_folders
 from .paths import safe_relative_path as safe_relative_path
@@ -198,6 +200,9 @@ class BatchSystem(abc.ABC):
     #: reads ``9:0``, the same as ``exit 9``); the job script then ends by the signal
     #: that ended its command, so the scheduler records a signal death (``0:9``)
     reraises_signal_deaths: ClassVar[bool] = False
+    #: batchdeck's own record is the only description of a job (local processes: no
+    #: scheduler keeps one), so ``show`` reads it instead of ``details_argv``
+    details_from_journal: ClassVar[bool] = False
     #: set once prepare() succeeded for the current connection
     _prepared: bool = False
 
@@ -466,6 +471,11 @@ class BatchSystem(abc.ABC):
         if check and not result.ok:
             raise self.command_error(result, what)
         return result
+
+    async def run_command(self, argv: Sequence[str], what: str | None = None, *, check: bool = True) -> CommandResult:
+        """``_run`` for the engine (details, control, history of any job), after ``connect``: the
+        same timeout and the same one error path (``command_error``) as the hooks' own commands."""
+        return await self._run(argv, what, check=check)
 
     # ------------------------------------------------------------------ submission
 
@@ -1001,7 +1011,8 @@ class BatchSystem(abc.ABC):
         Called by ``connect`` after the transport is up and the sandbox root is
         known (e.g. the login user's name, the scheduler's flavour). May run
         commands with ``self._run``; raises ``SchedulerError`` / ``TransportError``,
-        and is called again on the next ``connect`` if it raised.
+        ``ParseError`` when a command's answer cannot be read (e.g. an unknown
+        ``qstat --version``), and is called again on the next ``connect`` if it raised.
         """
 
     @abc.abstractmethod
@@ -1163,6 +1174,20 @@ class BatchSystem(abc.ABC):
         """Optional hook: the script from ``batch_script_argv``'s result.
         Raises ``SchedulerError`` when the scheduler has no script for the job."""
         raise not_available(self.type_name, "resubmitting")
+
+    @staticmethod
+    def read_script_directives(script: str) -> DirectiveReading:
+        """Optional hook, pure: what a batch script's own directive lines (``#SBATCH``, ``#$`` …) ask
+        for, read up to the first command line as the scheduler reads them. Raises nothing but
+        ``InvalidJobSpec`` / ``ParseError`` naming the line. Default: nothing (local processes read none)."""
+        return DirectiveReading()
+
+    @classmethod
+    def dependency_directives(cls, conditions: list[tuple[str, str]]) -> list[str]:
+        """Optional hook, pure: directive lines making a job wait for ``(kind, jobid)`` conditions
+        (kind ``ok``, ``any`` or ``notok``; jobid the scheduler's). Raises ``InvalidJobSpec`` for a
+        combination the scheduler cannot express, ``ConfigError`` where it has none (the default)."""
+        raise ConfigError(f"{cls.type_name} clusters cannot make a job wait for another (--after)", key="type")
 
 
 def not_available(type_name: str, what: str) -> BatchdeckError:

@@ -646,6 +646,8 @@ class LsfBatchSystem(BatchSystem):
     spools_output = True
     submit_regexp = r"Job <(\d+)> is submitted to (?:default )?queue"
     directive_prefix = "#BSUB"
+    read_script_directives = staticmethod(read_bsub_directives)
+    dependency_directives = staticmethod(lsf_dependency_directives)
     joins_error_lines = True
     max_job_name_length = 4094
 

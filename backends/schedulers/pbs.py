@@ -723,6 +723,8 @@ class PbsBatchSystem(BatchSystem):
     spools_output = True
     submit_regexp = r"^\s*(\d+(?:\[\d*\])?(?:\.[A-Za-z0-9_.\-]+)?)\s*$"
     directive_prefix = "#PBS"
+    read_script_directives = staticmethod(read_pbs_directives)
+    dependency_directives = staticmethod(pbs_dependency_directives)
     joins_error_lines = True
 
     settings_class = PbsSettings

@@ -945,6 +945,8 @@ class SgeBatchSystem(BatchSystem):
     # Longer names are accepted but qstat's columns and the tag must stay readable.
     max_job_name_length: ClassVar[int] = 64
     directive_prefix: ClassVar[str] = "#$"
+    read_script_directives = staticmethod(read_qsub_directives)
+    dependency_directives = staticmethod(sge_dependency_directives)
     # qdel of a pending job leaves no qacct record
     accounts_cancelled_pending_jobs: ClassVar[bool] = False
 

@@ -1085,6 +1085,8 @@ class SlurmBatchSystem(BatchSystem):
     submit_regexp = SUBMIT_REGEXP
     max_job_name_length = 64
     directive_prefix = "#SBATCH"
+    read_script_directives = staticmethod(read_sbatch_directives)
+    dependency_directives = staticmethod(slurm_dependency_directives)
     reraises_signal_deaths = True
 
     #: whose jobs squeue lists; resolved once per connection by prepare()
