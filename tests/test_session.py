@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -247,3 +248,29 @@ def test_the_session_needs_no_textual() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+async def test_a_job_another_process_forgot_leaves_the_view(session: Session) -> None:
+    deck = session.deck
+    for n in range(3):
+        deck.journal.save(JobRecord(id=f"fjob000{n}", cluster="local", spec=JobSpec(command=["true"]),
+                                    state=RunState.TERMINATED, jobid=f"f{n}", created=float(n)))
+    session.load()
+    assert await session.sync_journal() == ChangeSet()
+    # the real CLI, another process: the newest row goes, so the change number must not go back
+    forgot = subprocess.run([sys.executable, "-m", "batchdeck.tui.cli", "forget", "fjob0002"],
+                            capture_output=True, text=True, timeout=60)
+    assert forgot.returncode == 0, forgot.stderr
+    changes = await session.sync_journal()
+    assert changes.removed == {"fjob0002"} and "local" in changes.clusters
+    assert set(session.jobs) == {"fjob0000", "fjob0001"}
+    # a later write by another process is still seen (its change number is past the forget's)
+    other = Deck.open()
+    try:
+        job = other.job("fjob0001")
+        job.reason = "changed elsewhere"
+        other.journal.save(job)
+    finally:
+        await other.close()
+    changes = await session.sync_journal()
+    assert changes.jobs == {"fjob0001"} and session.jobs["fjob0001"].reason == "changed elsewhere"

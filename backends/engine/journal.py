@@ -12,6 +12,7 @@ import secrets
 import sqlite3
 import string
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,22 @@ CREATE TABLE IF NOT EXISTS fetched (
     mtime REAL NOT NULL,
     PRIMARY KEY (job_id, name, folder)
 );
+-- a forgotten job's change number, so another process's view drops it too (see changed_since)
+CREATE TABLE IF NOT EXISTS forgotten (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS forgotten_seq ON forgotten (seq);
 """
+#: how long a forgotten job's mark is kept for other processes to see (the newest is always kept,
+#: so change numbers never go back)
+FORGOTTEN_KEPT = 7 * 24 * 3600.0
+# Change numbers count writes and deletes alike: a delete of the newest row must not let the next
+# write reuse a number a reader has already seen.
+NEXT_SEQ = (
+    "SELECT MAX(COALESCE((SELECT MAX(seq) FROM jobs), 0), COALESCE((SELECT MAX(seq) FROM forgotten), 0)) + 1"
+)
 # Every write stamps its rows with the next change number, so a reader (the app)
 # can reload just the rows another process changed since it last looked.
 SEQ_COLUMN = "ALTER TABLE jobs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0"
@@ -167,7 +183,7 @@ class Journal:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     # Inside the write lock, so change numbers grow in commit order.
-                    seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
+                    seq = self._db.execute(NEXT_SEQ).fetchone()[0]
                     self._db.executemany(
                         "INSERT INTO jobs (id, cluster, state, created, record, seq) VALUES (?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(id) DO UPDATE SET cluster=excluded.cluster, state=excluded.state, "
@@ -282,13 +298,23 @@ class Journal:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
+                    seq = self._db.execute(NEXT_SEQ).fetchone()[0]
+                    now = time.time()
                     # SQLite limits the number of bound parameters per statement
                     for start in range(0, len(ids), 500):
                         chunk = ids[start : start + 500]
-                        cursor = self._db.execute(
-                            f"DELETE FROM jobs WHERE id IN ({', '.join('?' for _ in chunk)})", chunk
-                        )
+                        marks = ", ".join("?" for _ in chunk)
+                        gone = [r[0] for r in self._db.execute(f"SELECT id FROM jobs WHERE id IN ({marks})", chunk)]
+                        cursor = self._db.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
                         removed += cursor.rowcount
+                        self._db.executemany(
+                            "INSERT OR REPLACE INTO forgotten (id, seq, at) VALUES (?, ?, ?)",
+                            [(job_id, seq, now) for job_id in gone],
+                        )
+                    self._db.execute(
+                        "DELETE FROM forgotten WHERE at < ? AND seq < (SELECT MAX(seq) FROM forgotten)",
+                        (now - FORGOTTEN_KEPT,),
+                    )
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
@@ -319,18 +345,24 @@ class Journal:
             raise BatchdeckError(f"cannot read the job journal {self.path}: {exc}") from exc
 
     def last_change(self) -> int:
-        """The change number of the newest write (0 for an empty journal)."""
+        """The change number of the newest write or forget (0 for an empty journal)."""
         with self._lock:
-            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0])
+            return int(self._db.execute(NEXT_SEQ).fetchone()[0]) - 1
 
-    def changed_since(self, seq: int) -> tuple[list[JobRecord], int]:
-        """Records written after change number ``seq``, and the newest change number seen."""
+    def changed_since(self, seq: int) -> tuple[list[JobRecord], set[str], int]:
+        """Records written after change number ``seq``, the ids forgotten since, and the newest change
+        number seen. (A job forgotten longer ago than ``FORGOTTEN_KEPT`` by a reader that last looked
+        before that stays in its view until it reloads.)"""
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, record, seq FROM jobs WHERE seq > ? ORDER BY created", (seq,)
             ).fetchall()
+            gone = self._db.execute("SELECT id, seq FROM forgotten WHERE seq > ?", (seq,)).fetchall()
         newest = max((int(r[2]) for r in rows), default=seq)
-        return self._readable((r[0], r[1]) for r in rows), newest
+        newest = max((int(r[1]) for r in gone), default=newest)
+        # an id saved again after it was forgotten (a re-adopted job) is alive
+        alive = {r[0] for r in rows}
+        return self._readable((r[0], r[1]) for r in rows), {r[0] for r in gone} - alive, newest
 
     def recent(self, limit: int) -> list[JobRecord]:
         """The ``limit`` newest records, in creation order."""

@@ -442,7 +442,7 @@ class Session:
             if version == self._data_version:
                 return ChangeSet()
             self._data_version = version
-            jobs, self._seen_change = await asyncio.to_thread(journal.changed_since, self._seen_change)
+            jobs, gone, self._seen_change = await asyncio.to_thread(journal.changed_since, self._seen_change)
         except BatchdeckError:
             return ChangeSet()  # the journal is busy or gone: the next tick tries again
         finally:
@@ -450,7 +450,13 @@ class Session:
         self._sync_count += 1
         for job in jobs:
             self._synced[job.id] = self._sync_count
-        return self._emit(self._apply(jobs))
+        # jobs another process forgot (`batchdeck forget`, `clean`) leave this view too
+        removed = {ident for ident in gone if ident in self.jobs}
+        clusters = {self.jobs[ident].cluster for ident in removed}
+        for ident in removed:
+            del self.jobs[ident]
+            self._synced.pop(ident, None)
+        return self._emit(self._apply(jobs) | ChangeSet(removed=frozenset(removed), clusters=frozenset(clusters)))
 
     # ------------------------------------------------------------------ actions
 
