@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -152,3 +153,12 @@ def test_a_cluster_that_skips_host_key_checks_says_so(env: dict[str, str], tmp_p
     lines = proc.stderr.strip().splitlines()
     assert lines[0] == "batchdeck: warning: cluster 'far': SSH host keys are NOT verified (ignore_ssh_host_keys = true)"
     assert proc.returncode == 1 and lines[1].startswith("batchdeck: error: ")  # nothing listens on port 1
+
+
+def test_dry_run_prints_the_script_and_records_nothing(env: dict[str, str]) -> None:
+    dry = run(env, "submit", "--dry-run", "--name", "dry", "--", "echo", "it's dry")
+    assert "echo" in dry.stdout and shlex.quote("it's dry") in dry.stdout
+    assert json.loads(run(env, "list", "--json").stdout) == []
+    # the submit's own validation, in one line, before any script is shown
+    bad = run(env, "submit", "--dry-run", "--cores", "0", "--", "true", check=False)
+    assert bad.returncode != 0 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1

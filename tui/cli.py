@@ -528,11 +528,7 @@ async def _resubmit(deck: Deck, args: argparse.Namespace) -> int:
 async def _submit_or_show(deck: Deck, cluster: str, spec: JobSpec, dry_run: bool) -> int:
     """Submit and print the new id; or, dry, print the job script exactly as it would be submitted."""
     if dry_run:
-        backend = deck.backend(cluster)
-        await backend.connect()
-        backend.validate_spec(spec)
-        job = deck.new_job(cluster, spec)
-        sys.stdout.write(backend.render_script(job, backend.sandbox_path(job)))
+        sys.stdout.write(await deck.job_script(cluster, spec))
         return 0
     job = await deck.submit(cluster, spec)
     print(job.id)

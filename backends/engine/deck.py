@@ -121,6 +121,15 @@ class Deck:
         self.config.cluster(cluster)
         return JobRecord(id=self.journal.new_id(), cluster=cluster, spec=spec)
 
+    async def job_script(self, cluster: str, spec: JobSpec) -> str:
+        """The job script exactly as ``submit`` would send it (``submit --dry-run``): the same one
+        validation, then the connection (the sandbox path needs the frontend's home); nothing recorded."""
+        backend = self.backend(cluster)
+        backend.validate_spec(spec)
+        await backend.connect()
+        job = self.new_job(cluster, spec)
+        return backend.render_script(job, backend.sandbox_path(job))
+
     async def submit(self, cluster: str, spec: JobSpec) -> JobRecord:
         """Record the job, submit it, record the outcome. Returns the run record."""
         job = self.new_job(cluster, spec)
