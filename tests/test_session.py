@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from batchdeck.backends.engine.deck import Deck
-from batchdeck.backends.engine.session import ChangeSet, Session
+from batchdeck.backends.engine.session import JITTER, MAX_BACKOFF, ChangeSet, Session, backoff_delay
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
 
 from helpers import eventually
@@ -274,3 +275,64 @@ async def test_a_job_another_process_forgot_leaves_the_view(session: Session) ->
         await other.close()
     changes = await session.sync_journal()
     assert changes.jobs == {"fjob0001"} and session.jobs["fjob0001"].reason == "changed elsewhere"
+
+
+async def test_a_failing_cluster_is_retried_with_growing_jittered_waits_and_the_others_are_not(tmp_path: Path) -> None:
+    # a real failure: nothing listens on port 1
+    write_config(tmp_path, '\n[clusters.far]\ntype = "local"\nfrontend = "127.0.0.1"\nport = 1\nssh_timeout = 5\n'
+                           'poll_interval = 10\n')
+    deck = Deck.open()
+    now = [1000.0]
+    session = Session(deck, monotonic=lambda: now[0], rng=random.Random(7))
+    expected = random.Random(7)
+    session.load()
+    try:
+        session.live = True
+        waits = []
+        for failures in range(1, 8):
+            await session.poll("far")
+            info = session.refresh_info("far")
+            assert info is not None and info.failures == failures and info.retry_at is not None
+            wait = session._schedule["far"].next_poll - now[0]
+            spread = expected.uniform(-JITTER, JITTER)
+            assert wait == pytest.approx(backoff_delay(10, failures, spread))
+            assert 10 * 2**failures * (1 - JITTER) <= wait or wait >= MAX_BACKOFF * (1 - JITTER)
+            assert wait <= max(MAX_BACKOFF, 10 * 2**failures) * (1 + JITTER)
+            assert "far" not in session.due(now[0] + 10)  # not on its plain interval any more
+            waits.append(wait)
+            now[0] += wait
+        assert waits[-1] <= MAX_BACKOFF * (1 + JITTER) and waits[-1] >= MAX_BACKOFF * (1 - JITTER)
+        # the working cluster keeps its own interval and says when it was refreshed
+        await session.poll("local")
+        info = session.refresh_info("local")
+        assert info is not None and info.failures == 0 and info.last_ok is not None and info.retry_at is None
+        assert session._schedule["local"].next_poll == pytest.approx(now[0] + 0.3)
+    finally:
+        await session.stop()
+        await deck.close()
+
+
+async def test_the_refresh_key_never_queries_a_cluster_sooner_than_its_minimum_gap(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    Path(os.environ["BATCHDECK_CONFIG"]).write_text(
+        Path(os.environ["BATCHDECK_CONFIG"]).read_text().replace("poll_interval = 0.3", "poll_interval = 0.3\nmin_poll_interval = 5")
+    )
+    deck = Deck.open()
+    now = [1000.0]
+    session = Session(deck, monotonic=lambda: now[0])
+    session.load()
+    try:
+        session.live = True
+        await session.poll("local")
+        assert session._schedule["local"].next_poll == pytest.approx(1005.0)  # the gap beats the interval
+        polls_before = session.last_refresh
+        session.refresh_now()  # right after a query: deferred, not run
+        await asyncio.sleep(0)
+        assert not session.polling("local") and session.last_refresh == polls_before
+        assert session.due(now[0] + 4) == [] and session.due(now[0] + 5) == ["local"]
+        now[0] += 6
+        session.refresh_now()  # past the gap: runs at once
+        await eventually(lambda: session.last_refresh != polls_before, what="the refresh")
+    finally:
+        await session.stop()
+        await deck.close()

@@ -9,9 +9,10 @@ import pytest
 from rich.color import Color, ColorSystem
 
 from batchdeck.backends.engine.deck import HOST_KEYS_NOT_VERIFIED, ClusterStatus, Deck
+from batchdeck.backends.engine.session import RefreshInfo
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
 from batchdeck.themes import STATE_ROLES, THEMES
-from batchdeck.tui.rows import JobFilter, cluster_prompt, job_role, other_key, visible_rows
+from batchdeck.tui.rows import JobFilter, clock_text, cluster_prompt, job_role, other_key, visible_rows
 from batchdeck.tui.submit_screen import check_form
 
 
@@ -148,3 +149,16 @@ def test_details_show_local_times_and_ages() -> None:
     local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1030.0))
     assert f"started {local} (01:59:30 ago)" in text and "ended" not in text
     assert "a1b2c3d4  a1b2c3d4 on c" in text  # the id and the name apart
+
+
+def test_the_clusters_pane_says_when_a_cluster_was_refreshed_and_when_a_failing_one_is_tried_again() -> None:
+    at = 1_700_000_000.0
+    ok = cluster_prompt(ClusterStatus("hpc", state="connected"), {}, {}, 0, RefreshInfo(10.0, at, 0, None)).plain
+    assert f"refreshed {clock_text(at)}, every 10s" in ok
+    failing = cluster_prompt(
+        ClusterStatus("hpc", state="error", error="ssh: connection refused"), {}, {}, 0,
+        RefreshInfo(120.0, at, 3, at + 960),
+    ).plain
+    assert f"failed 3× in a row, next try {clock_text(at + 960)}" in failing and "connection refused" in failing
+    # never polled yet (a first frame): nothing to say
+    assert "refreshed" not in cluster_prompt(ClusterStatus("hpc"), {}, {}, 0, RefreshInfo(10.0, None, 0, None)).plain

@@ -188,7 +188,13 @@ class MainScreen(Screen[None]):
         for name in session.cluster_names:
             others = len(session.other_jobs(name))
             prompts.append(
-                (name, cluster_prompt(session.status[name], counts.get(name, {}), self.state_colours, others))
+                (
+                    name,
+                    cluster_prompt(
+                        session.status[name], counts.get(name, {}), self.state_colours, others,
+                        session.refresh_info(name),
+                    ),
+                )
             )
         if [o.id for o in options.options] == [ident for ident, _ in prompts]:
             for ident, prompt in prompts:

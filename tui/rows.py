@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.text import Text
 
 from ..backends.engine.deck import ClusterStatus
+from ..backends.engine.session import RefreshInfo
 from ..backends.model import JobRecord, Outcome, QueueInfo, RunState, SchedulerJob
 from ..backends.schedulers.base import tag_of
 from ..backends.text import terminal_safe
@@ -255,7 +256,31 @@ _CONN_ROLE = {"connected": "done", "connecting": "pending", "idle": "stale", "er
 _CONN_SYMBOL = {"connected": "●", "connecting": "◌", "idle": "○", "error": "✘"}
 
 
-def cluster_prompt(status: ClusterStatus, counts: dict[str, int], colours: dict[str, str], others: int) -> Text:
+def seconds_text(seconds: float) -> str:
+    """``45s``, ``5m``, ``2h``: a poll interval or a wait, short enough for the Clusters pane."""
+    if seconds < 90:
+        return f"{seconds:.0f}s" if seconds >= 1 or seconds == 0 else f"{seconds:.1f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.0f}h"
+
+
+def refresh_text(info: RefreshInfo) -> str:
+    """When the cluster was last refreshed and how often; while it fails, when the next try is
+    (the back-off: a failing cluster is not asked again on every tick)."""
+    if info.failures:
+        wait = "" if info.retry_at is None else f", next try {clock_text(info.retry_at)}"
+        return f"failed {info.failures}× in a row{wait}"
+    return f"refreshed {clock_text(info.last_ok)}, every {seconds_text(info.interval)}"
+
+
+def cluster_prompt(
+    status: ClusterStatus,
+    counts: dict[str, int],
+    colours: dict[str, str],
+    others: int,
+    refresh: RefreshInfo | None = None,
+) -> Text:
     role = _CONN_ROLE.get(status.state, "stale")
     text = Text()
     text.append(terminal_safe(status.name), style="bold")
@@ -265,6 +290,9 @@ def cluster_prompt(status: ClusterStatus, counts: dict[str, int], colours: dict[
     text.append_text(counts_text(counts, colours))
     if others:
         text.append(f" +{others} other", style="italic dim")
+    if refresh is not None and (refresh.last_ok is not None or refresh.failures):
+        text.append("\n  ")
+        text.append(refresh_text(refresh), style="dim")
     if status.state == "error" and status.error:
         text.append("\n  ")
         text.append(terminal_safe(status.error), style=colours.get("failed", "red"))

@@ -10,6 +10,7 @@ so it is tested without a terminal.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 from ..errors import BatchdeckError, ConfigError
 from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..schedulers.base import tag_of
+from ..schedulers.registry import backend_class
 from .deck import ACTIVE_STATES, ClusterStatus, Deck, may_still_run
 
 #: seconds between automatic refreshes of a cluster's queue list
@@ -28,6 +30,16 @@ RECENT = 500
 OTHER_PREFIX = "other:"
 
 Clock = Callable[[], float]
+
+
+def _min_gap(deck: Deck, name: str) -> float:
+    conf = deck.config.clusters[name]
+    if conf.min_poll_interval is not None:
+        return conf.min_poll_interval
+    try:
+        return backend_class(conf.type).default_min_poll_interval
+    except ConfigError:
+        return 0.0  # an unknown type: the cluster is shown broken and never polled
 
 
 def other_key(cluster: str, jobid: str) -> str:
@@ -84,13 +96,49 @@ class Selection:
 Listener = Callable[[ChangeSet], None]
 
 
+#: the longest wait between two tries of a failing cluster, seconds
+MAX_BACKOFF = 300.0
+#: each back-off wait is stretched or shrunk by up to this fraction, so that many apps
+#: (one per user of a login node) that failed together do not retry together
+JITTER = 0.2
+
+
+def backoff_delay(interval: float, failures: int, spread: float) -> float:
+    """Seconds to wait after the ``failures``-th failure in a row: the interval doubled per
+    failure up to MAX_BACKOFF (never below the interval), times ``1 + spread`` (spread in
+    [-JITTER, JITTER])."""
+    base = min(interval * 2.0 ** min(failures, 30), max(MAX_BACKOFF, interval))
+    return base * (1.0 + spread)
+
+
 @dataclass
 class _Schedule:
     interval: float
+    #: fewest seconds between the end of one status query and the start of the next
+    min_gap: float = 0.0
     next_poll: float = 0.0
     queues_at: float | None = None
     polling: bool = False
     loading_queues: bool = False
+    #: failed polls in a row (0: the last one worked)
+    failures: int = 0
+    #: when the last poll ended (monotonic) and how long it took
+    ended: float | None = None
+    duration: float = 0.0
+    #: wall-clock time of the last poll that worked
+    last_ok: float | None = None
+
+
+@dataclass(frozen=True)
+class RefreshInfo:
+    """What the Clusters pane says of a cluster's refreshes."""
+
+    interval: float
+    last_ok: float | None  # wall clock
+    failures: int
+    retry_at: float | None  # wall clock of the next try while backing off
+
+
 
 
 @dataclass
@@ -99,6 +147,8 @@ class Session:
     queues: dict[str, list[QueueInfo]] = field(default_factory=dict)
     clock: Clock = time.time
     monotonic: Clock = time.monotonic
+    #: the back-off's jitter (a seeded Random makes a test's waits exact)
+    rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
         self.jobs: dict[str, JobRecord] = {}
@@ -109,7 +159,7 @@ class Session:
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._schedule: dict[str, _Schedule] = {
-            name: _Schedule(self.deck.config.clusters[name].poll_interval)
+            name: _Schedule(self.deck.config.clusters[name].poll_interval, _min_gap(self.deck, name))
             for name in self.deck.cluster_names
             if name in self.deck.config.clusters and name not in self.deck.config.broken
         }
@@ -332,9 +382,16 @@ class Session:
             self.tick()
 
     def refresh_now(self) -> None:
-        """The user asked for a refresh: every cluster now, and the queues in view."""
-        for name in self._schedule:
-            self.spawn(self.poll(name))
+        """The user asked for a refresh: every cluster now (a failing one too: the user wants to
+        know whether it is back), but never sooner than its minimum gap after its last query —
+        a held-down key must not hammer a shared controller. And the queues in view."""
+        now = self.monotonic()
+        for name, schedule in self._schedule.items():
+            earliest = self._earliest(schedule)
+            if earliest <= now:
+                self.spawn(self.poll(name))
+            elif not schedule.polling:
+                schedule.next_poll = earliest  # the timer's next tick starts it
         names = [self.selection.cluster] if self.selection.cluster in self._schedule else list(self._schedule)
         for name in names:
             self.spawn(self.load_queues(name))
@@ -362,6 +419,38 @@ class Session:
         schedule = self._schedule.get(cluster)
         return schedule is not None and schedule.polling
 
+    @staticmethod
+    def _earliest(schedule: _Schedule) -> float:
+        """The soonest the next status query of a cluster may start (monotonic)."""
+        if schedule.ended is None:
+            return 0.0
+        return schedule.ended + max(schedule.min_gap, schedule.duration)
+
+    def refresh_info(self, cluster: str) -> RefreshInfo | None:
+        schedule = self._schedule.get(cluster)
+        if schedule is None:
+            return None
+        retry_at = None
+        if schedule.failures:
+            retry_at = self.clock() + max(0.0, schedule.next_poll - self.monotonic())
+        return RefreshInfo(schedule.interval, schedule.last_ok, schedule.failures, retry_at)
+
+    def _plan_next(self, schedule: _Schedule, started: float, failed: bool) -> None:
+        """When a cluster is polled next: its interval after the start; after a failure, a
+        back-off with jitter; and never sooner than its minimum gap, or than the query's own
+        duration, after the end (a slow controller gets at most half of our time)."""
+        ended = self.monotonic()
+        schedule.ended, schedule.duration = ended, ended - started
+        if failed:
+            schedule.failures += 1
+            spread = self.rng.uniform(-JITTER, JITTER)
+            planned = ended + backoff_delay(schedule.interval, schedule.failures, spread)
+        else:
+            schedule.failures = 0
+            schedule.last_ok = self.clock()
+            planned = started + schedule.interval
+        schedule.next_poll = max(planned, self._earliest(schedule))
+
     # ------------------------------------------------------------------ refresh
 
     async def poll(self, name: str) -> ChangeSet | None:
@@ -370,7 +459,8 @@ class Session:
         if schedule is None or schedule.polling:
             return None
         schedule.polling = True
-        schedule.next_poll = self.monotonic() + schedule.interval
+        started = self.monotonic()
+        schedule.next_poll = started + schedule.interval
         started_sync = self._sync_count
         status = self.deck.status[name]
         was_error = status.state == "error"
@@ -396,6 +486,7 @@ class Session:
             changes = changes | self._apply(fresh)
         finally:
             schedule.polling = False
+            self._plan_next(schedule, started, failed=status.state == "error")
         self.last_refresh = self.clock()
         changes = changes | ChangeSet(clusters=frozenset({name}), refreshed=True)
         self._emit(changes)

@@ -341,6 +341,14 @@ class ClusterSettings:
     poll_interval: float = key(
         10.0, positive_seconds, "seconds between two refreshes of the cluster in the app"
     )
+    min_poll_interval: float | None = key(
+        None,
+        non_negative_seconds,
+        "fewest seconds from the end of one status query of the cluster to the start of the next, "
+        "whatever asks (the timer, the refresh key)",
+        shown="1 (local: 0)",
+        example=1,
+    )
     prologue: str | None = key(
         None,
         script,

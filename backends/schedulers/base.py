@@ -203,6 +203,9 @@ class BatchSystem(abc.ABC):
     #: batchdeck's own record is the only description of a job (local processes: no
     #: scheduler keeps one), so ``show`` reads it instead of ``details_argv``
     details_from_journal: ClassVar[bool] = False
+    #: ``min_poll_interval`` when the config says none: a scheduler's controller is shared by
+    #: every user of the cluster (local processes cost nobody else anything)
+    default_min_poll_interval: ClassVar[float] = 1.0
     #: set once prepare() succeeded for the current connection
     _prepared: bool = False
 

@@ -316,6 +316,7 @@ class LocalBatchSystem(BatchSystem):
     type_name = "local"
     max_job_name_length = 200
     details_from_journal = True
+    default_min_poll_interval = 0.0
 
     def __init__(
         self, settings: ClusterSettings | str, transport: Transport | str | None = None, **keys: Any
