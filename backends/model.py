@@ -192,6 +192,15 @@ class JobRecord:
     # When batchdeck asked the scheduler to cancel this job (persisted, so another
     # process or a restart still reads the job's end as cancelled).
     cancel_requested: float | None = None
+    #: when a lost (UNKNOWN) job is next asked about, and the back-off interval that led
+    #: there: persisted, so every process (the CLI, a second app) keeps the same back-off
+    #: and shows when the next check is
+    recheck_at: float | None = None
+    recheck_interval: float | None = None
+    # The journal's change number of the row this copy was read from (0: never
+    # written). Not part of the record: the journal writes conditionally on it, so
+    # a copy that another process changed meanwhile cannot overwrite that change.
+    version: int = field(default=0, compare=False, repr=False)
 
     def transition(self, new: RunState, reason: str = "", when: float | None = None) -> bool:
         """Move to ``new``; returns False if already there, raises if not allowed."""
@@ -279,6 +288,7 @@ class JobRecord:
             "started": self.started,
             "finished": self.finished,
             "stale": self.stale,
+            "recheck_at": self.recheck_at,
         }
 
 

@@ -98,13 +98,25 @@ async def test_a_job_nothing_answers_for_is_lost_and_then_rechecked_with_back_of
         await backend.update_job_states([job])
     # refreshes within the back-off interval ask the queue only
     assert (transport.count("batchdeck-tracejob"), transport.count("batchdeck-exit-status")) == asked
-    # the file appears (a slow file system): a fresh process checks once and resolves it
-    (Path(job.sandbox or "") / exit_status.EXIT_FILE).write_text("0\n")
+    # the back-off is in the record: another process (a fresh backend on the stored record) keeps it
+    assert job.recheck_at is not None and job.recheck_interval is not None
+    first_interval = job.recheck_interval
+    stored = JobRecord.from_dict(job.to_dict())
     fresh = pbs.PbsBatchSystem(
         "sim", flavour="torque", transport=transport, sandbox_root=backend.sandbox_root, accounting_delay=0
     )
-    await fresh.update_job_states([job])
-    assert (job.state, job.exitcode) == (RunState.TERMINATING, 0)
+    await fresh.update_job_states([stored])
+    assert (transport.count("batchdeck-tracejob"), transport.count("batchdeck-exit-status")) == asked
+    # once due (the clock passing recheck_at), it is asked again and the next interval doubles
+    stored.recheck_at = time.time() - 1
+    await fresh.update_job_states([stored])
+    assert transport.count("batchdeck-exit-status") == asked[1] + 1
+    assert stored.recheck_interval == 2 * first_interval and stored.state == RunState.UNKNOWN
+    # the file appears (a slow file system): the next due check resolves it
+    (Path(job.sandbox or "") / exit_status.EXIT_FILE).write_text("0\n")
+    stored.recheck_at = time.time() - 1
+    await fresh.update_job_states([stored])
+    assert (stored.state, stored.exitcode, stored.recheck_at) == (RunState.TERMINATING, 0, None)
 
 
 async def test_torque_cancel_intent_survives_a_restart(

@@ -357,7 +357,8 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         jobs = deck.jobs(args.cluster)
         failed: list[str] = []
         if not args.no_refresh:
-            active = sorted({j.cluster for j in jobs if j.state.is_active})
+            # a submit still unresolved is asked about too, even as its cluster's only such job
+            active = sorted({j.cluster for j in jobs if may_still_run(j)})
             failed = await _refresh(deck, active)
             _warn(failed)
             jobs = deck.jobs(args.cluster)
@@ -370,7 +371,7 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         return 1 if failed else 0
     if command == "status":
         job = deck.job(args.id)
-        if job.state.is_active:
+        if may_still_run(job):
             _warn(await _refresh(deck, [job.cluster]))
             job = deck.job(job.id)
         if args.json:
@@ -382,7 +383,7 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         return await _peek(deck, args)
     if command == "get":
         job = deck.job(args.id)
-        if job.state.is_active:
+        if may_still_run(job):
             _warn(await _refresh(deck, [job.cluster]))
         report = await deck.get_results(args.id, args.dir, overwrite=args.overwrite, changed_only=not args.all)
         for name in report.copied:

@@ -6,20 +6,22 @@ Every state change goes to the journal before it is returned to the caller.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import posixpath
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ..errors import BatchdeckError, ConfigError, JobNotFound, SchedulerError
+from ..errors import AccountingUnavailable, BatchdeckError, ConfigError, JobNotFound, SchedulerError
 from ..model import HistoryRecord, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..schedulers.base import TAG_PREFIX, BatchSystem, PollResult, TransferReport, tag_of
 from ..schedulers.registry import backend_class
 from ..transports.base import ProgressCallback
 from .config import Config, load_config
 from .history import HistoryCache, query_history
-from .journal import Journal
+from .journal import Journal, StaleRecord
 from .retention import WouldLoseData, copied_files, files_free_would_lose
 from .settings import ClusterSettings
 
@@ -54,6 +56,22 @@ def make_backend(conf: ClusterSettings, config_path: str | os.PathLike[str] | No
 
 #: the reason of a NEW record whose submit may have reached the scheduler (a later poll finds it by its tag)
 SUBMITTING = "submitting"
+#: how a submit that no queue or accounting ever showed ends (``submit_timeout`` after it was sent);
+#: "submission failed" makes its outcome ``failed``
+NEVER_REACHED = "submission failed: the scheduler never showed it (not found by its tag)"
+#: how often a write of one job is re-applied on a newer copy before giving up
+WRITE_ATTEMPTS = 5
+
+
+def take_over(job: JobRecord, fresh: JobRecord) -> None:
+    """Make ``job`` the newer copy ``fresh`` (in place: callers keep hold of ``job``)."""
+    for f in fields(JobRecord):
+        setattr(job, f.name, getattr(fresh, f.name))
+
+
+def is_submitting(job: JobRecord) -> bool:
+    """A submit that may have reached the scheduler, not resolved yet: nobody knows its scheduler state."""
+    return job.state == RunState.NEW and job.reason == SUBMITTING
 
 
 def may_still_run(job: JobRecord) -> bool:
@@ -101,6 +119,24 @@ class Deck:
     def _lock(self, cluster: str) -> asyncio.Lock:
         return self._locks.setdefault(cluster, asyncio.Lock())
 
+    def _write(self, job: JobRecord, change: Callable[[JobRecord], None]) -> JobRecord:
+        """Apply a user's action (``change``) to ``job`` and store it, re-applied on the newer copy if
+        another process wrote the job meanwhile. ``change`` may raise to give the action up (e.g. the
+        newer copy has nothing left to cancel). Returns ``job``, now the stored copy.
+
+        An action is the user's intent and must not be lost to a race; an observation of the
+        scheduler (a poll's answer) is dropped instead when it loses (see ``poll``).
+        """
+        change(job)
+        for _attempt in range(WRITE_ATTEMPTS):
+            try:
+                self.journal.save(job)
+                return job
+            except StaleRecord:
+                take_over(job, self.journal.get(job.id))
+                change(job)
+        raise BatchdeckError(f"job {job.id} keeps being changed by other batchdeck processes: try again")
+
     async def close(self) -> None:
         for backend in self._backends.values():
             try:
@@ -145,8 +181,17 @@ class Deck:
 
         def prepared(record: JobRecord) -> None:
             nonlocal sent
+            # submit_timeout counts from here, just before the scheduler is asked (an
+            # upload of big inputs before it is no reason to call the submit lost)
+            record.last_seen = time.time()
+            try:
+                self.journal.save(record)
+            except StaleRecord:
+                # Another process gave this submit up meanwhile (submit_timeout):
+                # its record stands, nothing is sent.
+                fresh = self.journal.get(record.id)
+                raise BatchdeckError(f"job {record.id} was not submitted: {fresh.reason or fresh.state}") from None
             sent = True
-            self.journal.save(record)
 
         self._submitting.add(job.id)
         try:
@@ -161,39 +206,100 @@ class Deck:
                 else:
                     job.reason = f"submission failed: {exc}"
                     job.transition(RunState.TERMINATED, job.reason)
-                self.journal.save(job)
+                try:
+                    self.journal.save(job)
+                except StaleRecord:
+                    pass  # another process resolved or gave up the submit meanwhile: its record is newer
             raise
         finally:
             self._submitting.discard(job.id)
         job.reason = ""
-        self.journal.save(job)
+        self._store_submitted(job)
         return job
 
+    def _store_submitted(self, job: JobRecord) -> None:
+        """The scheduler took the job: that is the truth, whatever another process wrote meanwhile."""
+        accepted = dataclasses.replace(job)
+        for _attempt in range(WRITE_ATTEMPTS):
+            try:
+                self.journal.save(job)
+                return
+            except StaleRecord:
+                fresh = self.journal.get(job.id)
+                if fresh.jobid == accepted.jobid:
+                    take_over(job, fresh)  # found by its tag by another process: the same job
+                    return
+                # given up as never reached (submit_timeout) while the command was slow
+                take_over(job, accepted)
+                job.version = fresh.version
+                job.cancel_requested = job.cancel_requested or fresh.cancel_requested
+        raise BatchdeckError(f"job {job.id} keeps being changed by other batchdeck processes: try again")
+
     async def reconcile(self, cluster: str) -> list[JobRecord]:
-        """Find jobs that were being submitted when batchdeck stopped, by their tag."""
-        pending = [
-            j
-            for j in self.journal.jobs(cluster, [RunState.NEW])
-            if j.reason == SUBMITTING and j.id not in self._submitting
-        ]
+        """Resolve jobs that were being submitted when batchdeck stopped, by their tag.
+
+        The queue first, then (for tags it lacks) ONE accounting query: a job that
+        finished before this poll has left the queue. A submit that neither shows
+        ``submit_timeout`` after it was sent never reached the scheduler and ends
+        ``failed`` (``NEVER_REACHED``). Returns the records it changed (stored).
+        """
+        pending = [j for j in self.journal.jobs(cluster, [RunState.NEW]) if is_submitting(j) and j.id not in self._submitting]
         if not pending:
             return []
-        listed = await self.backend(cluster).list_jobs()
+        backend = self.backend(cluster)
+        listed = await backend.list_jobs()
         by_tag = {tag_of(info.name): info for info in listed if tag_of(info.name)}
+        accounted: dict[str | None, HistoryRecord] = {}
+        accounting_read = True
+        unmatched = [job for job in pending if job.id not in by_tag]
+        if unmatched:
+            # a minute of slack: the scheduler's clock and ours need not agree
+            since = min(job.created for job in unmatched) - 60
+            try:
+                accounted = {tag_of(r.name): r for r in await query_history(backend, since) if tag_of(r.name)}
+            except AccountingUnavailable:
+                pass  # no accounting here: the queue is all there is to ask
+            except BatchdeckError:
+                accounting_read = False  # it may know the job: give nothing up this time
+        now = time.time()
         found = []
         for job in pending:
             info = by_tag.get(job.id)
+            record = accounted.get(job.id)
             if info is not None:
                 job.jobid = info.jobid
                 job.reason = ""
                 job.transition(RunState.SUBMITTED, "found again by its tag")
-                self.backend(cluster).apply_status(job, info)
+                backend.apply_status(job, info)
+            elif record is not None:
+                # Finished already: the poll that follows asks accounting for its outcome.
+                job.jobid = record.jobid
+                job.reason = ""
+                job.transition(RunState.SUBMITTED, "found again by its tag in accounting")
+                job.last_seen = now
+            elif accounting_read and now - (job.last_seen or job.created) > backend.submit_timeout:
+                job.reason = NEVER_REACHED
+                job.transition(RunState.TERMINATED, NEVER_REACHED)
+            else:
+                continue
+            try:
                 self.journal.save(job)
-                found.append(job)
+            except StaleRecord:
+                continue  # another process resolved it first: its record stands
+            found.append(job)
         return found
 
     async def poll(self, cluster: str) -> PollResult:
-        """One refresh of a cluster: one status query for all its jobs."""
+        """One refresh of a cluster: one status query for all its jobs.
+
+        Every write is conditional (``Journal.save_many``). A job another process wrote
+        while this poll was asking the scheduler is not overwritten: this poll's answer
+        for it is dropped and the newer record taken instead. Dropping is safe because a
+        poll's answer is only an observation — the scheduler still holds the truth and
+        the next poll, starting from the newer record (a cancel request, say), asks again;
+        re-applying an old answer to a newer record could put back a state the other
+        process had already moved past.
+        """
         status = self.status.setdefault(cluster, ClusterStatus(cluster))
         async with self._lock(cluster):
             # Only the jobs the scheduler can still change: a poll stays cheap however
@@ -205,27 +311,43 @@ class Deck:
                     status.state = "connecting"
                 backend = self.backend(cluster)
                 found = await self.reconcile(cluster)
+                # found again: asked about in this same poll (one that finished is in accounting)
+                jobs.extend(job for job in found if job.state.is_active)
                 result = await backend.update_job_states(jobs)
                 adopted = await asyncio.to_thread(self._adopt, cluster, backend, result.all_jobs, jobs)
                 result.changed.extend([*found, *adopted])
-                result.jobs = [*jobs, *found, *adopted]
+                result.jobs = [*jobs, *(job for job in found if not job.state.is_active), *adopted]
             except BatchdeckError as exc:
                 status.state = "error"
                 status.error = str(exc)
                 newly_stale = [job for job in jobs if not job.stale]
                 for job in newly_stale:
                     job.stale = True
-                await asyncio.to_thread(self.journal.save_many, newly_stale)
+                await asyncio.to_thread(self._save_observed, newly_stale)
                 raise
             to_save = list({id(j): j for j in [*result.changed, *was_stale]}.values())
             for job in to_save:
                 job.stale = False
-            await asyncio.to_thread(self.journal.save_many, to_save)
+            gone = await asyncio.to_thread(self._save_observed, to_save)
+            if gone:
+                result.changed = [job for job in result.changed if job.id not in gone]
+                result.jobs = [job for job in result.jobs if job.id not in gone]
             status.state = "connected"
             status.error = ""
             status.other_jobs = result.all_jobs
             status.last_refresh = time.time()
             return result
+
+    def _save_observed(self, jobs: list[JobRecord]) -> set[str]:
+        """Store what a poll saw; a job written meanwhile by another process becomes that newer
+        copy instead (in place). Returns the ids of jobs forgotten meanwhile."""
+        gone: set[str] = set()
+        for job in self.journal.save_many(jobs):
+            try:
+                take_over(job, self.journal.get(job.id))
+            except JobNotFound:
+                gone.add(job.id)
+        return gone
 
     def _adopt(
         self, cluster: str, backend: BatchSystem, listed: list[SchedulerJob], known: list[JobRecord]
@@ -253,22 +375,82 @@ class Deck:
             backend.apply_status(job, info)
             job.reason = job.reason or "adopted: its tag was not in this journal"
             job.last_seen = time.time()
-            self.journal.save(job)
+            try:
+                self.journal.save(job)  # a new record: only inserted, never over one another process made
+            except StaleRecord:
+                continue
             adopted.append(job)
         return adopted
 
     async def refresh_job(self, job_id: str) -> JobRecord:
         job = self.job(job_id)
-        if job.state.is_active:
+        if may_still_run(job):
             await self.poll(job.cluster)
             job = self.job(job_id)
         return job
 
-    async def cancel(self, job_id: str) -> JobRecord:
-        job = self.job(job_id)
-        await self.backend(job.cluster).cancel_job(job)
-        self.journal.save(job)
+    async def _resolved(self, job: JobRecord, action: str) -> JobRecord:
+        """The job, its submit first resolved by its tag if it is still "submitting"; refuses
+        (one line) when the scheduler's state of it is still unknown after that."""
+        if not is_submitting(job):
+            return job
+        try:
+            await self.poll(job.cluster)
+        except BatchdeckError as exc:
+            raise BatchdeckError(
+                f"cannot {action} job {job.id}: its submit was interrupted and cluster {job.cluster!r} "
+                f"could not be asked whether it has the job ({exc})"
+            ) from None
+        job = self.job(job.id)
+        if is_submitting(job):
+            raise BatchdeckError(
+                f"cannot {action} job {job.id}: its submit was interrupted and the scheduler does not show it "
+                f"(yet): its state is unknown, so nothing was done (it is marked failed once "
+                f"submit_timeout has passed)"
+            )
         return job
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a job; the intent is stored in the journal before the scheduler is asked."""
+        job = await self._resolved(self.job(job_id), "cancel")
+        intended: list[float | None] = []
+
+        def store_intent(record: JobRecord) -> None:
+            when = record.cancel_requested
+
+            def wanted(fresh: JobRecord) -> None:
+                if not fresh.state.is_active:
+                    raise BatchdeckError(f"job {fresh.id} is {fresh.state}: nothing to cancel")
+                fresh.cancel_requested = when
+
+            self._write(record, wanted)
+            intended.append(when)
+
+        try:
+            await self.backend(job.cluster).cancel_job(job, on_intent=store_intent)
+        except SchedulerError:
+            if intended and job.cancel_requested != intended[0]:
+                self._take_back(job, intended[0])  # refused: the job is not being cancelled
+            raise
+        if intended and job.cancel_requested != intended[0]:
+            self._take_back(job, intended[0])  # "no such job": accounting tells how it ended
+            return job
+        try:
+            self.journal.save(job)
+        except StaleRecord:
+            # Written since the intent (so with it): the newer record stands.
+            take_over(job, self.journal.get(job.id))
+        return job
+
+    def _take_back(self, job: JobRecord, intended: float | None) -> None:
+        """Store a cancel request the scheduler answered "no" to as taken back (not another process's)."""
+        previous = job.cancel_requested
+
+        def taken_back(fresh: JobRecord) -> None:
+            if fresh.cancel_requested == intended:
+                fresh.cancel_requested = previous
+
+        self._write(job, taken_back)
 
     async def peek(
         self, job_id: str, stderr: bool = False, offset: int = 0, size: int | None = None
@@ -299,25 +481,33 @@ class Deck:
         changed_only: bool = True,
         progress: ProgressCallback | None = None,
     ) -> TransferReport:
-        job = self.job(job_id)
+        job = await self._resolved(self.job(job_id), "download the results of")
         Path(download_dir).mkdir(parents=True, exist_ok=True)
         report = await self.backend(job.cluster).get_results(job, download_dir, overwrite, changed_only, progress)
         self.journal.record_fetched(job.id, copied_files(report, download_dir))
-        self.journal.save(job)
+        fetched = job.state == RunState.TERMINATED
+
+        def results_fetched(fresh: JobRecord) -> None:
+            if fetched and fresh.state == RunState.TERMINATING:
+                fresh.transition(RunState.TERMINATED, "results fetched")
+
+        self._write(job, results_fetched)
         return report
 
     async def free(self, job_id: str, force: bool = False) -> JobRecord:
         """Delete a TERMINATED job's sandbox; unless ``force``, only if no result file would be lost."""
-        job = self.job(job_id)
+        job = await self._resolved(self.job(job_id), "free")
         if not force and job.state == RunState.TERMINATED and job.sandbox:
             lost = await files_free_would_lose(self.backend(job.cluster), job, self.journal.fetched(job.id))
             if lost:
                 raise WouldLoseData(job, lost)
         await self.backend(job.cluster).free(job)
-        job.sandbox = None
-        job.reason = "sandbox freed"
-        self.journal.save(job)
-        return job
+
+        def freed(fresh: JobRecord) -> None:
+            fresh.sandbox = None
+            fresh.reason = "sandbox freed"
+
+        return self._write(job, freed)
 
     async def history(self, cluster: str, since: float) -> list[HistoryRecord]:
         """Finished jobs from the cluster's accounting (cached for a short while, so paging is free)."""

@@ -78,6 +78,14 @@ class MalformedRecord(BatchdeckError):
     """A journal row that is not a readable run record."""
 
 
+class StaleRecord(BatchdeckError):
+    """A write lost the race: the job's row changed (or went) since the copy being written was read."""
+
+    def __init__(self, job_id: str, path: Path) -> None:
+        super().__init__(f"job {job_id!r} was changed by another batchdeck process meanwhile ({path})")
+        self.job_id = job_id
+
+
 def default_data_dir() -> Path:
     override = os.environ.get("BATCHDECK_DATA_DIR")
     if override:
@@ -105,6 +113,7 @@ def _stored(job: JobRecord) -> dict[str, Any]:
     backups, so a ``DB_PASSWORD=...`` does not belong in it.
     """
     data = job.to_dict()
+    del data["version"]  # the row's change number is the version; a copy in the text would go stale
     spec = data.get("spec") or {}
     if spec.get("environment"):
         spec["environment"] = {name: None for name in spec["environment"]}
@@ -150,6 +159,10 @@ class Journal:
                     if "duplicate column" not in str(exc):
                         raise
             self._db.execute(SEQ_INDEX)
+            # Rows written before change numbers carry 0, which reads as "never written"
+            # to a conditional write: give them a real one, once.
+            if self._db.execute("SELECT 1 FROM jobs WHERE seq = 0 LIMIT 1").fetchone():
+                self._db.execute(f"UPDATE jobs SET seq = ({NEXT_SEQ}) WHERE seq = 0")
             self._db.execute(CREATED_INDEX)
             # The engine reads and writes from worker threads so a big poll never
             # blocks the app's event loop; one connection, one writer at a time.
@@ -170,44 +183,76 @@ class Journal:
                 return candidate
 
     def save(self, job: JobRecord) -> None:
-        """Insert or replace the record (committed when this returns)."""
-        self.save_many([job])
+        """Write the record if its row is still the version it was read at (committed when this returns).
 
-    def save_many(self, jobs: Iterable[JobRecord]) -> None:
-        """Insert or replace records in one transaction (committed when this returns)."""
-        rows = [(j.id, j.cluster, j.state.value, j.created, json.dumps(_stored(j))) for j in jobs]
-        if not rows:
-            return
+        Raises ``StaleRecord`` when another process (or another copy) wrote the job
+        meanwhile: see ``save_many``.
+        """
+        stale = self.save_many([job])
+        if stale:
+            raise StaleRecord(job.id, self.path)
+
+    def save_many(self, jobs: Iterable[JobRecord]) -> list[JobRecord]:
+        """Write records in one transaction, each only if unchanged since it was read; returns those that were not.
+
+        A record read from the journal (``version`` > 0) replaces its row only while
+        the row still carries that change number (``UPDATE ... WHERE id = ? AND seq = ?``);
+        a new record (``version`` 0) is only inserted, never over an existing row. So a
+        write made from an older copy never overwrites a newer transition another
+        process wrote (a poll's answer over a cancel): the caller re-reads the row and
+        decides. Written records get their new ``version``.
+        """
+        batch = list(jobs)
+        if not batch:
+            return []
+        stale: list[JobRecord] = []
+        read_at = [job.version for job in batch]
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     # Inside the write lock, so change numbers grow in commit order.
                     seq = self._db.execute(NEXT_SEQ).fetchone()[0]
-                    self._db.executemany(
-                        "INSERT INTO jobs (id, cluster, state, created, record, seq) VALUES (?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT(id) DO UPDATE SET cluster=excluded.cluster, state=excluded.state, "
-                        "record=excluded.record, seq=excluded.seq",
-                        [(*row, seq) for row in rows],
-                    )
+                    for job in batch:
+                        text = json.dumps(_stored(job))
+                        if job.version:
+                            cursor = self._db.execute(
+                                "UPDATE jobs SET cluster = ?, state = ?, record = ?, seq = ? WHERE id = ? AND seq = ?",
+                                (job.cluster, job.state.value, text, seq, job.id, job.version),
+                            )
+                        else:
+                            cursor = self._db.execute(
+                                "INSERT INTO jobs (id, cluster, state, created, record, seq) VALUES (?, ?, ?, ?, ?, ?) "
+                                "ON CONFLICT(id) DO NOTHING",
+                                (job.id, job.cluster, job.state.value, job.created, text, seq),
+                            )
+                        if cursor.rowcount == 1:
+                            job.version = seq
+                        else:
+                            stale.append(job)
                 except BaseException:
                     self._db.execute("ROLLBACK")
+                    for job, version in zip(batch, read_at, strict=True):
+                        job.version = version
                     raise
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise BatchdeckError(f"cannot write to the job journal {self.path}: {exc}") from exc
+        return stale
 
     def get(self, job_id: str) -> JobRecord:
         with self._lock:
-            row = self._db.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = self._db.execute("SELECT record, seq FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no job {job_id!r} in the journal ({self.path})")
-        return self._record(job_id, row[0])
+        return self._record(job_id, row[0], row[1])
 
-    def _record(self, job_id: str, text: str) -> JobRecord:
+    def _record(self, job_id: str, text: str, seq: int) -> JobRecord:
         """A row's record; a row that cannot be read is one error naming the job, not a crash."""
         try:
-            return JobRecord.from_dict(_loaded(json.loads(text)))
+            job = JobRecord.from_dict(_loaded(json.loads(text)))
+            job.version = int(seq)
+            return job
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise MalformedRecord(
                 f"the journal's record of job {job_id!r} is malformed ({type(exc).__name__}: {exc})"
@@ -221,9 +266,9 @@ class Journal:
         or free.
         """
         with self._lock:
-            row = self._db.execute("SELECT record FROM jobs WHERE id = ?", (prefix,)).fetchone()
+            row = self._db.execute("SELECT record, seq FROM jobs WHERE id = ?", (prefix,)).fetchone()
         if row is not None:
-            return self._record(prefix, row[0])
+            return self._record(prefix, row[0], row[1])
         if not prefix.strip():
             raise JobNotFound("an empty job id matches no job: give a job id (see 'batchdeck list')")
         wild = sorted({c for c in prefix if c in WILDCARDS})
@@ -234,7 +279,7 @@ class Journal:
             )
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, record FROM jobs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?",
+                "SELECT id, record, seq FROM jobs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?",
                 (len(prefix), prefix, MAX_CANDIDATES + 1),
             ).fetchall()
         if not rows:
@@ -246,7 +291,7 @@ class Journal:
             raise JobNotFound(
                 f"job id prefix {prefix!r} is too short: give at least {MIN_PREFIX} characters (it matches {candidates})"
             )
-        return self._record(rows[0][0], rows[0][1])
+        return self._record(rows[0][0], rows[0][1], rows[0][2])
 
     def record_fetched(self, job_id: str, files: Iterable[FetchedFile]) -> None:
         """Remember files a get copied (replacing what an earlier get into the same folder recorded)."""
@@ -274,7 +319,7 @@ class Journal:
 
     def jobs(self, cluster: str | None = None, states: Iterable[RunState] | None = None) -> list[JobRecord]:
         """Records in creation order, optionally only one cluster's and only some states'."""
-        query = "SELECT record FROM jobs"
+        query = "SELECT id, record, seq FROM jobs"
         where: list[str] = []
         params: list[str] = []
         if cluster is not None:
@@ -287,7 +332,7 @@ class Journal:
         if where:
             query += " WHERE " + " AND ".join(where)
         with self._lock:
-            rows = self._db.execute(query.replace("SELECT record", "SELECT id, record") + " ORDER BY created", params).fetchall()
+            rows = self._db.execute(query + " ORDER BY created", params).fetchall()
         return self._readable(rows)
 
     def forget(self, job_ids: Iterable[str]) -> int:
@@ -323,12 +368,12 @@ class Journal:
             raise BatchdeckError(f"cannot write to the job journal {self.path}: {exc}") from exc
         return removed
 
-    def _readable(self, rows: Iterable[tuple[str, str]]) -> list[JobRecord]:
-        """The records of (id, record) rows; a malformed one is noted in ``malformed`` and skipped."""
+    def _readable(self, rows: Iterable[tuple[str, str, int]]) -> list[JobRecord]:
+        """The records of (id, record, seq) rows; a malformed one is noted in ``malformed`` and skipped."""
         records = []
-        for job_id, text in rows:
+        for job_id, text, seq in rows:
             try:
-                records.append(self._record(job_id, text))
+                records.append(self._record(job_id, text, seq))
             except MalformedRecord as exc:
                 # One bad row (a crash of an old version, a hand edit) must not hide every other job.
                 self.malformed[job_id] = str(exc)
@@ -362,13 +407,13 @@ class Journal:
         newest = max((int(r[1]) for r in gone), default=newest)
         # an id saved again after it was forgotten (a re-adopted job) is alive
         alive = {r[0] for r in rows}
-        return self._readable((r[0], r[1]) for r in rows), {r[0] for r in gone} - alive, newest
+        return self._readable(rows), {r[0] for r in gone} - alive, newest
 
     def recent(self, limit: int) -> list[JobRecord]:
         """The ``limit`` newest records, in creation order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, record FROM (SELECT id, record, created FROM jobs ORDER BY created DESC LIMIT ?) "
+                "SELECT id, record, seq FROM (SELECT id, record, seq, created FROM jobs ORDER BY created DESC LIMIT ?) "
                 "ORDER BY created",
                 (limit,),
             ).fetchall()

@@ -333,6 +333,11 @@ class ClusterSettings:
         shown=f"{DEFAULT_ACCOUNTING_DELAY:g} (local: 5)",
         example=int(DEFAULT_ACCOUNTING_DELAY),
     )
+    submit_timeout: float = key(
+        600.0,
+        positive_seconds,
+        "seconds after which a submit the scheduler never confirmed (not found by its tag) is marked failed",
+    )
     sandbox_root: str = key(
         DEFAULT_SANDBOX_ROOT,
         sandbox_root,

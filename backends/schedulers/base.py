@@ -257,6 +257,7 @@ class BatchSystem(abc.ABC):
         self.prologue = settings.prologue
         self.epilogue = settings.epilogue
         self.poll_interval = settings.poll_interval
+        self.submit_timeout = settings.submit_timeout
         if transport is not None:
             self.transport = transport
         else:
@@ -645,25 +646,20 @@ class BatchSystem(abc.ABC):
         return job.state
 
     def _due_for_recheck(self, job: JobRecord, now: float) -> bool:
-        """A job already UNKNOWN (lost) is asked about again with back-off, not on every refresh."""
+        """A job already UNKNOWN (lost) is asked about again with back-off, not on every refresh.
+
+        The back-off is in the record (``recheck_at``), so every process keeps it: a
+        CLI run or a second app does not ask about a lost job before it is due either.
+        """
         if job.state != RunState.UNKNOWN:
             return True
-        due = self._lost_recheck().get(job.id)
-        return due is None or now >= due[0]
-
-    def _lost_recheck(self) -> dict[str, tuple[float, float]]:
-        # {job id: (next check, interval)}: in memory, so a new process asks once at start.
-        table: dict[str, tuple[float, float]] | None = getattr(self, "_recheck_table", None)
-        if table is None:
-            table = {}
-            self._recheck_table = table
-        return table
+        return job.recheck_at is None or now >= job.recheck_at
 
     def _schedule_recheck(self, job: JobRecord, now: float) -> None:
-        table = self._lost_recheck()
-        interval = table[job.id][1] * 2 if job.id in table else max(self.accounting_delay, 30.0)
+        interval = job.recheck_interval * 2 if job.recheck_interval else max(self.accounting_delay, 30.0)
         interval = min(interval, LOST_RECHECK_MAX)
-        table[job.id] = (now + interval, interval)
+        job.recheck_interval = interval
+        job.recheck_at = now + interval
 
     async def update_job_states(self, jobs: Sequence[JobRecord]) -> PollResult:
         """Update many jobs of this cluster with one queue query (plus one accounting query).
@@ -710,7 +706,7 @@ class BatchSystem(abc.ABC):
         for job in active:
             info = seen.get(job.id)
             if info is not None:
-                self._lost_recheck().pop(job.id, None)
+                job.recheck_at = job.recheck_interval = None
                 job.last_seen = now
                 job.stale = False
                 if self.apply_status(job, info):
@@ -733,11 +729,11 @@ class BatchSystem(abc.ABC):
             return True
         if waited <= self.accounting_delay:
             return False
+        # the next check's time is part of the record: always a change to write
         self._schedule_recheck(job, now)
         if job.transition(RunState.UNKNOWN, LOST_REASON):
             job.reason = LOST_REASON
-            return True
-        return False
+        return True
 
     def apply_status(self, job: JobRecord, info: SchedulerJob) -> bool:
         """Copy a scheduler's record into the run record; True if anything changed.
@@ -778,18 +774,25 @@ class BatchSystem(abc.ABC):
 
     # ------------------------------------------------------------------ cancel
 
-    async def cancel_job(self, job: JobRecord) -> None:
+    async def cancel_job(
+        self, job: JobRecord, on_intent: Callable[[JobRecord], Awaitable[None] | None] | None = None
+    ) -> CancelVerdict | None:
         """Ask the scheduler to cancel the job; its state changes when the scheduler confirms.
 
-        The request is remembered in the record (``cancel_requested``, saved by the
-        caller) so that another process, or this one after a restart, still reads
-        the job's end as cancelled.
+        The request is remembered in the record (``cancel_requested``) and handed to
+        ``on_intent`` BEFORE the scheduler's command runs, so the caller stores it
+        first: a batchdeck killed between the command and the next write, another
+        process or a racing poll still reads the job's end as cancelled. A definite
+        refusal or "no such job" takes the request back (``cancel_requested`` as it
+        was, for the caller to store); a command that never answered (timeout, link
+        lost) raises and leaves the request standing: it may have reached the
+        scheduler. Returns the scheduler's verdict (None: nothing was sent).
         """
         if not job.jobid:
             if job.state == RunState.NEW:
                 job.transition(RunState.TERMINATED, "cancelled before submission")
                 job.reason = CANCELLED
-                return
+                return None
             raise BatchdeckError(f"job {job.id} has no scheduler job id")
         if not job.state.is_active:
             raise BatchdeckError(f"job {job.id} is {job.state}: nothing to cancel")
@@ -797,6 +800,10 @@ class BatchSystem(abc.ABC):
         argv = self.cancel_argv(job.jobid)
         previous = job.cancel_requested
         job.cancel_requested = time.time()
+        if on_intent is not None:
+            maybe = on_intent(job)
+            if maybe is not None:
+                await maybe
         result = await self._run(argv, check=False)
         verdict = self.classify_cancel_output(result)
         if verdict.answer != CancelAnswer.DONE:
@@ -808,6 +815,7 @@ class BatchSystem(abc.ABC):
         await self.update_job_states([job])
         if verdict.answer == CancelAnswer.ERROR and job.state.is_active and job.state != RunState.UNKNOWN:
             raise SchedulerError(self.describe_command(argv), verdict.message or f"exit status {result.exit_status}")
+        return verdict
 
     def _cancel_requests(self) -> dict[str, float]:
         # {job id: when}: the cancels this backend sent. The record's field is the

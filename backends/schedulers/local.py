@@ -33,6 +33,10 @@ from .base import CONTROL_DIR, BatchSystem, CancelAnswer, CancelVerdict, SubmitA
 RUNNER = f"{CONTROL_DIR}/run.sh"
 #: the one queue of the local backend, as the Queues pane shows it
 LOCAL_QUEUE = "local"
+#: the reason of a job whose runner has not written its pid yet
+STARTING = "starting"
+#: the reason of one whose runner never started (after submit_timeout)
+FAILED_TO_START = "failed to start: its runner had not begun"
 
 _ALIVE_FN = r"""
 # Shell builtins only: a poll of many jobs must not fork per file.
@@ -298,7 +302,7 @@ def parse_local_status(text: str) -> list[SchedulerJob]:
             info.outcome = Outcome.CANCELLED
         elif alive == "-":
             # The runner has not written its pid yet: it is starting.
-            info.reason = "starting"
+            info.reason = STARTING
         else:
             info.state = RunState.TERMINATING
             info.raw_state = "lost"
@@ -384,9 +388,22 @@ class LocalBatchSystem(BatchSystem):
         return ["/bin/sh", "-c", STATUS_SCRIPT, "batchdeck-status", self.sandbox_root]
 
     def parse_status_output(self, result: CommandResult) -> list[SchedulerJob]:
+        """The jobs; one whose runner has not started ``submit_timeout`` after its sandbox was
+        made never will (the submit was killed between the two): it failed to start."""
         if not result.ok:
             raise self.command_error(result)
-        return parse_local_status(result.stdout)
+        jobs = parse_local_status(result.stdout)
+        now = time.time()
+        for info in jobs:
+            if (
+                info.state == RunState.SUBMITTED
+                and info.reason == STARTING
+                and info.submit_time is not None
+                and now - info.submit_time > self.submit_timeout
+            ):
+                info.state, info.raw_state, info.outcome = RunState.TERMINATED, "never started", Outcome.FAILED
+                info.reason = f"{FAILED_TO_START} {now - info.submit_time:.0f} s after its sandbox was made"
+        return jobs
 
     def accounting_argv(self, jobids: Sequence[str], attempt: int) -> list[str] | None:
         """None: the status listing reads finished jobs from their sandboxes already."""
