@@ -530,6 +530,7 @@ async def _submit_or_show(deck: Deck, cluster: str, spec: JobSpec, dry_run: bool
     if dry_run:
         backend = deck.backend(cluster)
         await backend.connect()
+        await backend.learn_limits()
         backend.validate_spec(spec)
         job = deck.new_job(cluster, spec)
         sys.stdout.write(backend.render_script(job, backend.sandbox_path(job)))

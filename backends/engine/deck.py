@@ -129,7 +129,8 @@ class Deck:
         # connection made; then the one connection (submit_job's connect() finds
         # it open), so an unreachable cluster leaves no record behind.
         backend.validate_spec(spec)
-        await backend.connect()
+        # What only the scheduler itself can say (Grid Engine's slots), still before the record
+        await backend.check_scheduler_limits(spec)
         job.reason = SUBMITTING
         self.journal.save(job)
         sent = False
