@@ -100,6 +100,9 @@ PARSERS: list[Parser] = [
             ("parse_qstat_gc", sge.parse_qstat_gc),
             ("parse_qstat_gc_xml", sge.parse_qstat_gc_xml),
             ("classify_qdel_output", sge.classify_qdel_output),
+            ("parse_qconf_queues", sge.parse_qconf_queues),
+            ("parse_qconf_pe", sge.parse_qconf_pe),
+            ("parse_slot_limits", sge.parse_slot_limits),
         ],
     ),
     *_parsers(

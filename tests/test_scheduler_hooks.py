@@ -29,6 +29,8 @@ ALGORITHM = (
     "validate_spec",
     "validate_data",
     "check_limits",
+    "learn_limits",
+    "check_scheduler_limits",
     "render_script",
     "get_jobid_from_submit_output",
     "get_prologue_script",
@@ -64,7 +66,7 @@ def test_every_optional_hook_says_what_it_receives_returns_and_raises() -> None:
         for name, member in vars(BatchSystem).items()
         if callable(member) and (inspect.getdoc(member) or "").startswith("Optional hook")
     ]
-    assert {"history_argv", "details_argv", "control_argv", "batch_script_argv", "status_followup_argv"} <= set(optional)
+    assert {"history_argv", "details_argv", "control_argv", "batch_script_argv", "status_followup_argv", "limits_argv"} <= set(optional)
     for name in optional:
         doc = inspect.getdoc(getattr(BatchSystem, name)) or ""
         assert len(doc.split()) >= 8, f"hook {name} has no contract docstring"

@@ -7,14 +7,18 @@ every job a test submitted is deleted afterwards.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from batchdeck.backends.errors import LimitExceeded
 from batchdeck.backends.model import JobRecord, RunState
 from batchdeck.backends.schedulers.base import TAG_PREFIX
-from batchdeck.backends.schedulers.sge import parse_submit_output
+from batchdeck.backends.schedulers.sge import parse_qconf_queues, parse_submit_output
 
 from contract import Deck
 from helpers import eventually, wait_state
@@ -208,3 +212,48 @@ async def test_cancel_of_a_finished_job_resolves_it(deck: Deck) -> None:
     await deck.backend.cancel_job(job)  # qdel says "does not exist"; accounting settles it
     assert (job.state, job.exitcode) == (RunState.TERMINATING, 0)
     assert not job.reason.startswith("cancel")
+
+
+async def _all_q_slots(deck: Deck) -> int:
+    result = await deck.run(["qconf", "-sq", "all.q"])
+    result.check("qconf -sq all.q")
+    return parse_qconf_queues(result.stdout)["all.q"].slots
+
+
+async def test_cores_beyond_the_queues_slots_are_refused_before_qsub(deck: Deck) -> None:
+    """#17 item 9: qsub takes a job of more cores than any host of the queue has (it waits
+    forever); batchdeck refuses it in one line naming the queue, the cores and the limit."""
+    slots = await _all_q_slots(deck)
+    for cores, queue in ((slots + 1, None), (99999999999, "all.q")):
+        job = deck.record(command=["true"], cores=cores, queue=queue, walltime=300)
+        with pytest.raises(LimitExceeded) as caught:
+            await deck.backend.submit_job(job)
+        message = str(caught.value)
+        assert "\n" not in message, message
+        assert f"asks for {cores} cores" in message and f"at most {slots}" in message, message
+        assert "all.q" in message and "parallel environment smp" in message, message
+        assert (job.state, job.sandbox, job.jobid) == (RunState.NEW, None, None)
+    assert deck.transport.count("qsub") == 0
+    fits = await deck.submit(command=["true"], name="fits", cores=slots)
+    assert fits.jobid is not None
+    # the queues' slots are one command per connection, not one per job
+    asked = [argv for argv in deck.transport.commands if any("qconf" in word for word in argv)]
+    assert len(asked) == 1, asked
+    assert deck.transport.count("qsub") == 1
+
+
+def test_the_cli_refuses_too_many_cores_before_recording_anything(sge_cluster: None, tmp_path: Path) -> None:
+    config = tmp_path / "batchdeck.toml"
+    config.write_text(f'[clusters.grid]\ntype = "sge"\nsandbox_root = "{tmp_path / "g"}"\n')
+    env = {**os.environ, "BATCHDECK_DATA_DIR": str(tmp_path / "data"), "BATCHDECK_CONFIG": str(config)}
+    cli = [sys.executable, "-m", "batchdeck.tui.cli"]
+    proc = subprocess.run(
+        [*cli, "submit", "--cluster", "grid", "--cores", "99999999999", "--", "true"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1, proc
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "99999999999 cores" in proc.stderr and "all.q" in proc.stderr, proc.stderr
+    listed = subprocess.run([*cli, "list", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(listed.stdout) == []
+    assert not (tmp_path / "g").exists() or not any((tmp_path / "g").iterdir())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batchdeck.backends.errors import InvalidJobSpec, ParseError
+from batchdeck.backends.errors import InvalidJobSpec, LimitExceeded, ParseError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
 from batchdeck.backends.schedulers import sge
 from batchdeck.backends.schedulers.base import JOB_SCRIPT
@@ -439,3 +439,93 @@ def test_every_state_letter_seen_in_real_qstat_output_is_mapped(name: str) -> No
     assert letters and set(letters) <= set(expected)
     for word in letters:
         assert sge.state_from_letters(word)[0] == expected[word], word
+
+
+# ---------------------------------------------------------------------- slots (qconf -sq / -sp)
+
+
+def test_queue_slots_from_the_test_cluster() -> None:
+    assert sge.parse_qconf_queues(sample("qconf-sq-all.q.txt")) == {
+        "all.q": sge.QueueSlots("all.q", 2, frozenset({"smp"}))
+    }
+
+
+def test_pe_slots_from_the_test_cluster() -> None:
+    assert sge.parse_qconf_pe(sample("qconf-sp-smp.txt")) == sge.PeSlots("smp", 2, "$pe_slots")
+
+
+def test_slot_limits_from_the_one_round_trip() -> None:
+    limits = sge.parse_slot_limits(sample("qconf-slots-smp.txt"))
+    assert limits == sge.SlotLimits(sge.parse_qconf_queues(sample("qconf-sq-all.q.txt")), sge.parse_qconf_pe(sample("qconf-sp-smp.txt")))
+    # qconf -sp of a parallel environment that does not exist prints nothing on stdout
+    assert sge.parse_slot_limits(sample("qconf-slots-no-such-pe.txt")).pe is None
+
+
+def _enhanced(slots: str, pe_list: str) -> str:
+    """The real all.q with host-dependent values, in sge_queue_conf(5)'s enhanced syntax
+    (written by qconf with a backslash continuation where a line grows long)."""
+    text = sample("qconf-sq-all.q.txt")
+    text = re.sub(r"(?m)^slots .*$", f"slots                 {slots}", text)
+    return re.sub(r"(?m)^pe_list .*$", f"pe_list               {pe_list}", text)
+
+
+def test_host_dependent_slots_count_their_largest_host() -> None:
+    text = _enhanced("1,[node1=4], [@big=16],\\\n                      [node9=8]", "NONE,[@big=smp mpi]")
+    assert sge.parse_qconf_queues(text)["all.q"] == sge.QueueSlots("all.q", 16, frozenset({"smp", "mpi"}))
+    second = text.replace("all.q", "long.q")
+    assert sorted(sge.parse_qconf_queues(text + "\n" + second)) == ["all.q", "long.q"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        sample("qconf-sq-error-no-such-queue.stderr.txt"),
+        "slots 2\n",  # no qname first
+        _enhanced("many", "smp"),
+        _enhanced("", "smp"),
+    ],
+)
+def test_unreadable_queue_output_is_a_parse_error(text: str) -> None:
+    with pytest.raises(ParseError):
+        sge.parse_qconf_queues(text)
+
+
+def test_unreadable_pe_output_is_a_parse_error() -> None:
+    with pytest.raises(ParseError):
+        sge.parse_qconf_pe(sample("qconf-sp-error-not-a-pe.stderr.txt"))
+    with pytest.raises(ParseError):
+        sge.parse_slot_limits(sample("qconf-sq-all.q.txt"))  # no "@@@ pe" line
+
+
+#: the test cluster's all.q (2 slots) and pe smp (2 slots, $pe_slots)
+REAL_LIMITS = sge.parse_slot_limits(sample("qconf-slots-smp.txt"))
+
+
+@pytest.mark.parametrize(("cores", "queue"), [(1, None), (2, None), (2, "all.q"), (2, "all.q@vm"), (2, "*.q"), (9, "nosuch.q")])
+def test_cores_the_queue_can_give_pass(cores: int, queue: str | None) -> None:
+    sge.check_slots(cores, queue, REAL_LIMITS, "smp", "grid")
+
+
+@pytest.mark.parametrize(("cores", "queue"), [(3, None), (3, "all.q"), (99999999999, "all.q,other.q")])
+def test_cores_over_the_queues_slots_are_refused_in_one_line(cores: int, queue: str | None) -> None:
+    with pytest.raises(LimitExceeded) as caught:
+        sge.check_slots(cores, queue, REAL_LIMITS, "smp", "grid")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"asks for {cores} cores" in message and "at most 2" in message
+    assert "all.q" in message and "smp" in message and "'grid'" in message
+
+
+def test_a_queue_without_the_parallel_environment_is_named() -> None:
+    limits = sge.parse_slot_limits(sample("qconf-slots-smp.txt").replace("pe_list               smp", "pe_list               NONE"))
+    sge.check_slots(1, None, limits, "smp", "grid")
+    with pytest.raises(LimitExceeded, match=r"no queue .*\(all\.q\) takes parallel environment smp"):
+        sge.check_slots(2, None, limits, "smp", "grid")
+
+
+def test_a_spanning_parallel_environment_is_bounded_by_its_own_slots_only() -> None:
+    text = sample("qconf-slots-smp.txt").replace("$pe_slots", "$fill_up").replace("slots              2", "slots              64")
+    limits = sge.parse_slot_limits(text)
+    sge.check_slots(64, None, limits, "smp", "grid")  # may span hosts: the queue's 2 per host do not bound it
+    with pytest.raises(LimitExceeded, match=r"at most 64 \(parallel environment smp: 64 slots\)"):
+        sge.check_slots(65, None, limits, "smp", "grid")

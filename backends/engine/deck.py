@@ -162,7 +162,7 @@ class Deck:
         validation, then the connection (the sandbox path needs the frontend's home); nothing recorded."""
         backend = self.backend(cluster)
         backend.validate_spec(spec)
-        await backend.connect()
+        await backend.check_scheduler_limits(spec)  # connects
         job = self.new_job(cluster, spec)
         return backend.render_script(job, backend.sandbox_path(job))
 
@@ -174,7 +174,8 @@ class Deck:
         # connection made; then the one connection (submit_job's connect() finds
         # it open), so an unreachable cluster leaves no record behind.
         backend.validate_spec(spec)
-        await backend.connect()
+        # What only the scheduler itself can say (Grid Engine's slots), still before the record
+        await backend.check_scheduler_limits(spec)
         job.reason = SUBMITTING
         self.journal.save(job)
         sent = False

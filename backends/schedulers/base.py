@@ -208,6 +208,8 @@ class BatchSystem(abc.ABC):
     default_min_poll_interval: ClassVar[float] = 1.0
     #: set once prepare() succeeded for the current connection
     _prepared: bool = False
+    #: set once the scheduler's own limits (``limits_argv``) were asked on this connection
+    _limits_learnt: bool = False
 
     #: the keys only this scheduler understands; a backend declares its own subclass beside it
     settings_class: ClassVar[type[SchedulerSettings]] = SchedulerSettings
@@ -282,6 +284,7 @@ class BatchSystem(abc.ABC):
     async def close(self) -> None:
         """Release the connection to the frontend."""
         self._prepared = False
+        self._limits_learnt = False
         await self.transport.close()
 
     @property
@@ -372,6 +375,23 @@ class BatchSystem(abc.ABC):
                 raise InvalidJobSpec(f"input file {local!r} does not exist")
         self.check_spec(spec)
         self.check_limits(spec)
+
+    async def learn_limits(self) -> None:
+        """Ask the scheduler, once per connection and only before a submit, what one job may
+        ask of it (``limits_argv``); ``check_spec`` then holds each job against the answer."""
+        if self._limits_learnt:
+            return
+        argv = self.limits_argv()
+        if argv is not None:
+            self.parse_limits_output(await self._run(argv, check=False))
+        self._limits_learnt = True
+
+    async def check_scheduler_limits(self, spec: JobSpec) -> None:
+        """The check only the scheduler's own configuration allows (``validate_spec`` ran
+        before, without a connection): connects, learns the limits once, runs ``check_spec``."""
+        await self.connect()
+        await self.learn_limits()
+        self.check_spec(spec)
 
     # ------------------------------------------------------------------ job script
 
@@ -515,6 +535,7 @@ class BatchSystem(abc.ABC):
             raise InvalidStateTransition(f"job {job.id} was already submitted (state {job.state})")
         await self.connect()
         if not validated:  # the caller (Deck.submit) checked it already
+            await self.learn_limits()
             self.validate_spec(job.spec)
         sandbox = self.sandbox_path(job)
         job.sandbox = sandbox
@@ -1117,7 +1138,19 @@ class BatchSystem(abc.ABC):
 
     @abc.abstractmethod
     def check_spec(self, spec: JobSpec) -> None:
-        """Scheduler-specific checks of a job spec, before anything is sent. Raises ``InvalidJobSpec``."""
+        """Scheduler-specific checks of a job spec, before anything is sent. Raises ``InvalidJobSpec``,
+        or ``LimitExceeded`` for a job over what ``parse_limits_output`` learnt (once it has)."""
+
+    def limits_argv(self) -> list[str] | None:
+        """Optional hook: ONE command whose answer says what one job may ask of the scheduler
+        (Grid Engine's queue and parallel environment slots), run once per connection before
+        the first submit (``learn_limits``). Default: None, nothing to ask."""
+        return None
+
+    def parse_limits_output(self, result: CommandResult) -> None:
+        """Optional hook: keep what ``limits_argv``'s result says, for ``check_spec``. Raises
+        nothing: a limit the scheduler does not tell is left to the scheduler (default: no-op)."""
+        return None
 
     def control_files(self, job: JobRecord, sandbox: str) -> dict[str, tuple[bytes, int]]:
         """Optional hook: extra files for the sandbox's control folder, ``{name: (bytes, mode)}``.

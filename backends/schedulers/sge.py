@@ -8,6 +8,7 @@ single id per call). Pure parsers sit next to the class and raise only ParseErro
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import math
 import re
 import shlex
@@ -19,7 +20,14 @@ from typing import Any, ClassVar
 
 from ..efficiency import cpu_efficiency, memory_efficiency
 from ..engine.settings import ClusterSettings, SchedulerSettings, key, non_empty_string
-from ..errors import AccountingUnavailable, InvalidJobSpec, JobNotFound, ParseError, SchedulerError
+from ..errors import (
+    AccountingUnavailable,
+    InvalidJobSpec,
+    JobNotFound,
+    LimitExceeded,
+    ParseError,
+    SchedulerError,
+)
 from ..model import (
     HistoryRecord,
     JobDetails,
@@ -586,6 +594,154 @@ def count_jobs_per_queue(queues: list[QueueInfo], jobs: Sequence[SchedulerJob]) 
     return queues
 
 
+# ---------------------------------------------------------------------- slots (qconf -sq / qconf -sp)
+
+
+@dataclass(frozen=True)
+class QueueSlots:
+    """What ``qconf -sq`` says of a cluster queue that bounds one job's cores."""
+
+    name: str
+    #: the most slots any one host of the queue has: its default or a host's own ``[host=N]``
+    slots: int
+    #: every parallel environment the queue takes, on any of its hosts
+    pe_list: frozenset[str]
+
+
+@dataclass(frozen=True)
+class PeSlots:
+    """What ``qconf -sp NAME`` says of a parallel environment."""
+
+    name: str
+    #: the slots all jobs under the parallel environment may fill together
+    slots: int
+    allocation_rule: str
+
+
+@dataclass(frozen=True)
+class SlotLimits:
+    queues: dict[str, QueueSlots]
+    pe: PeSlots | None
+
+
+def _qconf_records(text: str, first_key: str, what: str) -> list[dict[str, str]]:
+    """``key value`` lines, one record from each ``first_key`` line on; a trailing backslash
+    continues a line (sge_queue_conf(5): backslash and newline read as a space)."""
+    joined = re.sub(r"\\\n\s*", " ", text)
+    records: list[dict[str, str]] = []
+    for line in joined.splitlines():
+        if not line.strip():
+            continue
+        key, _, value = line.strip().partition(" ")
+        if key == first_key:
+            records.append({})
+        elif not records:
+            raise ParseError(what, f"the output must start with {first_key}", text)
+        records[-1][key] = value.strip()
+    return records
+
+
+def _host_values(value: str) -> list[str]:
+    """``1,[node1=4],[@big=8]`` -> ["1", "4", "8"]: the default and every host's own value
+    (sge_queue_conf(5)'s enhanced syntax; spaces allowed around the commas)."""
+    values = []
+    for part in re.findall(r"\[[^\]]*\]|[^,\[\]]+", value):
+        part = part.strip()
+        if part.startswith("["):
+            part = part[1:-1].partition("=")[2]
+        if part:
+            values.append(part.strip())
+    return values
+
+
+def _slot_count(value: str, what: str, text: str) -> int:
+    if not value.isdecimal():
+        raise ParseError(what, f"slots {value!r} is not a number", text)
+    return int(value)
+
+
+@parser("qconf -sq output")
+def parse_qconf_queues(text: str) -> dict[str, QueueSlots]:
+    """``qconf -sq QUEUE_LIST``: each cluster queue's slots per host and parallel environments."""
+    what = "qconf -sq output"
+    queues: dict[str, QueueSlots] = {}
+    for record in _qconf_records(text, "qname", what):
+        name = record.get("qname", "")
+        if not name or "slots" not in record:
+            raise ParseError(what, "a queue without a name or slots", text)
+        slots = max(_slot_count(v, what, text) for v in _host_values(record["slots"]) or ["x"])
+        pes = {pe for v in _host_values(record.get("pe_list", "NONE")) for pe in v.split()} - {"NONE"}
+        queues[name] = QueueSlots(name, slots, frozenset(pes))
+    return queues
+
+
+@parser("qconf -sp output")
+def parse_qconf_pe(text: str) -> PeSlots:
+    """``qconf -sp NAME``: a parallel environment's slots and allocation rule."""
+    what = "qconf -sp output"
+    records = _qconf_records(text, "pe_name", what)
+    if len(records) != 1 or not records[0].get("pe_name") or "slots" not in records[0]:
+        raise ParseError(what, "one parallel environment with its slots expected", text)
+    record = records[0]
+    return PeSlots(record["pe_name"], _slot_count(record["slots"], what, text), record.get("allocation_rule", ""))
+
+
+#: one round trip for every queue and the parallel environment a multi-core job asks for
+SLOTS_SCRIPT = 'qconf -sq "*"; echo "@@@ pe"; qconf -sp "$1"'
+
+
+@parser("qconf slots output")
+def parse_slot_limits(text: str) -> SlotLimits:
+    """The output of ``SLOTS_SCRIPT``: queues, then after ``@@@ pe`` the parallel environment
+    (either part empty where its qconf failed: that limit is then unknown)."""
+    queues_text, marker, pe_text = text.partition("@@@ pe\n")
+    if not marker:
+        raise ParseError("qconf slots output", "no '@@@ pe' line", text)
+    queues = parse_qconf_queues(queues_text) if queues_text.strip() else {}
+    return SlotLimits(queues, parse_qconf_pe(pe_text) if pe_text.strip() else None)
+
+
+def check_slots(cores: int, queue: str | None, limits: SlotLimits, pe_name: str, cluster: str) -> None:
+    """Refuse a job of ``cores`` that no queue (``queue``: qsub's ``-q`` list) and parallel
+    environment ``pe_name`` can give: qsub takes such a job, and it waits forever.
+
+    A queue list that names no known queue is left to qsub, which refuses it itself; with
+    an allocation rule other than ``$pe_slots`` a job may span hosts, so only the
+    parallel environment's total bounds it.
+    """
+    candidates = list(limits.queues.values())
+    if queue:
+        wanted = [part.strip().partition("@")[0] for part in queue.split(",")]
+        candidates = [q for q in candidates if any(fnmatch.fnmatchcase(q.name, w) for w in wanted if w)]
+        if not candidates:
+            return
+    pe = limits.pe if cores > 1 else None
+    if cores > 1 and candidates:
+        with_pe = [q for q in candidates if pe_name in q.pe_list]
+        if not with_pe:
+            names = ", ".join(sorted(q.name for q in candidates))
+            raise LimitExceeded(
+                f"job asks for {cores} cores but no queue of cluster {cluster!r} it may run in ({names}) "
+                f"takes parallel environment {pe_name} (pe_list; parallel_environment)"
+            )
+        candidates = with_pe
+    one_host = cores == 1 or (pe is not None and pe.allocation_rule == "$pe_slots")
+    best = max(candidates, key=lambda q: q.slots) if candidates and one_host else None
+    bounds = [b for b in (best.slots if best else None, pe.slots if pe else None) if b is not None]
+    if not bounds or cores <= min(bounds):
+        return
+    why = []
+    if best is not None:
+        which = "queue" if queue or len(candidates) == 1 else "the largest queue,"
+        why.append(f"{which} {best.name}: {best.slots} slots per host")
+    if pe is not None:
+        spread = ", all on one host" if pe.allocation_rule == "$pe_slots" else ""
+        why.append(f"parallel environment {pe.name}: {pe.slots} slots{spread}")
+    raise LimitExceeded(
+        f"job asks for {cores} cores but cluster {cluster!r} gives one job at most {min(bounds)} ({'; '.join(why)})"
+    )
+
+
 def classify_qdel_output(text: str) -> str:
     """What qdel said: ``deleted`` (pending job gone), ``registered`` (running job being
     killed), ``not found``, ``denied`` (not the owner) or ``unknown``."""
@@ -960,6 +1116,8 @@ class SgeBatchSystem(BatchSystem):
         assert isinstance(own, SgeSettings)
         self.parallel_environment: str = own.parallel_environment
         self._user: str | None = self.username
+        #: the queues' and the parallel environment's slots (parse_limits_output), once asked
+        self._slots: SlotLimits | None = None
 
     # ------------------------------------------------------------------ submission
 
@@ -1019,8 +1177,21 @@ class SgeBatchSystem(BatchSystem):
         return SubmitAnswer(parse_submit_output(result.stdout))
 
     def check_spec(self, spec: JobSpec) -> None:
-        """Nothing more here: odd queue words go on the command line, and paths are
-        checked where the sandbox is known (``_options``)."""
+        """The cores against the queues' and the parallel environment's slots, once learnt
+        (``limits_argv``); odd queue words go on the command line, and paths are checked
+        where the sandbox is known (``_options``)."""
+        if self._slots is not None:
+            check_slots(spec.cores, spec.queue, self._slots, self.parallel_environment, self.name)
+
+    def limits_argv(self) -> list[str] | None:
+        return ["sh", "-c", SLOTS_SCRIPT, "sh", self.parallel_environment]
+
+    def parse_limits_output(self, result: CommandResult) -> None:
+        try:
+            self._slots = parse_slot_limits(result.stdout)
+        except ParseError:
+            # qconf missing or its output unreadable: qsub still takes the job, as before
+            self._slots = None
 
     # ------------------------------------------------------------------ state
 
