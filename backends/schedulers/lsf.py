@@ -20,8 +20,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ParseError, SchedulerError
+from ..efficiency import cpu_efficiency, memory_efficiency
+from ..errors import AccountingUnavailable, InvalidJobSpec, JobNotFound, ParseError, SchedulerError
 from ..model import (
+    HistoryRecord,
+    JobDetails,
     JobRecord,
     JobSpec,
     Outcome,
@@ -32,7 +35,17 @@ from ..model import (
     settle_exit,
 )
 from ..transports.base import CommandResult
-from .base import BatchSystem, CancelAnswer, CancelVerdict, SubmitAnswer, command_error, scheduler_job_name
+from ..units import parse_duration
+from .base import (
+    BatchSystem,
+    CancelAnswer,
+    CancelVerdict,
+    SubmitAnswer,
+    command_error,
+    one_line,
+    scheduler_job_name,
+    tag_of,
+)
 from .directives import (
     DirectiveReading,
     OptionRule,
@@ -556,6 +569,226 @@ def parse_lshosts(text: str) -> list[dict[str, str]]:
     return hosts
 
 
+# ---------------------------------------------------------------------------- any of the user's jobs
+# History reads ``bacct -l``, not ``bjobs -d``: bjobs forgets a finished job after CLEAN_PERIOD
+# (an hour by default) and shows its times without seconds or year (``Dec 28 19:56 L``), while
+# bacct reads the accounting log (lsb.acct) for the whole window, with each event's time to the
+# second and the job's CPU_T, WAIT, TURNAROUND and MEM (tests/samples/lsf/bacct-l-*.txt).
+
+#: ``bjobs -o`` fields of ``batchdeck show`` (one JSON record: no wrapped lines, no layout)
+DETAILS_FIELDS = (
+    *BJOBS_FIELDS, "pend_reason", "exec_host", "sub_cwd", "exec_cwd", "exec_home", "output_file",
+    "error_file", "command", "dependency", "runtimelimit", "run_time", "cpu_used", "max_mem",
+    "effective_resreq", "proj_name",
+)  # fmt: skip
+
+#: ONE round trip for ``batchdeck show``: bjobs while mbatchd remembers the job, else accounting.
+#: The id and the fields are arguments, never part of the script.
+DETAILS_SCRIPT = (
+    'out=$(bjobs -o "$2" -json "$1" 2>&1); printf "%s\\n" "$out"; '
+    'case $out in *\'"STAT"\'*) ;; *) echo "@@@ bacct"; bacct -l "$1" 2>&1;; esac'
+)
+
+_EVENT_TIME = re.compile(r"^(\w{3}) (\w{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?: (\d{4}))?: (.*)$")
+_LSF_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:bytes|B)?\s*$", re.I)
+
+
+def lsf_mib(text: str | None) -> float | None:
+    """MiB of an LSF size as bacct and bjobs print it (``5M``, ``222M``, ``1.3 Gbytes``, ``41 Mbytes``)."""
+    match = _LSF_SIZE.match(text or "")
+    if not match:
+        return None
+    return float(match.group(1)) * {"": 1 / 1024, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2}[
+        match.group(2).upper()
+    ]
+
+
+def _event_time(match: re.Match[str], now: float) -> float | None:
+    """An event's time; without a year (LSF's default), the latest one not after ``now`` (+ a day)."""
+    month = _MONTHS.get(match.group(2))
+    if month is None:
+        return None
+    day, hour, minute, second = (int(match.group(i)) for i in (3, 4, 5, 6))
+    years = [int(match.group(7))] if match.group(7) else [time.localtime(now).tm_year - k for k in range(2)]
+    for year in years:
+        try:
+            when = time.mktime((year, month, day, hour, minute, second, 0, 0, -1))
+        except (OverflowError, ValueError):
+            return None
+        if match.group(7) or when <= now + 86400:
+            return when
+    return None
+
+
+def _lsf_slots(block: str) -> int:
+    """Slots of a job: ``Dispatched to <4*host>``, ``Dispatched 4 Task(s)``, ``4 Task(s) Requested``."""
+    if match := re.search(r"Dispatched (?:to )?(\d+) (?:Task\(s\)|Hosts/Processors)", block):
+        return int(match.group(1))
+    if match := re.search(r"Dispatched to <(?:(\d+)\*)?[^>]*>", block):
+        return int(match.group(1) or 1)
+    if match := re.search(r"(\d+) (?:Task\(s\)|Processors) Requested", block):
+        return int(match.group(1))
+    return 1
+
+
+def _rusage_mib(text: str, slots: int) -> float | None:
+    """``rusage[mem=N]``: MB per slot on a default LSF (LSF_UNIT_FOR_LIMITS=MB), as submit writes it."""
+    match = re.search(r"rusage\[[^\]]*?\bmem=(\d+(?:\.\d+)?)", text)
+    return float(match.group(1)) * slots if match else None
+
+
+@parser("bacct -l history")
+def parse_bacct_history(text: str, now: float, since: float = 0.0) -> list[HistoryRecord]:
+    """The jobs of ``bacct -l`` that ended since ``since``, with seff's efficiencies; ``now`` dates
+    the events, which carry no year. ``No matching job found`` is no job."""
+    records = []
+    blocks: list[list[str]] = []
+    for line in _unwrap_long(text):
+        if re.match(r"^Job <[^>]+>,", line):
+            blocks.append([line])
+        elif line.startswith("-----") or line.startswith("SUMMARY:"):
+            blocks.append([]) if blocks and blocks[-1] else None
+        elif blocks and blocks[-1]:
+            blocks[-1].append(line)
+    for lines in (b for b in blocks if b):
+        pairs = {key.strip(): value for key, value in _PAIR.findall(lines[0])}
+        events = [m for m in (_EVENT_TIME.match(line) for line in lines[1:]) if m]
+        job = _long_record(pairs, [m.group(8) for m in events], text)
+        times: dict[str, float | None] = {"submit": None, "start": None, "end": None}
+        for event in events:
+            message = event.group(8)
+            key = ("submit" if message.startswith("Submitted") else
+                   "start" if re.match(r"(Dispatched|Started|Starting)", message) and times["start"] is None else
+                   "end" if re.match(r"(Completed|Done successfully|Exited)", message) and times["end"] is None else "")  # fmt: skip
+            if key:
+                times[key] = _event_time(event, now)
+        table: dict[str, str] = {}
+        for i, line in enumerate(lines[:-1]):
+            names = line.split()
+            if names[:1] == ["CPU_T"]:
+                table = dict(zip(names, lines[i + 1].split(), strict=False))
+        block = "\n".join(lines)
+        slots = _lsf_slots(block)
+        cpu = float(table["CPU_T"]) if re.fullmatch(r"\d+(\.\d+)?", table.get("CPU_T", "")) else None
+        wait, turnaround = (table.get(k, "") for k in ("WAIT", "TURNAROUND"))
+        elapsed: float | None = None
+        if wait.isdecimal() and turnaround.isdecimal():
+            elapsed = float(int(turnaround) - int(wait))  # what ran: submit to end, less the wait
+        elif times["start"] is not None and times["end"] is not None:
+            elapsed = times["end"] - times["start"]
+        requested = _rusage_mib(block, slots)
+        used = lsf_mib(table.get("MEM"))
+        end = times["end"]
+        if (end or times["start"] or 0) < since:
+            continue
+        records.append(
+            HistoryRecord(
+                jobid=job.jobid, name=pairs.get("Job Name", "") or pairs.get("Command", ""), user=job.user,
+                queue=job.queue, state=job.raw_state, outcome=job.outcome, exitcode=job.exitcode,
+                signal=job.signal, submit_time=times["submit"], start_time=times["start"], end_time=end,
+                elapsed=elapsed, cores=slots, cpu_time=cpu, requested_memory=requested, max_rss=used,
+                cpu_efficiency=cpu_efficiency(cpu, elapsed, slots), memory_efficiency=memory_efficiency(used, requested),
+            )  # fmt: skip
+        )
+    if not records and not blocks and text.strip() and not re.search(r"No matching job found", text):
+        raise ParseError("bacct -l history", "no 'Job <N>, ...' block found", text)
+    return records
+
+
+def lsf_output_path(path: str, jobid: str, cwd: str, home: str) -> str:
+    """The file of ``-o`` / ``-e``: ``%J`` the job id, ``%I`` the array index (0 outside an array),
+    relative to the submission directory; a directory (``dir/``) gets ``JOBID.out``."""
+    if not path:
+        return ""
+    seq, _, index = jobid.partition("[")
+    path = path.replace("%J", seq).replace("%I", index.rstrip("]") or "0")
+    if path.endswith("/"):
+        path += f"{seq}.out"
+    if not path.startswith("/") and not path.startswith("$HOME") and cwd:
+        path = f"{cwd.rstrip('/')}/{path}"
+    if home and (path == "$HOME" or path.startswith("$HOME/")):
+        path = home + path[len("$HOME") :]
+    return path
+
+
+@parser("LSF job details")
+def parse_lsf_details(text: str, cluster: str = "", now: float | None = None) -> JobDetails:
+    """DETAILS_SCRIPT's output: one ``bjobs -o ... -json`` record, or (after ``@@@ bacct``) the
+    job's ``bacct -l`` block once mbatchd has cleaned it out."""
+    head, _, accounting = text.partition("@@@ bacct")
+    now = time.time() if now is None else now
+    start = head.find("{")
+    record: dict[str, Any] = {}
+    if start >= 0:
+        try:
+            data, _ = json.JSONDecoder().raw_decode(head[start:])
+        except (ValueError, RecursionError) as exc:
+            raise ParseError("LSF job details", f"not JSON ({exc})", text) from None
+        found = [r for r in (data.get("RECORDS") or []) if isinstance(r, dict) and "STAT" in r] if isinstance(data, dict) else []
+        record = found[0] if found else {}
+    if not record:
+        past = parse_bacct_history(accounting, now) if accounting.strip() else []
+        if not past:
+            raise ParseError("LSF job details", "the job is neither in bjobs nor in accounting", text)
+        r = past[0]
+        accounting = "\n".join(_unwrap_long(accounting))
+        found_cwd = re.search(r"CWD <([^>]*)>", accounting)
+        where = found_cwd.group(1) if found_cwd else ""
+        out = re.search(r"Output File(?: \(overwrite\))? <([^>]*)>", accounting)
+        err = re.search(r"Error File(?: \(overwrite\))? <([^>]*)>", accounting)
+        stdout = lsf_output_path(out.group(1) if out else "", r.jobid, where, "")
+        return JobDetails(
+            cluster=cluster, jobid=r.jobid, name=r.name, user=r.user, raw_state=r.state,
+            state=RunState.TERMINATED if r.outcome == Outcome.CANCELLED else RunState.TERMINATING,
+            reason=str(r.outcome or ""), queue=r.queue, cores=r.cores, memory=r.requested_memory,
+            submit_time=r.submit_time, start_time=r.start_time, end_time=r.end_time, elapsed=r.elapsed,
+            workdir=where, stdout=stdout, stderr=lsf_output_path(err.group(1), r.jobid, where, "") if err else stdout,
+            exitcode=r.exitcode, signal=r.signal, outcome=r.outcome, batchdeck_id=tag_of(r.name),
+        )  # fmt: skip
+    job = _record(record, now)
+    get = {k.lower(): _blank(v) for k, v in record.items()}
+    cwd = get.get("sub_cwd", "")
+    home = get.get("exec_home", "")
+    if home and (cwd == "$HOME" or cwd.startswith("$HOME/")):
+        cwd = home + cwd[len("$HOME") :]
+    stdout = lsf_output_path(get.get("output_file", ""), job.jobid, cwd, home)
+    # -o without -e: LSF writes stderr into the -o file
+    stderr = lsf_output_path(get.get("error_file", ""), job.jobid, cwd, home) or stdout
+    limit = parse_duration(get.get("runtimelimit", "")) if get.get("runtimelimit") else None
+    run_time = get.get("run_time", "")
+    elapsed = parse_duration(run_time.split()[0]) if run_time else None
+    return JobDetails(
+        cluster=cluster, jobid=job.jobid, name=job.name, user=job.user, state=job.state, raw_state=job.raw_state,
+        reason=get.get("pend_reason") or job.reason, raw_reason=get.get("pend_reason", ""), queue=job.queue,
+        account=get.get("proj_name", ""), node_list=get.get("exec_host", ""), cores=job.cores,
+        memory=_rusage_mib(get.get("effective_resreq", ""), job.cores or 1), submit_time=job.submit_time,
+        start_time=job.start_time, end_time=job.end_time, elapsed=float(elapsed) if elapsed is not None else None,
+        time_limit=limit, workdir=get.get("exec_cwd") or cwd, command=get.get("command", ""), stdout=stdout,
+        stderr=stderr, dependency=get.get("dependency", ""), array_id=job.array_id, array_task=job.array_task,
+        exitcode=job.exitcode, signal=job.signal, outcome=job.outcome, batchdeck_id=tag_of(job.name),
+    )  # fmt: skip
+
+
+def lsf_control_argv(action: str, jobid: str, value: str | None = None) -> list[str]:
+    """``cancel`` (bkill), ``signal`` (bkill -s), ``hold`` and ``release`` (bstop / bresume: on a
+    pending job they are LSF's hold, PSUSP, and on a running one its suspend), ``time_limit``
+    (bmod -W, whole minutes: LSF has no finer run limit)."""
+    if action == "cancel":
+        return ["bkill", jobid]
+    if action == "signal":
+        return ["bkill", "-s", str(value), jobid]
+    if action == "hold":
+        return ["bstop", jobid]
+    if action == "release":
+        return ["bresume", jobid]
+    if action == "time_limit":
+        seconds = int(value) if value is not None and value.isdecimal() else 0
+        if seconds < 60 or seconds % 60:
+            raise InvalidJobSpec(f"LSF run limits are whole minutes (bmod -W): {value} seconds is not")
+        return ["bmod", "-W", lsf_walltime(seconds), jobid]
+    raise ValueError(f"unknown action {action!r}")
+
+
 # ---------------------------------------------------------------------------- a script's #BSUB lines
 
 
@@ -719,6 +952,32 @@ class LsfBatchSystem(BatchSystem):
 
     def classify_cancel_output(self, result: CommandResult) -> CancelVerdict:
         return classify_bkill_result(result)
+
+    # ------------------------------------------------------------------ any of the user's jobs
+
+    def history_argv(self, since: float) -> list[str]:
+        """bacct's own user (the login user) and completion window ``-C since,`` (until now)."""
+        return ["bacct", "-l", "-C", time.strftime("%Y/%m/%d/%H:%M,", time.localtime(since))]
+
+    def parse_history_output(self, result: CommandResult, since: float) -> list[HistoryRecord]:
+        text = result.stdout + "\n" + result.stderr
+        if not result.ok and not re.search(r"No matching job found", text):
+            raise AccountingUnavailable(f"cluster {self.name!r}: accounting cannot be read ({lsf_error('bacct', result)})")
+        return parse_bacct_history(result.stdout, time.time(), since)
+
+    def details_argv(self, jobid: str) -> list[str]:
+        return ["sh", "-c", DETAILS_SCRIPT, "sh", jobid, " ".join(DETAILS_FIELDS)]
+
+    def parse_details_output(self, jobid: str, result: CommandResult) -> JobDetails:
+        try:
+            return parse_lsf_details(result.stdout, self.name, time.time())
+        except ParseError:
+            error = re.search(r"\"ERROR\"\s*:\s*\"([^\"]*)\"", result.stdout)
+            first = error.group(1) if error else one_line("bjobs", result.stderr or result.stdout)
+            raise JobNotFound(f"cluster {self.name!r} knows no job {jobid!r} ({first})") from None
+
+    def control_argv(self, action: str, jobid: str, value: str | None) -> list[str]:
+        return lsf_control_argv(action, jobid, value)
 
     def queues_argv(self) -> list[list[str]]:
         return [["bqueues", "-w"]]

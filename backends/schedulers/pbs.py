@@ -23,9 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..efficiency import cpu_efficiency, memory_efficiency
 from ..engine.settings import ClusterSettings, SchedulerSettings, key, one_of
-from ..errors import ParseError, SchedulerError
+from ..errors import AccountingUnavailable, InvalidJobSpec, JobNotFound, ParseError, SchedulerError
 from ..model import (
+    HistoryRecord,
+    JobDetails,
     JobRecord,
     JobSpec,
     Outcome,
@@ -37,7 +40,16 @@ from ..model import (
 )
 from ..transports.base import CommandResult, Transport
 from ..units import parse_duration, parse_memory
-from .base import BatchSystem, CancelAnswer, CancelVerdict, SubmitAnswer, command_error, scheduler_job_name
+from .base import (
+    BatchSystem,
+    CancelAnswer,
+    CancelVerdict,
+    SubmitAnswer,
+    command_error,
+    one_line,
+    scheduler_job_name,
+    tag_of,
+)
 from .directives import (
     DirectiveReading,
     OptionRule,
@@ -348,15 +360,18 @@ _JOB_HEADER = re.compile(r"^Job Id:\s*(\S+)")
 @parser("qstat -f output")
 def parse_qstat_f(text: str, flavour: str = "pro") -> list[SchedulerJob]:
     """``qstat -f`` / ``qstat -x -f`` text: one record per ``Job Id:`` block."""
-    jobs = []
+    return [_job_from_attrs(jobid, attrs, flavour) for jobid, attrs in _text_attrs(text)]
+
+
+def _text_attrs(text: str) -> list[tuple[str, dict[str, str]]]:
+    """``(job id, attributes)`` of each ``Job Id:`` block of ``qstat -f``."""
     blocks = _attribute_blocks(text, _JOB_HEADER)
     if not blocks and text.strip():
         raise ParseError("qstat -f output", "no 'Job Id:' block found", text)
     for jobid, attrs in blocks:
         if "job_state" not in attrs:
             raise ParseError("qstat -f output", f"job {jobid} has no job_state", text)
-        jobs.append(_job_from_attrs(jobid, attrs, flavour))
-    return jobs
+    return blocks
 
 
 def _load_json(text: str, what: str) -> dict[str, Any]:
@@ -372,28 +387,43 @@ def _load_json(text: str, what: str) -> dict[str, Any]:
 @parser("qstat -f -F json output")
 def parse_qstat_json(text: str, flavour: str = "pro") -> list[SchedulerJob]:
     """PBS Pro ``qstat [-x] -f -F json``; an empty listing has no ``Jobs`` key at all."""
+    return [_job_from_attrs(jobid, attrs, flavour) for jobid, attrs in _json_attrs(text)]
+
+
+def _json_attrs(text: str) -> list[tuple[str, dict[str, str]]]:
+    """``(job id, qstat -f style attributes)`` of each job of ``qstat -f -F json``."""
     data = _load_json(text, "qstat -f -F json output")
     jobs_data = data.get("Jobs") or {}
     if not isinstance(jobs_data, dict):
         raise ParseError("qstat -f -F json output", "'Jobs' is not an object", text)
-    jobs = []
+    found = []
     for jobid, record in jobs_data.items():
         if not isinstance(record, dict) or "job_state" not in record:
             raise ParseError("qstat -f -F json output", f"job {jobid} has no job_state", text)
-        jobs.append(_job_from_attrs(str(jobid), _flatten(record), flavour))
-    return jobs
+        attrs = _flatten(record)
+        variables = record.get("Variable_List")
+        if isinstance(variables, dict):
+            # the text form's one comma-separated line, so that one reader serves all three forms
+            attrs["Variable_List"] = ",".join(f"{k}={v}" for k, v in variables.items())
+        found.append((str(jobid), attrs))
+    return found
 
 
 @parser("qstat -x XML output")
 def parse_qstat_xml(text: str, flavour: str = "torque") -> list[SchedulerJob]:
     """TORQUE ``qstat -x`` (XML; times are epoch seconds)."""
+    return [_job_from_attrs(jobid, attrs, flavour) for jobid, attrs in _xml_attrs(text)]
+
+
+def _xml_attrs(text: str) -> list[tuple[str, dict[str, str]]]:
+    """``(job id, qstat -f style attributes)`` of each ``<Job>`` of TORQUE's ``qstat -x``."""
     if not text.strip():
         return []
     try:
         root = ET.fromstring(text.strip())
     except ET.ParseError as exc:
         raise ParseError("qstat -x XML output", f"not XML ({exc})", text) from None
-    jobs = []
+    found = []
     for element in root.iter("Job"):
         attrs: dict[str, str] = {}
         for child in element:
@@ -405,8 +435,8 @@ def parse_qstat_xml(text: str, flavour: str = "torque") -> list[SchedulerJob]:
         jobid = attrs.get("Job_Id")
         if not jobid or "job_state" not in attrs:
             raise ParseError("qstat -x XML output", "a <Job> lacks Job_Id or job_state", text)
-        jobs.append(_job_from_attrs(jobid, attrs, flavour))
-    return jobs
+        found.append((jobid, attrs))
+    return found
 
 
 _ROW_ID = re.compile(r"^\s*(\d+(?:\[\d*\])?(?:\.\S*)?)\s")
@@ -625,6 +655,186 @@ def classify_qdel_result(result: CommandResult) -> CancelVerdict:
     if parse_unknown_job_ids(text) or re.search(r"Job has finished", text):
         return CancelVerdict(CancelAnswer.ALREADY_GONE, message)
     return CancelVerdict(CancelAnswer.ERROR, message)
+
+
+# ---------------------------------------------------------------------------- any of the user's jobs
+
+#: ``history_argv``'s one round trip: qstat -f takes no user filter (-u belongs to the table
+#: layouts), so the login user is printed first and the parser keeps that user's jobs.
+HISTORY_SCRIPT = 'printf "user=%s\\n" "$(id -un)" && exec "$@"'
+
+#: PBS's memory units (pbs_resources(7)): bytes, or words of 8 bytes, with a binary prefix
+_PBS_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)([bw]?)\s*$", re.I)
+
+
+def pbs_mib(text: str | None) -> float | None:
+    """MiB of a PBS size (``1gb``, ``6896kb``, ``4096mb``, ``8589934592``; ``w`` counts 8-byte words)."""
+    match = _PBS_SIZE.match(text or "")
+    if not match:
+        return None
+    power = "kmgtp".find(match.group(2).lower()) + 1 if match.group(2) else 0
+    word = 8 if match.group(3).lower() == "w" else 1
+    return float(match.group(1)) * word * 1024.0**power / 1024.0**2
+
+
+def exec_host_cores(exec_host: str) -> int | None:
+    """The cores a job was given, from ``exec_host``: PBS Pro's ``host/0*2+host/0*2``, TORQUE's
+    ``host/0+host/1`` or ``host/0-2,5`` (one core per index)."""
+    total = 0
+    for chunk in exec_host.split("+"):
+        _, slash, rest = chunk.strip().partition("/")
+        if not slash:
+            continue
+        index, star, count = rest.partition("*")
+        if star:
+            total += int(count) if count.isdecimal() else 1
+            continue
+        for item in index.split(","):
+            low, dash, high = item.partition("-")
+            total += int(high) - int(low) + 1 if dash and low.isdecimal() and high.isdecimal() else 1
+    return total or None
+
+
+def _forms(text: str) -> list[tuple[str, dict[str, str]]]:
+    """The jobs of any qstat -f form: JSON (PBS Pro 18+), XML (TORQUE's -x) or text."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        return _json_attrs(text)
+    if stripped.startswith("<"):
+        return _xml_attrs(text)
+    return _text_attrs(text)
+
+
+def _seconds_of(value: str | None) -> float | None:
+    if not value:
+        return None
+    seconds = parse_duration(value)
+    if seconds is not None:
+        return float(seconds)
+    return float(value) if re.fullmatch(r"\d+(\.\d+)?", value.strip()) else None
+
+
+@parser("PBS history")
+def parse_pbs_history(text: str, flavour: str = "pro", user: str = "", since: float = 0.0) -> list[HistoryRecord]:
+    """The finished jobs (``F``, TORQUE's ``C``) of ``user`` (all when empty) that ended since ``since``,
+    from ``qstat -x -f -F json``, ``qstat -x -f`` or TORQUE's ``qstat -x``, with seff's efficiencies."""
+    records = []
+    for jobid, attrs in _forms(text):
+        job = _job_from_attrs(jobid, attrs, flavour)
+        if job.state not in (RunState.TERMINATING, RunState.TERMINATED):
+            continue
+        if user and job.user != user:
+            continue
+        if (job.end_time or job.start_time or 0) < since:
+            continue
+        # seff divides by the cores given (exec_host), which a request may leave implicit (TORQUE)
+        cores = _int(attrs.get("resources_used.ncpus")) or exec_host_cores(attrs.get("exec_host", "")) or job.cores
+        cpu = _seconds_of(attrs.get("resources_used.cput"))
+        requested = pbs_mib(attrs.get("Resource_List.mem"))
+        used = pbs_mib(attrs.get("resources_used.mem"))
+        records.append(
+            HistoryRecord(
+                jobid=jobid, name=job.name, user=job.user, queue=job.queue, state=job.raw_state,
+                # the verdict the status refresh reaches from the same attributes
+                outcome=job.outcome, exitcode=job.exitcode, signal=job.signal,
+                submit_time=job.submit_time, start_time=job.start_time, end_time=job.end_time,
+                elapsed=job.elapsed, cores=cores, cpu_time=cpu, requested_memory=requested, max_rss=used,
+                gpus=_int(attrs.get("Resource_List.ngpus")),
+                cpu_efficiency=cpu_efficiency(cpu, job.elapsed, cores),
+                memory_efficiency=memory_efficiency(used, requested),
+            )  # fmt: skip
+        )
+    return records
+
+
+def _variable(attrs: dict[str, str], name: str) -> str:
+    match = re.search(rf"(?:^|,)\s*{name}=([^,]*)", attrs.get("Variable_List", ""))
+    return match.group(1).strip() if match else ""
+
+
+def pbs_output_path(path: str, jobid: str, array_task: str | None = None) -> str:
+    """The file a job writes, from its ``Output_Path`` / ``Error_Path`` (``[host:]path``).
+
+    qsub already turned a default or a directory into ``NAME.oSEQ`` (the sequence number,
+    without the server); what is left to expand is TORQUE's ``$PBS_JOBID`` (kept literal in
+    the record) and an array's ``^array_index^`` (PBS Pro) / ``$PBS_ARRAYID`` (TORQUE).
+    """
+    path = re.sub(r"^[^/:]*:", "", path.strip())
+    path = path.replace("${PBS_JOBID}", jobid).replace("$PBS_JOBID", jobid)
+    if array_task is not None:
+        for token in ("^array_index^", "${PBS_ARRAYID}", "$PBS_ARRAYID", "${PBS_ARRAY_INDEX}", "$PBS_ARRAY_INDEX"):
+            path = path.replace(token, array_task)
+    return path
+
+
+#: Hold_Types letters (qhold(1B)): who holds a job
+_HOLDS = {"u": "the user", "o": "an operator", "s": "the system", "p": "a bad password", "a": "an array limit"}
+
+
+def _hold_reason(hold_types: str) -> str:
+    letters = hold_types.strip()
+    if not re.fullmatch(r"[uospa]+", letters):
+        return f"held (Hold_Types {letters})" if letters and letters != "n" else "held"
+    return "held by " + " and ".join(dict.fromkeys(_HOLDS[letter] for letter in letters))
+
+
+@parser("PBS job details")
+def parse_pbs_details(text: str, flavour: str = "pro", cluster: str = "") -> JobDetails:
+    """``qstat -x -f [-F json] ID`` or TORQUE's ``qstat -x ID``: everything the server says of one job."""
+    jobs = _forms(text)
+    if not jobs:
+        raise ParseError("PBS job details", "no job in qstat's answer", text)
+    jobid, attrs = jobs[0]
+    job = _job_from_attrs(jobid, attrs, flavour)
+    seq = jobid.partition(".")[0]
+    workdir = _variable(attrs, "PBS_O_WORKDIR") or attrs.get("init_work_dir", "") or attrs.get("jobdir", "")
+    name = job.name or "STDIN"
+    stdout = pbs_output_path(attrs.get("Output_Path", ""), jobid, job.array_task)
+    stderr = pbs_output_path(attrs.get("Error_Path", ""), jobid, job.array_task)
+    if not stdout and workdir:
+        stdout = f"{workdir.rstrip('/')}/{name}.o{seq}"
+    if not stderr and workdir:
+        stderr = f"{workdir.rstrip('/')}/{name}.e{seq}"
+    join = attrs.get("Join_Path", "n").strip()
+    if join == "oe":
+        stderr = stdout
+    elif join == "eo":
+        stdout = stderr
+    reason = job.reason
+    if job.raw_state == "H":
+        reason = _hold_reason(attrs.get("Hold_Types", "")) or reason
+    limit = attrs.get("Resource_List.walltime")
+    return JobDetails(
+        cluster=cluster, jobid=jobid, name=job.name, user=job.user, state=job.state, raw_state=job.raw_state,
+        reason=reason, raw_reason=job.comment, queue=job.queue, account=attrs.get("Account_Name", ""),
+        qos=attrs.get("project", ""), nodes=_int(attrs.get("Resource_List.nodect")),
+        node_list=attrs.get("exec_host", ""), cores=job.cores, memory=pbs_mib(attrs.get("Resource_List.mem")),
+        gpus=_int(attrs.get("Resource_List.ngpus")), submit_time=job.submit_time, start_time=job.start_time,
+        end_time=job.end_time, elapsed=job.elapsed, time_limit=parse_duration(limit) if limit else None,
+        workdir=workdir, command=attrs.get("Submit_arguments") or attrs.get("submit_args", ""),
+        stdout=stdout, stderr=stderr, dependency=attrs.get("depend", ""),
+        array_id=job.array_id, array_task=job.array_task, exitcode=job.exitcode, signal=job.signal,
+        outcome=job.outcome, batchdeck_id=tag_of(job.name),
+    )  # fmt: skip
+
+
+def pbs_control_argv(action: str, jobid: str, value: str | None = None) -> list[str]:
+    """``cancel`` (qdel), ``signal`` (qsig; value TERM, USR1 …), ``hold`` (qhold: a user hold),
+    ``release`` (qrls), ``time_limit`` (qalter -l walltime=, value in seconds)."""
+    if action == "cancel":
+        return ["qdel", jobid]
+    if action == "signal":
+        return ["qsig", "-s", f"SIG{value}", jobid]
+    if action == "hold":
+        return ["qhold", jobid]
+    if action == "release":
+        return ["qrls", jobid]
+    if action == "time_limit":
+        seconds = int(value) if value is not None and value.isdecimal() else 0
+        if seconds < 1:
+            raise InvalidJobSpec(f"a time limit must be a positive number of seconds, got {value!r}")
+        return ["qalter", "-l", f"walltime={pbs_walltime(seconds)}", jobid]
+    raise ValueError(f"unknown action {action!r}")
 
 
 # ---------------------------------------------------------------------------- a script's #PBS lines
@@ -855,6 +1065,45 @@ class PbsBatchSystem(BatchSystem):
 
     def classify_cancel_output(self, result: CommandResult) -> CancelVerdict:
         return classify_qdel_result(result)
+
+    # ------------------------------------------------------------------ any of the user's jobs
+
+    def _qstat_full(self) -> list[str]:
+        """qstat's most exact full form here: JSON on PBS Pro 18+, text on older Pro, XML on TORQUE
+        (its -x is XML: no wrapped lines to glue back)."""
+        if self._use_json():
+            return ["qstat", "-x", "-f", "-F", "json"]
+        return ["qstat", "-x", "-f"] if (self.flavour or "pro") == "pro" else ["qstat", "-x"]
+
+    def history_argv(self, since: float) -> list[str]:
+        """PBS Pro's job history (``qstat -x``, kept for job_history_duration); TORQUE keeps a finished
+        job only for keep_completed seconds, so its history is what qstat still lists."""
+        return ["sh", "-c", HISTORY_SCRIPT, "batchdeck-history", *self._qstat_full()]
+
+    def parse_history_output(self, result: CommandResult, since: float) -> list[HistoryRecord]:
+        first, _, listing = result.stdout.partition("\n")
+        if not result.ok or not first.startswith("user="):
+            if "json" in result.argv and _REFUSED_OPTION.search(result.stderr):
+                self._json_ok = False  # PBS Pro before 18: the next request asks in text
+            error = pbs_error("qstat", result)
+            raise AccountingUnavailable(f"cluster {self.name!r}: job history cannot be read ({error})")
+        return parse_pbs_history(listing, self.flavour or "pro", first[len("user=") :].strip(), since)
+
+    def details_argv(self, jobid: str) -> list[str]:
+        return [*self._qstat_full(), jobid]
+
+    def parse_details_output(self, jobid: str, result: CommandResult) -> JobDetails:
+        if not result.ok:
+            text = result.stderr + "\n" + result.stdout
+            if parse_unknown_job_ids(text):
+                raise JobNotFound(f"cluster {self.name!r} knows no job {jobid!r} ({one_line('qstat', text)})")
+            if "json" in result.argv and _REFUSED_OPTION.search(result.stderr):
+                self._json_ok = False
+            raise pbs_error("qstat", result)
+        return parse_pbs_details(result.stdout, self.flavour or "pro", self.name)
+
+    def control_argv(self, action: str, jobid: str, value: str | None) -> list[str]:
+        return pbs_control_argv(action, jobid, value)
 
     # ------------------------------------------------------------------ queues
 
