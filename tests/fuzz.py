@@ -18,6 +18,20 @@ from batchdeck.backends.schedulers import lsf, pbs, sge, slurm
 
 SAMPLES = Path(__file__).parent / "samples"
 
+# ---------------------------------------------------------------------------- hostile input
+# What the hostile-input tests (test_hostile_input.py, test_hostile_builders.py) build
+# names, values and paths from: shell syntax, options, odd Unicode, and commands that
+# create CANARY if anything ever runs them.
+
+#: created only if a hostile string was executed
+CANARY = Path("/tmp/batchdeck-canary-executed")
+HOSTILE = [
+    " ", "'", '"', "\\", "$", "`", ";", "&", "|", "<", ">", "(", ")", "{", "}", "*", "?", "~", "#", "!", "\n", "\t",
+    "$(touch /tmp/batchdeck-canary-executed)", "`touch /tmp/batchdeck-canary-executed`",
+    "; touch /tmp/batchdeck-canary-executed", "' ; touch /tmp/batchdeck-canary-executed '",
+    "$HOME", "${IFS}", "-n", "--", "é", "日本", "🚀", "\u202e",
+]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Parser:

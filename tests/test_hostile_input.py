@@ -14,13 +14,8 @@ from batchdeck.backends.engine.journal import Journal
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
 from batchdeck.backends.schedulers.local import LocalBatchSystem
 
-CANARY = Path("/tmp/batchdeck-canary-executed")
-HOSTILE = [
-    " ", "'", '"', "\\", "$", "`", ";", "&", "|", "<", ">", "(", ")", "{", "}", "*", "?", "~", "#", "!", "\n", "\t",
-    "$(touch /tmp/batchdeck-canary-executed)", "`touch /tmp/batchdeck-canary-executed`",
-    "; touch /tmp/batchdeck-canary-executed", "' ; touch /tmp/batchdeck-canary-executed '",
-    "$HOME", "${IFS}", "-n", "--", "é", "日本", "🚀", "\u202e",
-]
+from fuzz import CANARY, HOSTILE
+
 fragment = st.one_of(st.sampled_from(HOSTILE), st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=8))
 hostile_text = st.lists(fragment, min_size=1, max_size=6).map("".join)
 file_name = hostile_text.filter(lambda s: s.strip() != "" and "/" not in s and s not in (".", "..") and not s.startswith(".bd-") and len(s.encode()) < 200)

@@ -112,3 +112,12 @@ def test_every_usage_error_exits_2(env: dict[str, str], args: list[str]) -> None
     proc = _cli(env, *args)
     assert proc.returncode == 2, (args, proc.returncode, proc.stderr)
     assert proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("target", ["localhost:--user=me", "localhost:-u", "localhost:*", "localhost:1;rm"])
+def test_a_job_id_that_is_an_option_or_a_wildcard_is_refused(env: dict[str, str], target: str) -> None:
+    """``scancel --user=me`` or ``qdel '*'`` would end every job of the user: CLUSTER:JOBID is one job."""
+    for command in ("cancel", "show", "hold"):
+        proc = _cli(env, command, target)
+        assert proc.returncode != 0 and proc.stderr.count("\n") == 1, (command, proc.stderr)
+        assert "is not a scheduler job id" in proc.stderr and "Traceback" not in proc.stderr

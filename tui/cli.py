@@ -487,6 +487,7 @@ def _target(deck: Deck, text: str) -> tuple[str, str, JobRecord | None]:
         cluster, _, jobid = text.partition(":")
         if not jobid or not jobid.isprintable() or jobid.strip() != jobid:
             raise CliError(f"{text!r}: expected CLUSTER:JOBID with a scheduler job id after the colon")
+        job_control.checked_job_id(jobid)  # never an option or a wildcard of qdel / scancel
         deck.config.cluster(cluster)
         mine = [j for j in deck.jobs(cluster) if j.jobid == jobid]
         return cluster, jobid, mine[0] if mine else None

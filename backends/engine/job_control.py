@@ -4,6 +4,7 @@ signal, hold, release, a new time limit), each one command on the cluster. The s
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from ..errors import InvalidJobSpec
@@ -13,15 +14,40 @@ from ..schedulers.base import BatchSystem, one_line
 ACTIONS = ("cancel", "signal", "hold", "release", "time_limit")
 SIGNALS = ("TERM", "INT", "HUP", "USR1", "USR2", "KILL", "STOP", "CONT")
 
+#: a scheduler's job id as a user types it (SLURM ``123_4``, ``123_[1-3]``, ``123+1``; Grid Engine
+#: ``123.4``; PBS ``123[4].server``; LSF ``123[4]``): it starts with a letter or digit, so it is
+#: never an option of qdel or scancel, and holds none of their wildcards (``qdel '*'`` deletes
+#: every job of the user) nor the shell's characters
+JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\[\]@+-]{0,99}")
+
+
+def checked_job_id(jobid: str) -> str:
+    """``jobid`` if it can only name one job; else ``InvalidJobSpec`` in one line."""
+    if not JOB_ID.fullmatch(jobid):
+        raise InvalidJobSpec(
+            f"{jobid!r} is not a scheduler job id: letters, digits and _ . [ ] @ + - only, starting with a letter or digit"
+        )
+    return jobid
+
+
+def details_argv(backend: BatchSystem, jobid: str) -> list[str]:
+    return backend.details_argv(checked_job_id(jobid))
+
+
+def batch_script_argv(backend: BatchSystem, jobid: str) -> list[str]:
+    return backend.batch_script_argv(checked_job_id(jobid))
+
 
 async def job_details(backend: BatchSystem, jobid: str) -> JobDetails:
     """ONE command on the cluster (the scheduler's ``details_argv`` / ``parse_details_output`` hooks)."""
-    await backend.connect()  # the hooks may need what prepare() learnt (the login user)
-    argv = backend.details_argv(jobid)
+    checked_job_id(jobid)  # before connecting: a wrong id needs no connection to be refused
+    await backend.connect()  # details_argv may name what prepare() learnt (Grid Engine's user)
+    argv = details_argv(backend, jobid)
     return backend.parse_details_output(jobid, await backend.run_command(argv, check=False))
 
 
 def control_argv(backend: BatchSystem, action: str, jobid: str, value: str | None = None) -> list[str]:
+    checked_job_id(jobid)
     if action not in ACTIONS:
         raise InvalidJobSpec(f"unknown action {action!r}")
     if action == "signal" and value not in SIGNALS:
@@ -56,6 +82,6 @@ def details_from_record(job: JobRecord) -> JobDetails:
 
 async def batch_script(backend: BatchSystem, jobid: str) -> str:
     """The scheduler's own copy of a job's batch script (to resubmit a job batchdeck did not submit)."""
-    argv = backend.batch_script_argv(jobid)
+    argv = batch_script_argv(backend, jobid)
     await backend.connect()
     return backend.parse_batch_script_output(jobid, await backend.run_command(argv, check=False))

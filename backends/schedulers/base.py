@@ -169,6 +169,36 @@ class SubmitAnswer:
     queue: str | None = None
 
 
+def check_sendable_text(spec: JobSpec) -> None:
+    """Refuse, in one line naming the field, a text of the job no command or script can carry:
+    a NUL byte (it ends an argument and cuts a script) or a lone surrogate (a non-UTF-8 byte
+    the CLI let through: the job script and SSH are UTF-8)."""
+    fields: list[tuple[str, str | None]] = [
+        ("name", spec.name), ("queue", spec.queue), ("stdout file", spec.stdout), ("stderr file", spec.stderr),
+        ("script", spec.script), ("prologue", spec.prologue), ("epilogue", spec.epilogue),
+        ("architecture", spec.architecture),
+        *(("command", word) for word in spec.command), *(("argument", word) for word in spec.arguments),
+        *(("output file", name) for name in spec.outputs), *(("directive", line) for line in spec.directives),
+        *(("environment variable name", key) for key in spec.environment),
+        *(("environment value", value) for value in spec.environment.values()),
+        *(("input name", name) for name in spec.inputs.values()),
+    ]  # fmt: skip
+    for local in spec.inputs:
+        # a local path may hold any byte but NUL (os.fsencode gives surrogates back their bytes)
+        if "\x00" in local:
+            raise InvalidJobSpec(f"input file {local!r} contains a NUL byte")
+    for what, text in fields:
+        if text is None:
+            continue
+        shown = repr(text) if len(text) <= 60 else repr(text[:57]) + "..."
+        if "\x00" in text:
+            raise InvalidJobSpec(f"{what} {shown} contains a NUL byte, which no command or script can carry")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidJobSpec(f"{what} {shown} is not valid UTF-8 (a job's values are sent as UTF-8)") from None
+
+
 class BatchSystem(abc.ABC):
     """Base class for every backend (GC3Pie's BatchSystem, async)."""
 
@@ -352,6 +382,7 @@ class BatchSystem(abc.ABC):
                 )
 
     def validate_spec(self, spec: JobSpec) -> None:
+        check_sendable_text(spec)
         if bool(spec.command) == bool(spec.script):
             raise InvalidJobSpec("a job needs either a command or a script (not both, not neither)")
         if spec.memory_per_core is not None and spec.memory_per_core <= 0:
