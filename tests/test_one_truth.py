@@ -373,3 +373,47 @@ async def test_a_local_job_whose_runner_never_started_is_marked_failed_to_start(
         assert not Path(job.sandbox or "").exists()
     finally:
         await deck.close()
+
+
+# ---- item 2, the app and CLI side: a lost job says so, and when it is asked about next --------------
+
+
+def lost_job(journal: Journal, root: Path) -> JobRecord:
+    """A local job whose sandbox (all the local "scheduler" knows of it) is gone: nothing answers for it."""
+    job = JobRecord(id="lostjob1", cluster="c", spec=JobSpec(command=["true"], name="lost"), jobid="lostjob1")
+    job.sandbox = str(root / job.id)
+    job.transition(RunState.SUBMITTED, "submitted")
+    job.last_seen = time.time() - 3600
+    journal.save(job)
+    return job
+
+
+def test_a_lost_job_says_when_it_is_checked_next_in_status_show_and_the_app(tmp_path: Path) -> None:
+    from batchdeck.tui.main_screen import job_detail
+    from batchdeck.tui.rows import outcome
+
+    root = tmp_path / "sandboxes"
+    root.mkdir()
+    journal = Journal(tmp_path / "data" / "journal.sqlite")
+    lost_job(journal, root)
+    journal.close()
+    conf = tmp_path / "batchdeck.toml"
+    conf.write_text(f'[clusters.c]\ntype = "local"\nsandbox_root = "{root}"\n')
+    env = {**os.environ, "BATCHDECK_DATA_DIR": str(tmp_path / "data"), "BATCHDECK_CONFIG": str(conf)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*BATCHDECK, *args], env=env, capture_output=True, text=True, timeout=60)
+
+    status = cli("status", "lostjob1")
+    assert status.returncode == 0 and "UNKNOWN" in status.stdout and "next check" in status.stdout, status
+    summary = json.loads(cli("status", "--json", "lostjob1").stdout)
+    assert summary["state"] == "UNKNOWN" and summary["recheck_at"] > time.time()
+    show = cli("show", "lostjob1")
+    assert show.returncode == 0 and "asked again" in show.stdout and "back-off" in show.stdout, show
+    # the app's row and Details pane, from the record the CLI wrote
+    journal = Journal(tmp_path / "data" / "journal.sqlite")
+    job = journal.get("lostjob1")
+    journal.close()
+    clock = time.strftime("%H:%M:%S", time.localtime(job.recheck_at or 0))
+    assert outcome(job).endswith(f"next check {clock}")
+    assert "asked again" in job_detail(job, time.time()).plain and "back-off" in job_detail(job, time.time()).plain
