@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..backends.engine import job_control
-from ..backends.engine.deck import Deck, may_still_run
+from ..backends.engine.deck import Deck, lost_note, may_still_run, next_check
 from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes
 from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
@@ -201,9 +201,10 @@ def _print_jobs(jobs: Sequence[JobRecord]) -> None:
         elif job.exitcode is not None:
             exit_text = str(job.exitcode)
         state = job.state.value + (" (stale)" if job.stale else "")
+        reason = " · ".join(part for part in (job.reason, next_check(job)) if part)
         rows.append(
             (job.id, job.name, job.cluster, job.jobid or "-", state, str(job.outcome or "-"), _elapsed(job), exit_text,
-             job.reason or "")
+             reason)
         )
     _print_table(rows)
 
@@ -555,14 +556,23 @@ def _when(epoch: float | None) -> str:
 async def _show(deck: Deck, args: argparse.Namespace) -> int:
     cluster, jobid, record = _target(deck, args.id)
     backend = deck.backend(cluster)
+    lost = lost_note(record, time.time()) if record is not None else ""
     if backend.details_from_journal and record is not None:
         details = job_control.details_from_record(record)
     else:
-        details = await job_control.job_details(backend, jobid)
+        try:
+            details = await job_control.job_details(backend, jobid)
+        except BatchdeckError:
+            if not lost or record is None:
+                raise
+            details = job_control.details_from_record(record)  # the scheduler forgot it: that is what lost means
     if record is not None:
         details.batchdeck_id = record.id
     if args.json:
-        _print_json(details.to_dict())
+        data = details.to_dict()
+        if lost and record is not None:
+            data.update(lost=lost, recheck_at=record.recheck_at)
+        _print_json(data)
         return 0
     d = details
     memory = "-" if d.memory is None else format_memory(int(d.memory))
@@ -587,6 +597,8 @@ async def _show(deck: Deck, args: argparse.Namespace) -> int:
         rows.append(("outcome", d.outcome.value))
     if d.exitcode is not None or d.signal is not None:
         rows.append(("exit", f"{d.exitcode if d.exitcode is not None else '-'}" + (f" signal {d.signal}" if d.signal else "")))
+    if lost:
+        rows.append(("lost", lost.removeprefix("lost: ")))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

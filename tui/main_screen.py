@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, OptionList
 from textual.widgets.option_list import Option
 
-from ..backends.engine.deck import may_still_run
+from ..backends.engine.deck import lost_note, may_still_run
 from ..backends.engine.session import ChangeSet, Session
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobRecord, RunState, SchedulerJob
@@ -474,6 +474,9 @@ def job_detail(job: JobRecord, now: float) -> Text:
         text.append("\n" + " · ".join(f"{label} {format_when(at, now)}" for label, at in times), style="dim")
     if job.reason:
         text.append(f"\n{terminal_safe(job.reason)}", style="italic")
+    lost = lost_note(job, now)
+    if lost:
+        text.append(f"\n{lost}", style="italic")
     return text
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from ..backends.engine.deck import ClusterStatus
+from ..backends.engine.deck import ClusterStatus, next_check
 from ..backends.engine.session import RefreshInfo
 from ..backends.model import JobRecord, Outcome, QueueInfo, RunState, SchedulerJob
 from ..backends.schedulers.base import tag_of
@@ -118,6 +118,8 @@ def outcome(job: JobRecord) -> str:
         parts.append(f"signal {job.signal}")
     if job.reason and job.reason not in ("submitted",):
         parts.append(terminal_safe(job.reason))
+    if job.state == RunState.UNKNOWN:
+        parts.append(next_check(job))  # lost: when batchdeck asks about it again (the back-off)
     return " · ".join(parts)
 
 
@@ -174,7 +176,7 @@ def _row_fingerprint(job: JobRecord, now: float, palette: tuple[tuple[str, str],
     ticking = int(max(0.0, now - job.started)) if job.started is not None and job.finished is None else None
     return (
         job.id, job.spec.name, job.cluster, job.queue, job.spec.queue, job.state, job.stale, job.started,
-        job.finished, job.exitcode, job.signal, job.reason, job.outcome, ticking, palette,
+        job.finished, job.exitcode, job.signal, job.reason, job.outcome, job.recheck_at, ticking, palette,
     )  # fmt: skip
 
 

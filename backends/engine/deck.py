@@ -19,6 +19,7 @@ from ..model import HistoryRecord, JobRecord, JobSpec, QueueInfo, RunState, Sche
 from ..schedulers.base import TAG_PREFIX, BatchSystem, PollResult, TransferReport, tag_of
 from ..schedulers.registry import backend_class
 from ..transports.base import ProgressCallback
+from ..units import format_walltime, format_when
 from .config import Config, load_config
 from .history import HistoryCache, query_history
 from .journal import Journal, StaleRecord
@@ -67,6 +68,30 @@ def take_over(job: JobRecord, fresh: JobRecord) -> None:
     """Make ``job`` the newer copy ``fresh`` (in place: callers keep hold of ``job``)."""
     for f in fields(JobRecord):
         setattr(job, f.name, getattr(fresh, f.name))
+
+
+def next_check(job: JobRecord) -> str:
+    """When a lost (UNKNOWN) job is asked about next, as a clock time ("next check 16:42:10");
+    "" for any other job. A moment, not a countdown: a row showing it need not redraw every second."""
+    if job.state != RunState.UNKNOWN:
+        return ""
+    if job.recheck_at is None or job.recheck_at <= time.time():
+        return "next check at the next refresh"
+    return f"next check {time.strftime('%H:%M:%S', time.localtime(job.recheck_at))}"
+
+
+def lost_note(job: JobRecord, now: float) -> str:
+    """What a lost (UNKNOWN) job's details say of it: lost, and when it is asked about next (the
+    back-off); "" for any other job."""
+    if job.state != RunState.UNKNOWN:
+        return ""
+    note = "lost: neither the queue, accounting nor its exit-status file knows this job"
+    if job.recheck_at is None or job.recheck_at <= now:
+        return f"{note}; asked again at the next refresh"
+    return (
+        f"{note}; asked again {format_when(job.recheck_at, now)}, "
+        f"then less and less often (back-off {format_walltime(job.recheck_interval)})"
+    )
 
 
 def is_submitting(job: JobRecord) -> bool:

@@ -141,7 +141,12 @@ class Journal:
             # also when an older batchdeck (or the umask) made it readable to all.
             if path is None:
                 _make_private(self.path.parent, 0o700)
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            if not self.path.exists():
+                # Only to create it private. Never on an existing journal: closing any descriptor
+                # of the file drops every POSIX lock this process holds on it, so another
+                # connection of this process would look closed to other processes (one of
+                # them then deletes the -shm file under it: "disk I/O error").
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             for suffix in ("", "-wal", "-shm"):
                 _make_private(Path(f"{self.path}{suffix}"), 0o600)
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
