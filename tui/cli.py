@@ -27,7 +27,15 @@ from ..backends.schedulers.base import tag_of, task_ranges
 from ..backends.schedulers.registry import dependency_directives
 from ..backends.text import first_line, terminal_safe
 from ..backends.transports.base import command_line
-from ..backends.units import format_memory, format_walltime, format_when, parse_age, parse_walltime
+from ..backends.units import (
+    format_exit,
+    format_memory,
+    format_percent,
+    format_walltime,
+    format_when,
+    parse_age,
+    parse_walltime,
+)
 
 PROG = "batchdeck"
 #: --verbose: messages in full, not reduced to their one meaningful line
@@ -639,10 +647,6 @@ async def _control(deck: Deck, args: argparse.Namespace) -> int:
     return 0
 
 
-def _percent(fraction: float | None) -> str:
-    return "-" if fraction is None else f"{fraction * 100:.0f}%"
-
-
 async def _history(deck: Deck, args: argparse.Namespace) -> int:
     try:
         since = time.time() - parse_age(args.since)
@@ -679,10 +683,9 @@ async def _history(deck: Deck, args: argparse.Namespace) -> int:
     else:
         table: list[tuple[str, ...]] = [("CLUSTER", "JOBID", "NAME", "OUTCOME", "EXIT", "ELAPSED", "CORES", "CPU", "MEM", "ENDED")]
         for cluster, r in rows:
-            exit_text = f"sig {r.signal}" if r.signal else ("-" if r.exitcode is None else str(r.exitcode))
             ended = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.end_time)) if r.end_time else "-"
-            table.append((cluster, r.jobid, r.name, r.outcome or r.state, exit_text, format_walltime(r.elapsed),
-                          str(r.cores or "-"), _percent(r.cpu_efficiency), _percent(r.memory_efficiency), ended))  # fmt: skip
+            table.append((cluster, r.jobid, r.name, r.outcome or r.state, format_exit(r.exitcode, r.signal), format_walltime(r.elapsed),
+                          str(r.cores or "-"), format_percent(r.cpu_efficiency), format_percent(r.memory_efficiency), ended))  # fmt: skip
         _print_table(table)
     return 1 if failed else 0
 
