@@ -161,3 +161,13 @@ def format_when(epoch: float | None, now: float) -> str:
         return f"{local} (just now)" if ago >= 0 else f"{local} (in {-ago:.0f} s)"
     span = format_walltime(abs(ago))
     return f"{local} ({span} ago)" if ago >= 0 else f"{local} (in {span})"
+
+
+def format_percent(fraction: float | None) -> str:
+    """An efficiency (0.93) as ``93%``; '-' for None."""
+    return "-" if fraction is None else f"{fraction * 100:.0f}%"
+
+
+def format_exit(exitcode: int | None, signal: int | None) -> str:
+    """How a finished job's process ended: ``sig 15``, ``3``; '-' when unknown."""
+    return f"sig {signal}" if signal else ("-" if exitcode is None else str(exitcode))

@@ -42,6 +42,7 @@ from batchdeck.tui.app import BatchdeckApp
 from batchdeck.tui.confirm_screen import ConfirmScreen
 from batchdeck.tui.download_screen import DownloadScreen
 from batchdeck.tui.help_screen import HelpScreen
+from batchdeck.tui.history_screen import HistoryScreen
 from batchdeck.tui.main_screen import FilterInput, MainScreen
 from batchdeck.tui.peek_view import PeekLog, PeekPrompt
 from batchdeck.tui.screenshots import wait_for
@@ -167,6 +168,7 @@ SCOPE_WIDGETS: dict[str, tuple[type, ...]] = {
     "download": (Input, Switch, Button),
     "theme": (OptionList,),
     "help": (ScrollableContainer,),
+    "history": (DataTable,),
 }
 
 
@@ -192,7 +194,7 @@ def test_the_defaults_load_and_clash_with_nothing() -> None:
 
 def test_every_binding_of_the_app_is_one_of_the_actions() -> None:
     classes = (MainScreen, FilterInput, PeekLog, PeekPrompt, SubmitScreen, ConfirmScreen, DownloadScreen,
-               ThemeScreen, HelpScreen)  # fmt: skip
+               ThemeScreen, HelpScreen, HistoryScreen)  # fmt: skip
     seen: dict[str, str] = {}
     for cls in classes:
         for binding in cls.BINDINGS:

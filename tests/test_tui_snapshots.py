@@ -74,3 +74,28 @@ def test_screen(snap_compare, scene: str, theme: str) -> None:  # noqa: ANN001 -
         await ALL_SCENES[scene](pilot)
 
     assert snap_compare(demo_app(theme=theme), run_before=run_before, terminal_size=SIZE)
+
+
+async def _history(pilot: Pilot) -> None:
+    from batchdeck.tui.history_screen import HistoryScreen
+
+    await pilot.press("h")
+    await wait_for(
+        pilot,
+        lambda: isinstance(pilot.app.screen, HistoryScreen)
+        and all(entry.loaded for entry in pilot.app.screen.model.clusters.values()),
+    )
+    await pilot.press("down")
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), SIZE], ids=["80x24", "wide"])
+def test_history_screen(snap_compare, size: tuple[int, int]) -> None:  # noqa: ANN001 - pytest fixture
+    """The demo's accounting (the Deck's cache, as if just asked): a cluster without accounting, an
+    unreachable one and one the view cannot ask each say so on a line of their own."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.pause()
+        await _history(pilot)
+
+    assert snap_compare(demo_app(theme=DARK), run_before=run_before, terminal_size=size)

@@ -16,17 +16,26 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ..backends.engine import job_control
+from ..backends.engine import job_control, resubmit
 from ..backends.engine.deck import Deck, lost_note, may_still_run, next_check
 from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes
 from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
 from ..backends.errors import BatchdeckError, JobNotFound, RemoteFileNotFound
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
-from ..backends.schedulers.base import tag_of
+from ..backends.schedulers.base import tag_of, task_ranges
 from ..backends.schedulers.registry import dependency_directives
 from ..backends.text import first_line, terminal_safe
-from ..backends.units import format_memory, format_walltime, format_when, parse_age, parse_walltime
+from ..backends.transports.base import command_line
+from ..backends.units import (
+    format_exit,
+    format_memory,
+    format_percent,
+    format_walltime,
+    format_when,
+    parse_age,
+    parse_walltime,
+)
 
 PROG = "batchdeck"
 #: --verbose: messages in full, not reduced to their one meaningful line
@@ -75,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--walltime", help="e.g. 1:30:00, 90m, 2h")
     p.add_argument("--queue", help="queue / partition")
     p.add_argument("--name")
+    p.add_argument("--failed-only", action="store_true",
+                   help="an array job (CLUSTER:JOBID): submit only its failed tasks again, as the scheduler ran them")  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="print the job script as it would be submitted, submit nothing")
 
     p = sub.add_parser("list", help="batchdeck's jobs")
@@ -511,6 +522,8 @@ async def _resubmit(deck: Deck, args: argparse.Namespace) -> int:
         )
     except JobSpecError as exc:
         raise CliError(str(exc)) from None
+    if args.failed_only:
+        return await _resubmit_failed_tasks(deck, args, cluster, jobid, record, changes)
     notes: list[str] = []
     if record is not None:
         cluster = record.cluster
@@ -526,6 +539,28 @@ async def _resubmit(deck: Deck, args: argparse.Namespace) -> int:
         )
     _warn([f"note: {note}" for note in notes])
     return await _submit_or_show(deck, cluster, spec, args.dry_run)
+
+
+async def _resubmit_failed_tasks(
+    deck: Deck, args: argparse.Namespace, cluster: str | None, jobid: str | None, record: JobRecord | None,
+    changes: dict[str, Any],
+) -> int:  # fmt: skip
+    """``--failed-only``: the array's failed task ids, submitted again by the scheduler itself, in the
+    job's own directory. batchdeck submits no arrays of its own (their directive is refused), so the
+    new array is one of the user's jobs batchdeck did not submit: CLUSTER:JOBID, as the old one."""
+    if record is not None or cluster is None or jobid is None:
+        raise CliError(f"--failed-only: {args.id} is one of batchdeck's jobs, which are never arrays; give CLUSTER:JOBID of an array job")
+    backend = deck.backend(cluster)
+    plan = await resubmit.plan_failed_tasks(backend, jobid, changes)
+    tasks = task_ranges(plan.tasks)
+    if args.dry_run:
+        print("# " + command_line(plan.argv) + " < (the scheduler's copy of the script, below)")
+        sys.stdout.write(plan.script)
+        return 0
+    new = await resubmit.submit_tasks(backend, plan)
+    _warn([f"note: resubmitted tasks {tasks} ({len(plan.tasks)} of the {plan.known} tasks accounting knows)"])
+    print(f"{cluster}:{new}")
+    return 0
 
 
 async def _submit_or_show(deck: Deck, cluster: str, spec: JobSpec, dry_run: bool) -> int:
@@ -622,10 +657,6 @@ async def _control(deck: Deck, args: argparse.Namespace) -> int:
     return 0
 
 
-def _percent(fraction: float | None) -> str:
-    return "-" if fraction is None else f"{fraction * 100:.0f}%"
-
-
 async def _history(deck: Deck, args: argparse.Namespace) -> int:
     try:
         since = time.time() - parse_age(args.since)
@@ -662,10 +693,9 @@ async def _history(deck: Deck, args: argparse.Namespace) -> int:
     else:
         table: list[tuple[str, ...]] = [("CLUSTER", "JOBID", "NAME", "OUTCOME", "EXIT", "ELAPSED", "CORES", "CPU", "MEM", "ENDED")]
         for cluster, r in rows:
-            exit_text = f"sig {r.signal}" if r.signal else ("-" if r.exitcode is None else str(r.exitcode))
             ended = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.end_time)) if r.end_time else "-"
-            table.append((cluster, r.jobid, r.name, r.outcome or r.state, exit_text, format_walltime(r.elapsed),
-                          str(r.cores or "-"), _percent(r.cpu_efficiency), _percent(r.memory_efficiency), ended))  # fmt: skip
+            table.append((cluster, r.jobid, r.name, r.outcome or r.state, format_exit(r.exitcode, r.signal), format_walltime(r.elapsed),
+                          str(r.cores or "-"), format_percent(r.cpu_efficiency), format_percent(r.memory_efficiency), ended))  # fmt: skip
         _print_table(table)
     return 1 if failed else 0
 

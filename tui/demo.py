@@ -12,8 +12,10 @@ from pathlib import Path
 
 from ..backends.engine.config import load_config
 from ..backends.engine.deck import Deck
+from ..backends.engine.history import WINDOWS
 from ..backends.engine.journal import Journal
-from ..backends.model import JobRecord, JobSpec, Outcome, QueueInfo, RunState, SchedulerJob
+from ..backends.errors import BatchdeckError
+from ..backends.model import HistoryRecord, JobRecord, JobSpec, Outcome, QueueInfo, RunState, SchedulerJob
 from .app import BatchdeckApp
 
 #: 2026-03-02 09:30:00 UTC: the demo's "now"
@@ -150,7 +152,34 @@ def build_demo_deck(root: Path = DEMO_ROOT) -> tuple[Deck, dict[str, list[QueueI
             QueueInfo("maint", "drain", False, None, 64, 0, 0, 0, 2),
         ],
     }
+    _demo_history(deck, now)
     return deck, queues
+
+
+def _demo_history(deck: Deck, now: float) -> None:
+    """What the history view shows: the clusters' accounting, as if just asked (the Deck's cache);
+    localhost (no accounting) and bigiron (its broken settings) answer for themselves, offline."""
+    since = now - WINDOWS["7d"]
+
+    def done(jobid: str, name: str, outcome: Outcome, ended: float, elapsed: float, cores: int,
+             cpu: float | None, mem: float | None, exitcode: int = 0, signal: int | None = None,
+             state: str = "COMPLETED") -> HistoryRecord:  # fmt: skip
+        return HistoryRecord(jobid=jobid, name=name, user="ada", queue="short", state=state, outcome=outcome,
+                             exitcode=exitcode, signal=signal, end_time=ended, start_time=ended - elapsed,
+                             elapsed=elapsed, cores=cores, cpu_time=None if cpu is None else cpu * elapsed * cores,
+                             cpu_efficiency=cpu, memory_efficiency=mem)  # fmt: skip
+
+    deck.history_cache.put("hpc", since, [
+        done("48199", "bad-params", Outcome.FAILED, now - 1388, 12, 1, 0.08, 0.02, exitcode=1, state="FAILED"),
+        done("48120_3", "sweep-03", Outcome.TIMEOUT, now - 5400, 3600, 4, 0.97, 0.61, signal=15, state="TIMEOUT"),
+        done("48120_2", "sweep-02", Outcome.OK, now - 7100, 2900, 4, 0.95, 0.58),
+        done("47988", "preprocess-imagenet-validation-set", Outcome.OOM, now - 86400, 640, 8, 0.41, 1.0,
+             exitcode=0, signal=9, state="OUT_OF_MEMORY"),
+        done("47950", "jupyter-notebook", Outcome.CANCELLED, now - 2 * 86400, 14400, 2, 0.03, None,
+             signal=15, state="CANCELLED by 1000"),
+    ])  # fmt: skip
+    deck.history_cache.put("oldhpc", since, BatchdeckError(
+        "cannot connect to gate.old.example.org:22: Connection refused"))  # fmt: skip
 
 
 def demo_app(root: Path = DEMO_ROOT, theme: str | None = None) -> BatchdeckApp:

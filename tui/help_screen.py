@@ -28,6 +28,8 @@ ROWS: tuple[Row, ...] = (
     (("free",), "", "free the job's remote sandbox (TERMINATED jobs only)"),
     (("forget",), "", "forget the selected finished job (asks first; its sandbox stays until freed)"),
     (("refresh",), "", "refresh every cluster now"),
+    (("history",), "", "finished jobs from every cluster's accounting (d / w / m: 1, 7, 30 days)"),
+    (("resubmit",), "", "submit the selected job again: the form opens with its values"),
     (("filter",), "", "filter jobs by text ({filter_clear} clears)"),
     (("theme",), "", "choose the theme (remembered)"),
     (("ctrl+p",), "", "command palette: every action by name"),

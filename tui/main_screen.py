@@ -24,15 +24,17 @@ from textual.widgets import DataTable, Footer, Header, Input, OptionList
 from textual.widgets.option_list import Option
 
 from ..backends.engine.deck import lost_note, may_still_run
+from ..backends.engine.resubmit import resubmit_values
 from ..backends.engine.session import ChangeSet, Session
 from ..backends.errors import BatchdeckError
-from ..backends.model import JobRecord, RunState, SchedulerJob
-from ..backends.text import terminal_safe
+from ..backends.model import HistoryRecord, JobRecord, RunState, SchedulerJob
+from ..backends.text import first_line, terminal_safe
 from ..backends.units import format_memory, format_walltime, format_when
 from ..themes import DEFAULT_STATE_COLOURS
 from .confirm_screen import ConfirmScreen
 from .download_screen import DownloadScreen
 from .help_screen import HelpScreen
+from .history_screen import HistoryScreen
 from .jobs_table import JobsTable
 from .keys import bindings, key_text
 from .peek_view import PeekView
@@ -439,6 +441,49 @@ class MainScreen(Screen[None]):
 
     def action_refresh(self) -> None:
         self.session.refresh_now()
+
+    def action_history(self) -> None:
+        if not self.session.cluster_names:
+            self.notify("no cluster is configured", severity="error")
+            return
+        self.app.push_screen(HistoryScreen(self.session, on_resubmit=self._resubmit_finished))
+
+    def action_resubmit(self) -> None:
+        key = self.session.selection.job
+        if key is None:
+            self.notify("no job selected", severity="warning")
+            return
+        job = self.session.selected_job
+        if job is not None:
+            self.resubmit(job.cluster, job.jobid or "", job)
+            return
+        info = self.session.other_job(key)
+        if info is not None:
+            self.resubmit(key[len(OTHER_PREFIX) :].partition(":")[0], info.jobid, None)
+
+    def _resubmit_finished(self, cluster: str, record: HistoryRecord) -> None:
+        # one of batchdeck's own jobs resubmits from its stored spec, not the scheduler's copy
+        mine = [job for job in self.session.jobs.values() if job.cluster == cluster and job.jobid == record.jobid]
+        self.resubmit(cluster, record.jobid, mine[0] if mine else None)
+
+    def resubmit(self, cluster: str, jobid: str, record: JobRecord | None) -> None:
+        """Open the submit form with the job's values; a script batchdeck did not keep is fetched
+        from the scheduler first, in a worker."""
+        self.run_worker(self._open_resubmit(cluster, jobid, record), group="resubmit", exit_on_error=False)
+
+    async def _open_resubmit(self, cluster: str, jobid: str, record: JobRecord | None) -> None:
+        deck = self.session.deck
+        what = terminal_safe(record.id if record is not None else f"{cluster}:{jobid}")
+        if record is None:
+            self.notify(f"fetching the batch script of {what}…", timeout=2)
+        try:
+            values = await resubmit_values(deck.backend(cluster), deck.journal.path.parent, jobid, record)
+        except BatchdeckError as exc:
+            self.notify(f"cannot resubmit {what}: {terminal_safe(first_line(exc)[0])}", severity="error", timeout=10)
+            return
+        self.app.push_screen(
+            SubmitScreen(deck, cluster, None, self.session.queues, prefill=values), self._submitted
+        )
 
     def action_choose_theme(self) -> None:
         self.app.action_choose_theme()  # type: ignore[attr-defined]

@@ -18,10 +18,10 @@ from rich.text import Text
 
 from ..backends.engine.deck import ClusterStatus, next_check
 from ..backends.engine.session import RefreshInfo
-from ..backends.model import JobRecord, Outcome, QueueInfo, RunState, SchedulerJob
+from ..backends.model import HistoryRecord, JobRecord, Outcome, QueueInfo, RunState, SchedulerJob
 from ..backends.schedulers.base import tag_of
 from ..backends.text import terminal_safe
-from ..backends.units import format_walltime
+from ..backends.units import format_exit, format_percent, format_walltime
 from ..themes import DEFAULT_STATE_COLOURS
 
 Clock = Callable[[], float]
@@ -352,3 +352,57 @@ def config_note(path: Path | None, width: int = 34) -> str:
     if len(text) > width:
         text = "…" + text[-(width - 1):]
     return text
+
+
+# ---------------------------------------------------------------------- the history view
+
+#: (key, label, width) of the history view's columns; None: the rest of the width (the name)
+HISTORY_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+    ("cluster", "cluster", 7),
+    ("jobid", "jobid", 8),
+    ("name", "name", None),
+    ("outcome", "outcome", 9),
+    ("exit", "exit", 6),
+    ("elapsed", "elapsed", 8),
+    ("cores", "cores", 5),
+    ("cpu", "cpu", 4),
+    ("mem", "mem", 4),
+)
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` cells, an ellipsis saying it was."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def history_row(cluster: str, record: HistoryRecord, name_width: int) -> tuple[str, ...]:
+    """One finished job as the history view's cells, every name made terminal-safe and fitted."""
+    widths = {key: width for key, _label, width in HISTORY_COLUMNS}
+    cells = {
+        "cluster": terminal_safe(cluster),
+        "jobid": terminal_safe(record.jobid),
+        "name": terminal_safe(record.name),
+        "outcome": str(record.outcome) if record.outcome is not None else terminal_safe(record.state),
+        "exit": format_exit(record.exitcode, record.signal),
+        "elapsed": format_walltime(record.elapsed),
+        "cores": str(record.cores or "-"),
+        "cpu": format_percent(record.cpu_efficiency),
+        "mem": format_percent(record.memory_efficiency),
+    }
+    return tuple(fit(cells[key], widths[key] or name_width) for key, _label, _width in HISTORY_COLUMNS)
+
+
+def history_detail(cluster: str, record: HistoryRecord) -> str:
+    """The highlighted job's line below the table: what the columns have no room for."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.end_time)) if record.end_time else "-"
+    memory = (
+        f"{record.max_rss:.0f} of {record.requested_memory:.0f} MiB"
+        if record.max_rss is not None and record.requested_memory
+        else "-"
+    )
+    cpu = format_walltime(record.cpu_time) if record.cpu_time is not None else "-"
+    return (
+        f"{terminal_safe(cluster)}:{terminal_safe(record.jobid)}  {terminal_safe(record.name)}  "
+        f"[{terminal_safe(record.state)}] queue {terminal_safe(record.queue) or '-'}  ended {when}  "
+        f"cpu time {cpu}  memory {memory}"
+    )

@@ -535,11 +535,16 @@ class Deck:
 
         return self._write(job, freed)
 
-    async def history(self, cluster: str, since: float) -> list[HistoryRecord]:
-        """Finished jobs from the cluster's accounting (cached for a short while, so paging is free)."""
-        cached = self.history_cache.get(cluster, since)
+    async def history(self, cluster: str, since: float, fresh: bool = False) -> list[HistoryRecord]:
+        """Finished jobs from the cluster's accounting, cached for a short while (so paging is free),
+        its refusal too; ``fresh`` asks again whatever the cache holds."""
+        cached = None if fresh else self.history_cache.get(cluster, since)
         if cached is None:
-            cached = await query_history(self.backend(cluster), since)
+            try:
+                cached = await query_history(self.backend(cluster), since)
+            except BatchdeckError as exc:
+                self.history_cache.put(cluster, since, exc)
+                raise
             self.history_cache.put(cluster, since, cached)
         return cached
 

@@ -47,6 +47,7 @@ SCOPES: dict[str, str] = {
     "download": "the download dialog",
     "theme": "the theme picker",
     "help": "the help screen",
+    "history": "the history view",
 }
 
 ACTIONS: dict[str, KeyAction] = {
@@ -58,6 +59,8 @@ ACTIONS: dict[str, KeyAction] = {
     "free": KeyAction("f", "main", "free", "Free", "free the job's remote sandbox (TERMINATED jobs only)"),
     "forget": KeyAction("backspace", "main", "forget", "Forget", "forget the selected finished job (asks first; its sandbox stays until freed)", show=False),
     "refresh": KeyAction("r", "main", "refresh", "Refresh", "refresh every cluster now"),
+    "history": KeyAction("h", "main", "history", "History", "finished jobs from every cluster's accounting (not only batchdeck's)"),
+    "resubmit": KeyAction("R", "main", "resubmit", "Resubmit", "submit the selected job again: the form opens with its values", show=False),
     "filter": KeyAction("slash", "main", "filter", "Filter", "filter jobs by text"),
     "stream": KeyAction("o", "main", "toggle_stream", "Out/Err", "toggle stdout / stderr in the peek"),
     "theme": KeyAction("t", "main", "choose_theme", "Theme", "choose the theme (remembered)"),
@@ -82,6 +85,13 @@ ACTIONS: dict[str, KeyAction] = {
     "download_close": KeyAction("escape", "download", "close", "Close", "close the dialog"),
     "theme_cancel": KeyAction("escape", "theme", "cancel", "Cancel", "keep the previous theme"),
     "help_close": KeyAction("escape,q,question_mark", "help", "close", "Close", "close the help"),
+    # The history view
+    "history_day": KeyAction("d", "history", "window('1d')", "1 day", "history: jobs that ended in the last day"),
+    "history_week": KeyAction("w", "history", "window('7d')", "7 days", "history: the last 7 days"),
+    "history_month": KeyAction("m", "history", "window('30d')", "30 days", "history: the last 30 days"),
+    "history_reload": KeyAction("r", "history", "reload", "Reload", "history: ask the clusters' accounting again"),
+    "history_resubmit": KeyAction("R", "history", "resubmit", "Resubmit", "history: submit the selected job again (the form opens with its values)"),
+    "history_close": KeyAction("escape,q", "history", "close", "Close", "close the history"),
 }
 
 MODIFIERS = ("alt", "ctrl", "hyper", "meta", "shift", "super")
@@ -141,6 +151,7 @@ SCOPE_RESERVED: dict[str, tuple[frozenset[str], str]] = {
     "download": (_INPUT, "edits the folder field or flips a switch"),
     "theme": (_LISTS - {"left", "right", "ctrl+home", "ctrl+end"}, "moves in the list of themes"),
     "help": (_SCROLL | {"home", "end"}, "scrolls the help"),
+    "history": (_LISTS, "moves in the list of jobs"),
 }
 #: scopes with a text field: a key that types a character would be typed there, never reach the binding
 TYPING_SCOPES = frozenset({"peek_prompt", "filter", "form", "download"})

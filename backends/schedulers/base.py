@@ -1264,6 +1264,44 @@ class BatchSystem(abc.ABC):
         combination the scheduler cannot express, ``ConfigError`` where it has none (the default)."""
         raise ConfigError(f"{cls.type_name} clusters cannot make a job wait for another (--after)", key="type")
 
+    def array_tasks_argv(self, jobid: str) -> list[str]:
+        """Optional hook: ONE accounting command listing the tasks of the array job ``jobid`` (the
+        array's id, or one of its tasks'). Raises ``BatchdeckError`` when the scheduler cannot do
+        it here (the default)."""
+        raise not_available(self.type_name, "resubmitting an array's failed tasks")
+
+    def parse_array_tasks_output(self, jobid: str, result: CommandResult) -> dict[int, HistoryRecord]:
+        """Optional hook: task id -> its record (``end_time`` None while it has not ended), from
+        ``array_tasks_argv``'s result; empty when ``jobid`` is no array. Raises
+        ``AccountingUnavailable`` when accounting could not be read, ``ParseError`` on output it
+        cannot read."""
+        raise not_available(self.type_name, "resubmitting an array's failed tasks")
+
+    def array_resubmit_argv(self, tasks: list[int], workdir: str, changes: dict[str, Any]) -> list[str]:
+        """Optional hook: the submit command that runs the batch script read from its stdin again
+        as an array of exactly ``tasks`` (sorted task ids), in ``workdir``, with ``changes`` (JobSpec
+        fields: cores, memory_per_core, walltime, queue, name) overriding the script's directives.
+        Its output is read with ``submit_regexp``. Raises ``InvalidJobSpec`` when the scheduler
+        cannot submit that set of tasks in one command, ``BatchdeckError`` when it cannot do it
+        here (the default)."""
+        raise not_available(self.type_name, "resubmitting an array's failed tasks")
+
+
+def task_runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Sorted task ids as contiguous runs: ``[1, 2, 3, 7]`` -> ``[(1, 3), (7, 7)]``."""
+    runs: list[tuple[int, int]] = []
+    for task in sorted(set(ids)):
+        if runs and task == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], task)
+        else:
+            runs.append((task, task))
+    return runs
+
+
+def task_ranges(ids: list[int]) -> str:
+    """Task ids written as SLURM's ``--array`` and people write them: ``1-3,7``."""
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in task_runs(ids))
+
 
 def not_available(type_name: str, what: str) -> BatchdeckError:
     """What an optional hook a scheduler lacks says."""

@@ -22,6 +22,7 @@ from ..efficiency import cpu_efficiency, memory_efficiency
 from ..engine.settings import ClusterSettings, SchedulerSettings, key, non_empty_string
 from ..errors import (
     AccountingUnavailable,
+    BatchdeckError,
     InvalidJobSpec,
     JobNotFound,
     LimitExceeded,
@@ -1281,6 +1282,14 @@ class SgeBatchSystem(BatchSystem):
 
     def control_argv(self, action: str, jobid: str, value: str | None) -> list[str]:
         return sge_control_argv(action, jobid, value)
+
+    def array_tasks_argv(self, jobid: str) -> list[str]:
+        # qsub -t takes one range, so failed tasks 1,4,7 would be three submits; but that never
+        # arises: the spooled script is deleted when the job ends and qacct keeps none
+        raise BatchdeckError(
+            f"cluster {self.name!r}: Grid Engine keeps no copy of a finished array's script, so its failed "
+            "tasks cannot be submitted again from it; submit the script again with qsub -t FIRST-LAST"
+        )
 
     # ------------------------------------------------------------------ queues
 

@@ -17,11 +17,13 @@ Facts from SLURM 22.05 this module relies on (see the recipes and the samples):
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 import shlex
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from ..efficiency import cpu_efficiency, memory_efficiency
 from ..errors import AccountingUnavailable, JobNotFound, ParseError, SchedulerError
@@ -48,6 +50,7 @@ from .base import (
     safe_relative_path,
     scheduler_job_name,
     tag_of,
+    task_ranges,
 )
 from .directives import (
     DirectiveReading,
@@ -840,6 +843,31 @@ def parse_sacct_history(text: str) -> list[HistoryRecord]:
     return list(jobs.values())
 
 
+def array_job_id(jobid: str) -> str:
+    """The array's own id of an array job's or task's id (``7_3`` -> ``7``); other ids as they are."""
+    return _split_array_id(jobid)[0] or jobid
+
+
+def array_tasks(records: list[HistoryRecord], array_id: str) -> dict[int, HistoryRecord]:
+    """Task id -> record of the array ``array_id``'s tasks (``7_3``) among sacct history records;
+    a pending range (``7_[4-9]``) counts as those tasks, not yet ended."""
+    tasks: dict[int, HistoryRecord] = {}
+    for record in records:
+        base, task = _split_array_id(record.jobid)
+        if base != array_id or task is None:
+            continue
+        if task.isdecimal():
+            tasks[int(task)] = record
+            continue
+        for part in task.split("%")[0].split(","):
+            first, _, rest = part.partition("-")
+            last, _, _step = rest.partition(":")
+            if first.isdecimal() and (not last or last.isdecimal()):
+                for number in range(int(first), int(last or first) + 1):
+                    tasks.setdefault(number, dataclasses.replace(record, end_time=None, outcome=None))
+    return tasks
+
+
 # ---------------------------------------------------------------------------- details (scontrol show job)
 
 #: SLURM's pending/hold reason codes in plain words (squeue(1) "JOB REASON CODES")
@@ -1240,6 +1268,29 @@ class SlurmBatchSystem(BatchSystem):
             reason = one_line("scontrol", result.stderr or result.stdout)
             raise SchedulerError("scontrol", f"the batch script of job {jobid} cannot be had: {reason}")
         return result.stdout
+
+    def array_tasks_argv(self, jobid: str) -> list[str]:
+        # -j lists every task of the array whatever the window (sacct's -S default does not apply)
+        return ["sacct", "-n", "-P", "-j", array_job_id(jobid), f"--format={','.join(SACCT_HISTORY_FIELDS)}"]
+
+    def parse_array_tasks_output(self, jobid: str, result: CommandResult) -> dict[int, HistoryRecord]:
+        if not result.ok:
+            raise AccountingUnavailable(f"cluster {self.name!r}: accounting cannot be read ({self.command_error(result, 'sacct')})")
+        return array_tasks(parse_sacct_history(result.stdout), array_job_id(jobid))
+
+    def array_resubmit_argv(self, tasks: list[int], workdir: str, changes: dict[str, Any]) -> list[str]:
+        # options given on sbatch's command line win over the script's own #SBATCH lines
+        argv = ["sbatch", "--parsable", f"--array={task_ranges(tasks)}", f"--chdir={workdir}"]
+        for key, option, shown in (
+            ("cores", "--cpus-per-task", str),
+            ("memory_per_core", "--mem-per-cpu", lambda mib: f"{mib}M"),
+            ("walltime", "--time", lambda seconds: format_walltime(int(seconds))),
+            ("queue", "--partition", str),
+            ("name", "--job-name", str),
+        ):
+            if changes.get(key) is not None:
+                argv.append(f"{option}={shown(changes[key])}")
+        return argv
 
     # ------------------------------------------------------------ queues
 
