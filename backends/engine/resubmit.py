@@ -113,9 +113,7 @@ async def plan_failed_tasks(backend: BatchSystem, jobid: str, changes: dict[str,
     """
     await backend.connect()
     argv = backend.array_tasks_argv(jobid)
-    tasks = backend.parse_array_tasks_output(
-        jobid, await backend.transport.run(argv, timeout=backend.ssh_timeout)
-    )
+    tasks = backend.parse_array_tasks_output(jobid, await backend.run_command(argv, check=False))
     if not tasks:
         raise BatchdeckError(
             f"job {jobid} on {backend.name!r} is not an array job, or accounting has no record of its tasks yet"
@@ -140,7 +138,5 @@ async def plan_failed_tasks(backend: BatchSystem, jobid: str, changes: dict[str,
 
 async def submit_tasks(backend: BatchSystem, plan: TasksPlan) -> str:
     """Run the plan's submit command; the new array's scheduler id."""
-    result = await backend.transport.run(plan.argv, timeout=backend.ssh_timeout, stdin=plan.script.encode())
-    if not result.ok:
-        raise backend.command_error(result)
+    result = await backend.run_command(plan.argv, stdin=plan.script.encode())
     return backend.get_jobid_from_submit_output(result.stdout, backend.submit_regexp)

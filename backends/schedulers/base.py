@@ -527,10 +527,12 @@ class BatchSystem(abc.ABC):
             raise self.command_error(result, what)
         return result
 
-    async def run_command(self, argv: Sequence[str], what: str | None = None, *, check: bool = True) -> CommandResult:
+    async def run_command(
+        self, argv: Sequence[str], what: str | None = None, *, check: bool = True, stdin: bytes | None = None
+    ) -> CommandResult:
         """``_run`` for the engine (details, control, history of any job), after ``connect``: the
         same timeout and the same one error path (``command_error``) as the hooks' own commands."""
-        return await self._run(argv, what, check=check)
+        return await self._run(argv, what, check=check, stdin=stdin)
 
     # ------------------------------------------------------------------ submission
 
