@@ -173,3 +173,16 @@ def test_history_and_refresh_read_the_same_verdict() -> None:
         job = refreshed_sge[record.jobid]
         assert (record.outcome, record.exitcode, record.signal) == (job.outcome, job.exitcode, job.signal), record.jobid
     assert {r.outcome for r in history} >= {Outcome.OK, Outcome.FAILED, Outcome.TIMEOUT, Outcome.KILLED}
+
+
+def test_the_history_cache_keeps_only_fresh_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchdeck.backends.engine import history
+
+    now = [1000.0]
+    monkeypatch.setattr(history.time, "monotonic", lambda: now[0])
+    cache = history.HistoryCache()
+    for minute in range(100):  # a long-running app asking each minute for "the last 7 days"
+        now[0] += 60
+        cache.put("slurm", minute * 60.0, [])
+        assert cache.get("slurm", minute * 60.0) == []
+    assert len(cache.entries) == 1

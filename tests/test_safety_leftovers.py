@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from batchdeck.backends.engine.resubmit import SCRIPT_COPIES_KEPT, script_copy_path, write_script_copy
 from batchdeck.backends.transports import tar_stream
 from batchdeck.backends.transports.base import Transport
 
@@ -99,3 +100,14 @@ async def test_a_failed_download_removes_its_part_file(
     await cluster_transport.close()
     assert list(failures) == [remote_file]
     assert _parts(tmp_path) == []
+
+
+def test_fetched_script_copies_are_private_complete_and_do_not_pile_up(tmp_path: Path) -> None:
+    old = script_copy_path(tmp_path, "slurm", "41")
+    write_script_copy(old, "#!/bin/sh\necho old\n")
+    os.utime(old, (time.time() - SCRIPT_COPIES_KEPT - 60,) * 2)
+    fresh = script_copy_path(tmp_path, "slurm", "42")
+    assert write_script_copy(fresh, "#!/bin/sh\necho new\n") == str(fresh)
+    assert fresh.read_text() == "#!/bin/sh\necho new\n" and (fresh.stat().st_mode & 0o777) == 0o600
+    assert not old.exists()  # the week-old copy went
+    assert [p.name for p in fresh.parent.iterdir()] == [fresh.name]  # no temporary name left behind

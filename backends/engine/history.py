@@ -38,7 +38,11 @@ class HistoryCache:
         return hit[1]
 
     def put(self, cluster: str, since: float, answer: list[HistoryRecord] | BatchdeckError) -> None:
-        self.entries[(cluster, int(since // 60))] = (time.monotonic(), answer)
+        now = time.monotonic()
+        # an app open for days asks for a new window start every minute: old answers go
+        for key in [k for k, (at, _a) in self.entries.items() if now - at > CACHE_SECONDS]:
+            del self.entries[key]
+        self.entries[(cluster, int(since // 60))] = (now, answer)
 
 
 async def query_history(backend: BatchSystem, since: float) -> list[HistoryRecord]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,31 @@ def script_copy_path(data_dir: Path, cluster: str, jobid: str) -> Path:
     return data_dir / "resubmit" / f"{safe}.sh"
 
 
-def write_script_copy(path: Path, text: str) -> str:
+#: a fetched script copy older than this is deleted at the next fetch (the form has long been used)
+SCRIPT_COPIES_KEPT = 7 * 24 * 3600.0
+
+
+def write_script_copy(path: Path, text: str, now: float | None = None) -> str:
+    """Keep ``text`` at ``path`` (0600, written under a temporary name and renamed when complete);
+    copies older than SCRIPT_COPIES_KEPT go, so the folder does not grow without bound."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cutoff = (time.time() if now is None else now) - SCRIPT_COPIES_KEPT
+    for old in path.parent.glob("*.sh"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            continue  # another process removed it first
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
     # private: a script can hold paths and tokens the user would not share
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
     return str(path)
 
 
