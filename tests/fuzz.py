@@ -81,6 +81,10 @@ PARSERS: list[Parser] = [
             ("parse_qmgr_server", pbs.parse_qmgr_server),
             ("parse_pbsnodes", pbs.parse_pbsnodes),
             ("parse_unknown_job_ids", pbs.parse_unknown_job_ids),
+            ("parse_qstat_any", pbs.parse_qstat_any),
+            ("parse_pbs_history", pbs.parse_pbs_history),
+            ("parse_pbs_history(torque, user, since)", lambda text: pbs.parse_pbs_history(text, "torque", "u", 1.5e9)),
+            ("parse_pbs_details", pbs.parse_pbs_details),
         ],
     ),
     *_parsers(
@@ -99,6 +103,10 @@ PARSERS: list[Parser] = [
             ("parse_bqueues", lsf.parse_bqueues),
             ("parse_bqueues_limits", lsf.parse_bqueues_limits),
             ("parse_lshosts", lsf.parse_lshosts),
+            ("parse_bacct_history", lambda text: lsf.parse_bacct_history(text, 1.6e9)),
+            ("parse_bacct_history(since)", lambda text: lsf.parse_bacct_history(text, 1.6e9, 1.5e9)),
+            ("parse_lsf_details", lambda text: lsf.parse_lsf_details(text, "c", 1.6e9)),
+            ("parse_lsf_details(bacct)", lambda text: lsf.parse_lsf_details("@@@ bacct\n" + text, "c", 1.6e9)),
         ],
     ),
     *_parsers(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from batchdeck.backends.errors import InvalidJobSpec, ParseError, SchedulerError
+from batchdeck.backends.errors import InvalidJobSpec, JobNotFound, ParseError, SchedulerError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
 from batchdeck.backends.schedulers import pbs
 from batchdeck.backends.transports.base import CommandResult
@@ -534,3 +534,141 @@ async def test_missing_qstat_is_a_clear_error(tmp_path: Path, monkeypatch: pytes
     backend = pbs.PbsBatchSystem("sim", sandbox_root=str(tmp_path / "s"))
     with pytest.raises(SchedulerError, match="qstat: command not found"):
         await backend.get_flavour()
+
+
+# ---------------------------------------------------------------------------- any of the user's jobs: parsers
+
+
+def test_history_of_a_finished_pro_job_with_seff_efficiencies() -> None:
+    (record,) = pbs.parse_pbs_history(sample("pbspro/qstat-xf-finished-exit0.txt"), "pro")
+    assert (record.jobid, record.name, record.user, record.state) == ("4686875.kman.restech.unsw.edu.au", "hacky", "z3536424", "F")
+    assert (record.outcome, record.exitcode, record.signal) == ("ok", 0, None)
+    # resources_used.walltime = 00:00:09, cput = 00:00:00, ncpus = 1, mem = 6896kb; Resource_List.mem = 1gb
+    assert (record.elapsed, record.cpu_time, record.cores) == (9, 0, 1)
+    assert (record.max_rss, record.requested_memory) == (6896 / 1024, 1024)
+    assert (record.cpu_efficiency, record.memory_efficiency) == (0.0, round(6896 / 1024 / 1024, 4))
+    # the same verdict as the status refresh reads from these lines
+    (job,) = pbs.parse_qstat_f(sample("pbspro/qstat-xf-finished-exit0.txt"), "pro")
+    assert (record.outcome, record.exitcode, record.signal) == (job.outcome, job.exitcode, job.signal)
+
+
+def test_history_keeps_the_users_finished_jobs_in_the_window() -> None:
+    text = sample("torque/qstat-f-multi-job-completed-queued-running-held.txt")
+    (done,) = pbs.parse_pbs_history(text, "torque", "otproddy")  # of C, Q, R, H only C has ended
+    # cput 00:02:38 over walltime 00:03:44 on the one core exec_host names (tbi-dsx50/22)
+    assert (done.cpu_time, done.elapsed, done.cores) == (158, 224, 1)
+    assert done.cpu_efficiency == round(158 / 224, 4)
+    assert (done.max_rss, done.requested_memory) == (472772 / 1024, 5120)
+    assert pbs.parse_pbs_history(text, "torque", "someone-else") == []
+    assert pbs.parse_pbs_history(text, "torque", "otproddy", since=done.end_time + 1) == []  # type: ignore[operator]
+    assert pbs.parse_pbs_history(sample("pbspro/qstat-xf-F-json-running.json"), "pro") == []  # still running
+
+
+def test_history_from_torque_xml_and_text() -> None:
+    (xml,) = pbs.parse_pbs_history(sample("torque/qstat-x-xml-completed.xml"), "torque")
+    # exec_host denbi5-int/0+denbi5-int/1+denbi5-int/2: three cores; cput 0 over walltime 00:00:06
+    assert (xml.jobid, xml.cores, xml.elapsed, xml.cpu_efficiency) == ("4564045.pbsserver", 3, 6, 0.0)
+    assert (xml.requested_memory, xml.max_rss) == (1024, 6064 / 1024)
+    (text,) = pbs.parse_pbs_history(sample("torque/qstat-f-t-completed.txt"), "torque")
+    assert (text.jobid, text.outcome, text.elapsed, text.requested_memory) == ("9.torque01.bcgsc.ca", "ok", 60, None)
+
+
+def test_details_resolve_output_paths_by_pbs_rules() -> None:
+    running = pbs.parse_pbs_details(sample("pbspro/qstat-xf-F-json-running.json"), "pro", "c")
+    folder = "/storage/liberec3-tul/home/jan_brezina/_testing/swrap/testing/integrated/01_mpi4py"
+    # Join_Path oe: stderr goes into the -o file; the host: prefix is not part of the path
+    assert (running.stdout, running.stderr, running.workdir) == (f"{folder}/swrap_01.o12860476",) * 2 + (folder,)
+    assert (running.state, running.cores, running.nodes, running.memory, running.time_limit) == (RunState.RUNNING, 4, 2, 8192, 60)
+    queued = pbs.parse_pbs_details(sample("pbspro/qstat-f-queued.txt"), "pro")
+    assert (queued.stdout, queued.stderr) == ("/home/z1234567/src/job.pbs.o315236", "/home/z1234567/src/job.pbs.e315236")
+    assert (queued.state, queued.reason, queued.workdir) == (RunState.SUBMITTED, "queued", "/home/z1234567/src")
+    held = pbs.parse_pbs_details(sample("torque/qstat-f-held-dependency.txt"), "torque")
+    assert held.raw_state == "H" and held.reason.startswith("held")
+    assert held.dependency.startswith("afterok:14973825.tbi-pbs-ng") and held.stdout == held.stderr  # Join_Path oe
+    # TORQUE keeps $PBS_JOBID literal in the record; the file carries the whole id
+    xml = pbs.parse_pbs_details(sample("torque/qstat-x-xml-completed.xml"), "torque")
+    assert xml.stdout.endswith("/r180405_163953553_stds_snvJoinVcfFiles.o4564045.pbsserver")
+    assert pbs.pbs_output_path("h:/o/x.o12^array_index^", "12[3]", "3") == "/o/x.o123"
+
+
+@pytest.mark.parametrize("path", ["pbspro/qstat-error-unknown-job-id.stderr.txt", "torque/qstat-error-unknown-job-id.stderr.txt"])
+def test_details_of_an_unknown_job_is_job_not_found_with_qstats_line(path: str) -> None:
+    backend = pbs.PbsBatchSystem("c", sandbox_root="/tmp/x", flavour="pro")
+    result = CommandResult(["qstat", "-x", "-f", "-F", "json", "10000"], 153, "", sample(path))
+    with pytest.raises(JobNotFound) as info:
+        backend.parse_details_output("10000", result)
+    assert str(info.value).endswith(f"({sample(path).strip().removeprefix('qstat: ')})")
+
+
+def test_control_commands() -> None:
+    assert pbs.pbs_control_argv("cancel", "7.s") == ["qdel", "7.s"]
+    assert pbs.pbs_control_argv("signal", "7.s", "USR1") == ["qsig", "-s", "SIGUSR1", "7.s"]
+    assert pbs.pbs_control_argv("hold", "7.s") == ["qhold", "7.s"]
+    assert pbs.pbs_control_argv("release", "7.s") == ["qrls", "7.s"]
+    assert pbs.pbs_control_argv("time_limit", "7.s", "90061") == ["qalter", "-l", "walltime=25:01:01", "7.s"]
+    with pytest.raises(InvalidJobSpec):
+        pbs.pbs_control_argv("time_limit", "7.s", "0")
+
+
+# ---------------------------------------------------------------------------- any of the user's jobs: on the simulator
+
+
+def _qsub(*args: str) -> str:
+    return subprocess.run(["qsub", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("flavour", ["pro", "torque"])
+async def test_plain_qsub_jobs_shown_peeked_held_released_and_in_history(
+    flavour: str, simulator: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    simulator(flavour)
+    config = tmp_path / "batchdeck.toml"
+    config.write_text(f'[clusters.pbs]\ntype = "pbs"\ntransport = "local"\nsandbox_root = "{tmp_path / "sb"}"\n')
+    script = tmp_path / "burn.sh"
+    # burns ~1 s of CPU in a 64 MiB block, against a 256 MiB request
+    script.write_text(
+        "#!/bin/sh\n#PBS -N burn\n#PBS -l select=1:ncpus=1:mem=256mb\necho burning\n"
+        f"'{sys.executable}' -c 'import time\nx = bytearray(64 << 20)\nt = time.process_time()\n"
+        "while time.process_time() - t < 1: pass'\n"
+    )
+    (tmp_path / "long.sh").write_text("#!/bin/sh\nsleep 60\n")
+    monkeypatch.chdir(tmp_path)  # qsub's default output files go to the submission directory
+    burn = _qsub(str(script))
+    held = _qsub("-h", str(script))
+    long = _qsub(str(tmp_path / "long.sh"))
+
+    shown = json.loads(cli(config, "show", f"pbs:{held}", "--json").stdout)
+    assert (shown["name"], shown["state"], shown["raw_state"], shown["reason"]) == ("burn", "SUBMITTED", "H", "held by the user")
+    assert shown["stdout"] == f"{tmp_path}/burn.o{held.partition('.')[0]}" and shown["memory"] == 256
+
+    def done() -> bool:
+        return json.loads(cli(config, "show", f"pbs:{burn}", "--json").stdout)["state"] == "TERMINATING"
+
+    await eventually(done, 30, "the plain qsub job to finish")
+    assert cli(config, "peek", f"pbs:{burn}").stdout == "burning\n"
+    records = {r["jobid"]: r for r in json.loads(cli(config, "history", "--cluster", "pbs", "--json").stdout)}
+    record = records[burn]
+    assert (record["name"], record["outcome"], record["exitcode"], record["cores"]) == ("burn", "ok", 0, 1)
+    assert record["requested_memory"] == 256 and 64 <= record["max_rss"] < 256
+    assert 0.25 <= record["memory_efficiency"] < 1 and record["cpu_time"] >= 1
+    assert held not in records and long not in records  # not finished
+
+    # PBS holds a running job only by checkpointing: its refusal is one line
+    refused = subprocess.run([*BATCHDECK, "--config", str(config), "hold", f"pbs:{long}"], capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+        f"batchdeck: error: qhold: Request invalid for state of job {long}"
+    ]
+    cli(config, "timelimit", f"pbs:{held}", "90m")
+    assert json.loads(cli(config, "show", f"pbs:{held}", "--json").stdout)["time_limit"] == 5400
+    cli(config, "release", f"pbs:{held}")
+    await eventually(done, 30, "the released job to run")
+    assert json.loads(cli(config, "show", f"pbs:{held}", "--json").stdout)["start_time"] is not None
+    cli(config, "cancel", f"pbs:{long}")
+
+    def cancelled() -> bool:
+        return json.loads(cli(config, "show", f"pbs:{long}", "--json").stdout)["state"] != "RUNNING"
+
+    await eventually(cancelled, 30, "qdel to end the job")
+    unknown = subprocess.run([*BATCHDECK, "--config", str(config), "show", "pbs:99999"], capture_output=True, text=True)
+    assert unknown.returncode == 1 and "Unknown Job Id 99999" in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1

@@ -705,6 +705,12 @@ def _forms(text: str) -> list[tuple[str, dict[str, str]]]:
     return _text_attrs(text)
 
 
+@parser("qstat -f output")
+def parse_qstat_any(text: str, flavour: str = "pro") -> list[SchedulerJob]:
+    """Whichever full form qstat answered in (TORQUE's qstat takes ``-x`` for XML, PBS Pro for history)."""
+    return [_job_from_attrs(jobid, attrs, flavour) for jobid, attrs in _forms(text)]
+
+
 def _seconds_of(value: str | None) -> float | None:
     if not value:
         return None
@@ -1036,7 +1042,7 @@ class PbsBatchSystem(BatchSystem):
             raise pbs_error("qstat", result)
         if not result.ok and not parse_unknown_job_ids(result.stderr):
             raise pbs_error("qstat", result)
-        return parse_qstat_f(result.stdout, flavour)
+        return parse_qstat_any(result.stdout, flavour)
 
     def jobid_key(self, jobid: str) -> str:
         """qsub's answer and qstat's listing may differ in how much server suffix they show."""

@@ -45,12 +45,32 @@ PBS_SERVER = "pbs-sim.example.org"
 QUEUES = {"workq": 3600 * 24, "short": 3600}
 LSF_QUEUES = ("normal", "short")
 
-RUNNER = r"""
-script=$1 out=$2 err=$3 rcfile=$4
-if [ -n "$err" ]; then bash "$script" >"$out" 2>"$err"; else bash "$script" >"$out" 2>&1; fi
-rc=$?
-echo "$rc" >"$rcfile.tmp" && mv -f "$rcfile.tmp" "$rcfile"
-"""
+
+
+def run_job(script: str, out: str, err: str, rcfile: str) -> int:
+    """The job's runner (``batchsim.py runner``): runs the script, then records its exit status and
+    the CPU time and peak memory the kernel measured, as a MoM or sbatchd would for accounting."""
+    import resource
+
+    for number in (signal.SIGHUP, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM):
+        # qsig / bkill -s signal the job's whole session: the signal is for the script, not for us
+        # (a handler, unlike SIG_IGN, is not inherited by the script)
+        signal.signal(number, lambda *_: None)
+    with open(out, "wb") as stdout, (open(err, "wb") if err else open(os.devnull, "wb")) as stderr:
+        proc = subprocess.Popen(["bash", script], stdin=subprocess.DEVNULL, stdout=stdout,
+                                stderr=stderr if err else subprocess.STDOUT)
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except InterruptedError:
+                continue
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rc = rc if rc >= 0 else 128 - rc  # a signal death as the shell reports it
+    Path(rcfile + ".usage").write_text(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}))
+    Path(rcfile + ".tmp").write_text(str(rc))
+    os.replace(rcfile + ".tmp", rcfile)
+    return 0
 
 
 def install(bin_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str], pbs_flavour: str = "pro") -> None:
@@ -58,7 +78,8 @@ def install(bin_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str], 
     bin_path = Path(bin_dir)
     bin_path.mkdir(parents=True, exist_ok=True)
     Path(state_dir).mkdir(parents=True, exist_ok=True)
-    names = ["qsub", "qstat", "qdel", "tracejob", "bsub", "bjobs", "bkill", "bacct", "bhist", "bqueues"]
+    names = ["qsub", "qstat", "qdel", "tracejob", "qsig", "qhold", "qrls", "qalter",
+             "bsub", "bjobs", "bkill", "bacct", "bhist", "bqueues", "bstop", "bresume", "bmod"]
     for name in names:
         wrapper = bin_path / name
         wrapper.write_text(
@@ -113,24 +134,23 @@ class Store:
 
 def refresh(job: dict[str, Any]) -> None:
     """Pick up the exit status the runner left when the job script ended."""
-    if job["status"] == "running" and os.path.exists(job["rcfile"]):
+    if job["status"] in ("running", "suspended") and os.path.exists(job["rcfile"]):
         job["status"] = "done"
         job["rc"] = int(Path(job["rcfile"]).read_text().strip() or 0)
         job["end"] = os.path.getmtime(job["rcfile"])
+        usage = Path(job["rcfile"] + ".usage")
+        if usage.exists():
+            job.update(json.loads(usage.read_text()))
 
 
-def start(store: Store, script_path: str, directives: dict[str, Any], kind: str) -> dict[str, Any]:
+def start(store: Store, script_path: str, directives: dict[str, Any], kind: str, held: bool = False) -> dict[str, Any]:
+    """A new job: running at once (no scheduling here), or held when submitted so (qsub -h, bsub -H)."""
     seq = store.next_id()
     rcfile = str(store.root / f"{seq}.rc")
     out = directives.get("o") or str(Path.cwd() / f"{directives.get('name', 'STDIN')}.o{seq}")
+    out = out.replace("%J", str(seq)).replace("%I", "0")
     err = "" if directives.get("join") else directives.get("e") or str(Path.cwd() / f"{directives.get('name', 'STDIN')}.e{seq}")
-    proc = subprocess.Popen(
-        ["/bin/sh", "-c", RUNNER, "sim-runner", script_path, out, err, rcfile],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    err = err.replace("%J", str(seq)).replace("%I", "0")
     now = time.time()
     job = {
         "seq": seq,
@@ -140,28 +160,51 @@ def start(store: Store, script_path: str, directives: dict[str, Any], kind: str)
         "default_queue": not directives.get("queue"),
         "cores": int(directives.get("cores") or 1),
         "walltime": directives.get("walltime"),
+        "mem": directives.get("mem"),
         "out": out,
         "err": err,
-        "pid": proc.pid,
+        "pid": None,
+        "script": script_path,
         "rcfile": rcfile,
-        "status": "running",
+        "status": "held",
         "rc": None,
         "deleted": False,
         "submit": now,
-        "start": now,
+        "start": None,
         "end": None,
         "listed_done": 0,
         "cwd": os.getcwd(),
+        "cpu": None,
+        "maxrss_kb": None,
     }
+    if not held:
+        launch(job)
     store.save(job)
     return job
 
 
-def kill(store: Store, job: dict[str, Any]) -> None:
+def launch(job: dict[str, Any]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "runner", job["script"], job["out"], job["err"], job["rcfile"]],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    job.update(pid=proc.pid, status="running", start=time.time())
+
+
+def signal_job(job: dict[str, Any], number: int) -> None:
     try:
-        os.killpg(job["pid"], signal.SIGTERM)
-    except ProcessLookupError:
+        os.killpg(job["pid"], number)
+    except (ProcessLookupError, TypeError):
         pass
+
+
+def kill(store: Store, job: dict[str, Any]) -> None:
+    signal_job(job, signal.SIGTERM)
+    if job["status"] == "suspended":
+        signal_job(job, signal.SIGCONT)  # a stopped process acts on SIGTERM only once continued
     job["deleted"] = True
     job["status"] = "done"
     job["rc"] = None
@@ -204,20 +247,22 @@ def directives(script: str, prefix: str, keys: dict[str, str]) -> dict[str, Any]
 
 
 def pbs_directives(script: str) -> dict[str, Any]:
-    found = directives(script, "#PBS", {"N": "name", "q": "queue", "o": "o", "e": "e", "j": "j", "l": "l"})
+    found = directives(script, "#PBS", {"N": "name", "q": "queue", "o": "o", "e": "e", "j": "j", "l": "l", "h": "hold"})
     found["join"] = found.pop("j", None) == "oe"
     resources = " ".join(re.findall(r"^#PBS\s+-l\s*(.*)$", script, re.M))
     if m := re.search(r"ncpus=(\d+)|ppn=(\d+)", resources):
         found["cores"] = m.group(1) or m.group(2)
-    if m := re.search(r"walltime=(\S+)", resources):
+    if m := re.search(r"walltime=([^,\s]+)", resources):
         found["walltime"] = m.group(1)
+    if m := re.search(r"\bmem=(\w+)", resources):
+        found["mem"] = m.group(1)
     found.pop("l", None)
     return found
 
 
 def pbs_letter(job: dict[str, Any]) -> str:
-    if job["status"] == "running":
-        return "R"
+    if job["status"] in ("running", "held", "suspended"):
+        return {"running": "R", "held": "H", "suspended": "S"}[job["status"]]
     return "F" if flavour() == "pro" else "C"
 
 
@@ -241,9 +286,26 @@ def pbs_attrs(job: dict[str, Any]) -> dict[str, Any]:
         "Output_Path": f"{PBS_SERVER}:{job['out']}",
         "qtime": ctime(job["submit"]),
         "Resource_List": {"ncpus": job["cores"], "nodect": 1, "walltime": job["walltime"] or "01:00:00"},
-        "stime": ctime(job["start"]),
-        "substate": 42,
+        "Hold_Types": "u" if letter == "H" else "n",
+        "substate": 20 if letter == "H" else 42,
+        "Variable_List": {"PBS_O_HOME": os.path.expanduser("~"), "PBS_O_WORKDIR": job["cwd"], "PBS_O_QUEUE": job["queue"]},
+        "Submit_arguments": job["script"],
     }
+    if job["start"]:
+        attrs["stime" if flavour() == "pro" else "start_time"] = ctime(job["start"])
+        attrs["exec_host"] = f"localhost/0*{job['cores']}" if flavour() == "pro" else f"localhost/0-{job['cores'] - 1}"
+    if job.get("mem"):
+        attrs["Resource_List"]["mem"] = job["mem"]
+    if letter in ("F", "C") and job["start"]:
+        walltime = max(0, int((job["end"] or time.time()) - job["start"]))
+        cput = int(job["cpu"] or 0)
+        attrs["resources_used"] = {
+            "cput": f"{cput // 3600:02d}:{cput // 60 % 60:02d}:{cput % 60:02d}",
+            "mem": f"{job['maxrss_kb'] or 0}kb",
+            "walltime": f"{walltime // 3600:02d}:{walltime // 60 % 60:02d}:{walltime % 60:02d}",
+        }
+        if flavour() == "pro":
+            attrs["resources_used"]["ncpus"] = job["cores"]
     if letter in ("F", "C"):
         attrs["substate"] = 91 if job["deleted"] and flavour() == "pro" else 92
         status = pbs_exit_status(job)
@@ -257,7 +319,9 @@ def pbs_attrs(job: dict[str, Any]) -> dict[str, Any]:
 def pbs_text_block(jobid: str, attrs: dict[str, Any]) -> str:
     lines = [f"Job Id: {jobid}"]
     for key, value in attrs.items():
-        if isinstance(value, dict):
+        if key == "Variable_List":
+            lines += wrap(f"    {key} = " + ",".join(f"{k}={v}" for k, v in value.items()))
+        elif isinstance(value, dict):
             for sub, subvalue in value.items():
                 lines += wrap(f"    {key}.{sub} = {subvalue}")
         else:
@@ -275,6 +339,27 @@ def wrap(line: str, width: int = 79) -> list[str]:
         pieces.append("\t" + rest[: width - 8])
         rest = rest[width - 8 :]
     return pieces
+
+
+def pbs_xml(jobs: list[dict[str, Any]]) -> str:
+    """TORQUE's ``qstat -x``: one line of XML, times as epoch seconds, no wrapping."""
+    from xml.sax.saxutils import escape
+
+    def element(tag: str, value: Any) -> str:
+        if isinstance(value, dict):
+            if tag == "Variable_List":
+                return f"<{tag}>{escape(','.join(f'{k}={v}' for k, v in value.items()))}</{tag}>"
+            return f"<{tag}>" + "".join(element(k, v) for k, v in value.items()) + f"</{tag}>"
+        text = str(value)
+        if tag in ("ctime", "qtime", "start_time", "comp_time", "mtime"):
+            text = str(int(time.mktime(time.strptime(text, "%a %b %d %H:%M:%S %Y"))))
+        return f"<{tag}>{escape(text)}</{tag}>"
+
+    body = "".join(
+        "<Job>" + element("Job_Id", pbs_id(j)) + "".join(element(k, v) for k, v in pbs_attrs(j).items()) + "</Job>"
+        for j in jobs
+    )
+    return f"<Data>{body}</Data>"
 
 
 def visible_pbs_jobs(store: Store) -> list[dict[str, Any]]:
@@ -303,7 +388,7 @@ def qsub(store: Store, args: list[str]) -> int:
     directives = pbs_directives(script)
     if directives.get("queue") and directives["queue"] not in QUEUES:
         return fail("qsub: Unknown queue", 170)
-    job = start(store, script_path, directives, "pbs")
+    job = start(store, script_path, directives, "pbs", held="-h" in args[:-1] or directives.get("hold") == "")
     print(pbs_id(job))
     return 0
 
@@ -317,15 +402,21 @@ def qstat(store: Store, args: list[str]) -> int:
     if "-F" in args and flavour() != "pro":
         return fail("qstat: invalid option -- 'F'\nusage: qstat [-f] [-x] ...", 2)
     ids = [a for a in args if not a.startswith("-") and a not in ("json", "dsv")]
-    if "-x" in args and flavour() == "pro":
-        jobs = [j for j in store.all() if j["kind"] == "pbs"]
-    else:
-        jobs = [j for j in visible_pbs_jobs(store) if j["status"] == "running" or flavour() == "torque"]
     if ids:
-        wanted = {re.match(r"^\d+", i).group(0) for i in ids if re.match(r"^\d+", i)}
-        jobs = [j for j in jobs if str(j["seq"]) in wanted]
+        # asking for a job by id does not age it (keep_completed is time, not listings)
+        found = [store.find(i) for i in ids]
+        jobs = [j for j in found if j is not None and j["kind"] == "pbs" and (
+            j["status"] != "done" or ("-x" in args and flavour() == "pro")
+            or (flavour() == "torque" and j["listed_done"] < KEEP_COMPLETED))]
         if not jobs:
             return fail(f"qstat: Unknown Job Id {ids[0]}", 153)
+    elif "-x" in args and flavour() == "pro":
+        jobs = [j for j in store.all() if j["kind"] == "pbs"]
+    else:
+        jobs = [j for j in visible_pbs_jobs(store) if j["status"] != "done" or flavour() == "torque"]
+    if "-x" in args and flavour() == "torque":
+        print(pbs_xml(jobs))
+        return 0
     if "-F" in args:
         data: dict[str, Any] = {"timestamp": int(time.time()), "pbs_version": "20.0.1", "pbs_server": PBS_SERVER}
         if jobs:
@@ -384,6 +475,52 @@ def qdel(store: Store, args: list[str]) -> int:
     return status
 
 
+def _pbs_job(store: Store, command: str, jobid: str) -> tuple[dict[str, Any] | None, int]:
+    job = store.find(jobid)
+    if job is None or job["kind"] != "pbs":
+        return None, fail(f"{command}: Unknown Job Id {jobid}", 153)
+    if job["status"] == "done":
+        return None, fail(f"{command}: Request invalid for state of job {jobid}", 168)
+    return job, 0
+
+
+def qsig(store: Store, args: list[str]) -> int:
+    name = args[args.index("-s") + 1] if "-s" in args else "SIGTERM"
+    number = getattr(signal, name if name.startswith("SIG") else f"SIG{name}", None)
+    if number is None:
+        return fail(f"qsig: Unknown signal {name}", 15023)
+    job, status = _pbs_job(store, "qsig", args[-1])
+    if job is not None:
+        signal_job(job, number)
+    return status
+
+
+def qhold(store: Store, args: list[str]) -> int:
+    job, status = _pbs_job(store, "qhold", args[-1])
+    if job is not None and job["status"] != "held":
+        # PBS holds a running job only by checkpointing it, which nothing here can do
+        return fail(f"qhold: Request invalid for state of job {args[-1]}", 168)
+    return status
+
+
+def qrls(store: Store, args: list[str]) -> int:
+    job, status = _pbs_job(store, "qrls", args[-1])
+    if job is not None and job["status"] == "held":
+        launch(job)
+        store.save(job)
+    return status
+
+
+def qalter(store: Store, args: list[str]) -> int:
+    job, status = _pbs_job(store, "qalter", args[-1])
+    if job is not None:
+        for value in (args[i + 1] for i, a in enumerate(args[:-1]) if a == "-l"):
+            if value.startswith("walltime="):
+                job["walltime"] = value.partition("=")[2]
+        store.save(job)
+    return status
+
+
 def tracejob(store: Store, args: list[str]) -> int:
     day = time.strftime("%Y%m%d")
     for name in ("server_priv/accounting", "mom_logs", "sched_logs"):
@@ -422,16 +559,18 @@ def tracejob(store: Store, args: list[str]) -> int:
 
 def lsf_directives(script: str) -> dict[str, Any]:
     found = directives(
-        script, "#BSUB", {"J": "name", "q": "queue", "n": "cores", "o": "o", "e": "e", "W": "walltime"}
+        script, "#BSUB", {"J": "name", "q": "queue", "n": "cores", "o": "o", "e": "e", "W": "walltime", "R": "resreq"}
     )
+    if "resreq" in found:
+        found["resreq"] = found["resreq"].strip("\"'")
     if "o" in found and "e" not in found:
         found["join"] = True  # LSF writes stderr into the -o file when -e is not given
     return found
 
 
 def lsf_stat(job: dict[str, Any]) -> str:
-    if job["status"] == "running":
-        return "RUN"
+    if job["status"] in ("running", "held", "suspended"):
+        return {"running": "RUN", "held": "PSUSP", "suspended": "USUSP"}[job["status"]]
     return "DONE" if job["rc"] == 0 and not job["deleted"] else "EXIT"
 
 
@@ -460,6 +599,22 @@ def lsf_record(job: dict[str, Any]) -> dict[str, str]:
         "SUBMIT_TIME": lsf_time(job["submit"]),
         "START_TIME": lsf_time(job["start"]),
         "FINISH_TIME": lsf_time(job["end"]),
+        "PEND_REASON": "The job was suspended by the user while pending" if job["status"] == "held" else "",
+        "EXEC_HOST": "localhost" if job["start"] else "",
+        "SUB_CWD": job["cwd"],
+        "EXEC_CWD": job["cwd"] if job["start"] else "",
+        "EXEC_HOME": os.path.expanduser("~"),
+        # the -o / -e paths as given (%J kept): bjobs shows the request, not the file
+        "OUTPUT_FILE": job.get("o_given") or "",
+        "ERROR_FILE": job.get("e_given") or "",
+        "COMMAND": job["name"],
+        "DEPENDENCY": "",
+        "RUNTIMELIMIT": f"{int(job['walltime'] or 0) // 60:02d}:{int(job['walltime'] or 0) % 60:02d}:00" if str(job["walltime"] or "").isdecimal() else "",
+        "RUN_TIME": f"{int((job['end'] or time.time()) - job['start'])} second(s)" if job["start"] else "",
+        "CPU_USED": "",
+        "MAX_MEM": "",
+        "EFFECTIVE_RESREQ": "select[type == local] order[r15s:pg] ",
+        "PROJ_NAME": "default",
     }
 
 
@@ -470,7 +625,9 @@ def bsub(store: Store, args: list[str]) -> int:
         return fail(f"{directives['queue']}: No such queue. Job not submitted.", 255)
     path = store.root / f"script-{time.time_ns()}.sh"
     path.write_text(script)
-    job = start(store, str(path), directives, "lsf")
+    job = start(store, str(path), directives, "lsf", held="-H" in args)
+    job.update(o_given=directives.get("o"), e_given=directives.get("e"), resreq=directives.get("resreq"))
+    store.save(job)
     where = f"default queue <{job['queue']}>" if job["default_queue"] else f"queue <{job['queue']}>"
     print(f"Job <{job['seq']}> is submitted to {where}.")
     return 0
@@ -495,18 +652,29 @@ def bjobs(store: Store, args: list[str]) -> int:
     fields = None
     if "-o" in args:
         fields = args[args.index("-o") + 1].split()
-    jobs = visible_lsf_jobs(store)
-    if "-a" not in args:
-        jobs = [j for j in jobs if j["status"] == "running"]
-    if not jobs:
-        return fail("No job found" if "-a" in args else "No unfinished job found", 255)
-    records = []
+    ids = [a for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] != "-o")]
+    records: list[dict[str, str]] = []
+    if ids:
+        # by id, a finished job stays until CLEAN_PERIOD, which only listings count down here
+        jobs = []
+        for jobid in ids:
+            job = store.find(jobid)
+            if job is None or job["kind"] != "lsf" or (job["status"] == "done" and job["listed_done"] >= KEEP_COMPLETED):
+                records.append({"JOBID": jobid, "ERROR": f"Job <{jobid}> is not found"})
+            else:
+                jobs.append(job)
+    else:
+        jobs = visible_lsf_jobs(store)
+        if "-a" not in args:
+            jobs = [j for j in jobs if j["status"] != "done"]
+        if not jobs:
+            return fail("No job found" if "-a" in args else "No unfinished job found", 255)
     for job in jobs:
         full = lsf_record(job)
         records.append({f.upper(): full.get(f.upper(), "") for f in fields} if fields else full)
     if "-json" in args:
         print(json.dumps({"COMMAND": "bjobs", "JOBS": len(records), "RECORDS": records}, indent=2).replace("/", "\\/"))
-        return 0
+        return 255 if any("ERROR" in r for r in records) else 0
     print("JOBID   USER    STAT  QUEUE      FROM_HOST   EXEC_HOST   JOB_NAME   SUBMIT_TIME")
     for job in jobs:
         print(f"{job['seq']:<7} {user():<7} {lsf_stat(job):<5} {job['queue']:<10} localhost   localhost   "
@@ -514,17 +682,77 @@ def bjobs(store: Store, args: list[str]) -> int:
     return 0
 
 
-def bkill(store: Store, args: list[str]) -> int:
-    status = 0
-    for jobid in [a for a in args if not a.startswith("-")]:
+def _lsf_jobs(store: Store, args: list[str], with_value: tuple[str, ...] = ()) -> list[tuple[str, dict[str, Any] | None]]:
+    """The ids an LSF command names (options in ``with_value`` take a value), each with its live job."""
+    ids = [a for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] not in with_value)]
+    found = []
+    for jobid in ids:
         job = store.find(jobid)
         if job is None or job["kind"] != "lsf":
-            status = fail(f"Job <{jobid}>: No matching job found", 255)
+            fail(f"Job <{jobid}>: No matching job found", 255)
         elif job["status"] == "done":
-            status = fail(f"Job <{jobid}>: Job has already finished", 255)
+            fail(f"Job <{jobid}>: Job has already finished", 255)
+        found.append((jobid, job if job is not None and job["kind"] == "lsf" and job["status"] != "done" else None))
+    return found
+
+
+def bkill(store: Store, args: list[str]) -> int:
+    status = 0
+    name = args[args.index("-s") + 1] if "-s" in args else None
+    for jobid, job in _lsf_jobs(store, args, ("-s",)):
+        if job is None:
+            status = 255
+        elif name is not None:
+            number = getattr(signal, name if name.startswith("SIG") else f"SIG{name}")
+            signal_job(job, number)
+            print(f"Job <{jobid}> is being signaled")
         else:
             kill(store, job)
             print(f"Job <{jobid}> is being terminated")
+    return status
+
+
+def bstop(store: Store, args: list[str]) -> int:
+    """A running job is suspended (SIGSTOP, USUSP); a pending one stays held (PSUSP)."""
+    status = 0
+    for jobid, job in _lsf_jobs(store, args):
+        if job is None:
+            status = 255
+            continue
+        if job["status"] == "running":
+            signal_job(job, signal.SIGSTOP)
+            job["status"] = "suspended"
+            store.save(job)
+        print(f"Job <{jobid}> is being stopped")
+    return status
+
+
+def bresume(store: Store, args: list[str]) -> int:
+    status = 0
+    for jobid, job in _lsf_jobs(store, args):
+        if job is None:
+            status = 255
+            continue
+        if job["status"] == "held":
+            launch(job)
+        elif job["status"] == "suspended":
+            signal_job(job, signal.SIGCONT)
+            job["status"] = "running"
+        store.save(job)
+        print(f"Job <{jobid}> is being resumed")
+    return status
+
+
+def bmod(store: Store, args: list[str]) -> int:
+    status = 0
+    for jobid, job in _lsf_jobs(store, args, ("-W",)):
+        if job is None:
+            status = 255
+            continue
+        if "-W" in args:
+            job["walltime"] = args[args.index("-W") + 1]
+        store.save(job)
+        print(f"Parameters of job <{jobid}> are being changed")
     return status
 
 
@@ -534,7 +762,9 @@ def _long_lines(job: dict[str, Any]) -> tuple[str, list[str]]:
               f"Status <{stat}>, Queue <{job['queue']}>, Command <{job['name']}>")
     stamp = lambda when: time.strftime("%a %b %d %H:%M:%S", time.localtime(when))  # noqa: E731
     events = [
-        f"{stamp(job['submit'])}: Submitted from host <localhost>, CWD <{job['cwd']}>;",
+        f"{stamp(job['submit'])}: Submitted from host <localhost>, CWD <{job['cwd']}>"
+        + (f", Output File <{job['o_given']}>" if job.get("o_given") else "")
+        + (f", Requested Resources <{job['resreq']}>" if job.get("resreq") else "") + ";",
         f"{stamp(job['start'])}: Dispatched to <localhost>;",
     ]
     if stat == "DONE":
@@ -560,8 +790,15 @@ def lsf_wrap(line: str) -> list[str]:
 def bacct(store: Store, args: list[str]) -> int:
     if os.environ.get("BATCHDECK_SIM_NO_BACCT"):
         return fail("No matching job found", 0)
-    ids = [a for a in args if not a.startswith("-")]
-    jobs = [j for j in (store.find(i) for i in ids) if j and j["kind"] == "lsf" and j["status"] == "done"]
+    ids = [a for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] != "-C")]
+    if ids:
+        jobs = [j for j in (store.find(i) for i in ids) if j and j["kind"] == "lsf" and j["status"] == "done"]
+    else:
+        # -C time0,: jobs that ended from time0 (yyyy/mm/dd/HH:MM) until now; bacct's own user's
+        since = 0.0
+        if "-C" in args:
+            since = time.mktime(time.strptime(args[args.index("-C") + 1].split(",")[0], "%Y/%m/%d/%H:%M"))
+        jobs = [j for j in store.all() if j["kind"] == "lsf" and j["status"] == "done" and (j["end"] or 0) >= since]
     if not jobs:
         return fail("No matching job found", 0)
     print("Accounting information about jobs that are:\n  - submitted by all users.\n  - accounted on all projects.\n"
@@ -572,8 +809,14 @@ def bacct(store: Store, args: list[str]) -> int:
         for line in [header, *events]:
             print("\n".join(lsf_wrap(line)))
         status = "done" if lsf_stat(job) == "DONE" else "exit"
+        # the runner's measured CPU time and peak memory, as bacct prints them
+        cpu = job["cpu"] or 0.0
+        wait = int((job["start"] or job["submit"]) - job["submit"])
+        turnaround = max(wait, int(round((job["end"] or job["submit"]) - job["submit"])))
+        mem = f"{(job['maxrss_kb'] or 0) // 1024}M"
+        hog = cpu / turnaround if turnaround else 0.0
         print("\nAccounting information about this job:\n     CPU_T     WAIT     TURNAROUND   STATUS     HOG_FACTOR"
-              f"    MEM    SWAP\n      0.01        0              1     {status}         0.0100     1M     1M\n"
+              f"    MEM    SWAP\n {cpu:9.2f} {wait:8d} {turnaround:14d} {status:>8}   {hog:12.4f} {mem:>6}     0M\n"
               + "-" * 78 + "\n")
     print("SUMMARY:      ( time unit: second )")
     return 0
@@ -607,11 +850,15 @@ def bqueues(store: Store, args: list[str]) -> int:
 
 COMMANDS = {
     "qsub": qsub, "qstat": qstat, "qdel": qdel, "tracejob": tracejob,
+    "qsig": qsig, "qhold": qhold, "qrls": qrls, "qalter": qalter,
     "bsub": bsub, "bjobs": bjobs, "bkill": bkill, "bacct": bacct, "bhist": bhist, "bqueues": bqueues,
+    "bstop": bstop, "bresume": bresume, "bmod": bmod,
 }
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["runner"] and len(argv) == 5:
+        return run_job(*argv[1:])  # the job's own process: never holds the store's lock
     if not argv or argv[0] not in COMMANDS:
         return fail(f"batchsim: unknown command {argv[:1]}", 2)
     store = Store()
