@@ -253,11 +253,14 @@ async def test_cancel_pending_job(deck: Deck) -> None:
 async def _pending_job(deck: Deck):  # noqa: ANN202 - tuple[JobRecord, JobRecord | None]
     """A job the scheduler keeps pending (and the job that fills the node, if one is needed)."""
     if deck.scheduler == "sge":
-        # More slots than the node has: stays pending, and never reaches accounting.
-        job = await deck.submit(command=["true"], cores=64)
-        await deck.backend.update_job_states([job])
+        # Every slot taken by a filler, then one more job: it stays pending (more cores than the
+        # queue has would be refused before qsub now).
+        filler = await deck.submit(command=["sleep", "300"], cores=2)
+        await deck.wait([filler], lambda: filler.state == RunState.RUNNING, 180, "the slot-filling job's start")
+        job = await deck.submit(command=["true"])
+        await deck.backend.update_job_states([filler, job])
         assert (job.state, job.raw_state) == (RunState.SUBMITTED, "qw")
-        return job, None
+        return job, filler
     if deck.scheduler == "slurm":
         queues = {q.name: q for q in await deck.backend.list_queues()}
         cpus = queues["debug"].total_cores

@@ -116,13 +116,16 @@ async def test_sge_qdel_running_is_cancelled(deck: Deck) -> None:
 @pytest.mark.sge
 @pytest.mark.parametrize("deck_kind", ["sge"])
 async def test_sge_qdel_pending_is_cancelled(deck: Deck) -> None:
-    # more slots than the node has: pending for good, and never in accounting
-    job = await deck.submit(command=["true"], cores=64)
+    # every slot taken by a filler: the next job is pending, and a qdel'd pending job never reaches accounting
+    filler = await deck.submit(command=["sleep", "300"], cores=2)
+    await deck.wait([filler], lambda: filler.state == RunState.RUNNING, 180, "the slot-filling job's start")
+    job = await deck.submit(command=["true"])
     await deck.backend.update_job_states([job])
     assert job.state == RunState.SUBMITTED
     await deck.backend.cancel_job(job)
     await deck.wait_state(job, RunState.TERMINATED)
     assert_outcome(job, Outcome.CANCELLED)
+    await deck.backend.cancel_job(filler)
 
 
 @pytest.mark.sge
