@@ -60,6 +60,10 @@ ACTIONS: dict[str, KeyAction] = {
     "refresh": KeyAction("r", "main", "refresh", "Refresh", "refresh every cluster now"),
     "filter": KeyAction("slash", "main", "filter", "Filter", "filter jobs by text"),
     "stream": KeyAction("o", "main", "toggle_stream", "Out/Err", "toggle stdout / stderr in the peek"),
+    "command": KeyAction(
+        "e", "main", "toggle_command", "Command", "show the selected job's whole command in Details, or one line again",
+        show=False,
+    ),
     "theme": KeyAction("t", "main", "choose_theme", "Theme", "choose the theme (remembered)"),
     "help": KeyAction("question_mark", "main", "help", "Help", "this help"),
     "quit": KeyAction("q", "main", "quit", "Quit", "quit (jobs keep running)"),
