@@ -152,3 +152,21 @@ def test_a_cluster_that_skips_host_key_checks_says_so(env: dict[str, str], tmp_p
     lines = proc.stderr.strip().splitlines()
     assert lines[0] == "batchdeck: warning: cluster 'far': SSH host keys are NOT verified (ignore_ssh_host_keys = true)"
     assert proc.returncode == 1 and lines[1].startswith("batchdeck: error: ")  # nothing listens on port 1
+
+
+def test_scheduler_options_are_checked_and_refused_where_not_honoured(env: dict[str, str], tmp_path: Path) -> None:
+    bad = run(env, "submit", "--gpus", "two", "--", "true", check=False)
+    assert bad.returncode != 0
+    assert bad.stderr == "batchdeck: error: --gpus: expected a whole number of GPUs, got 'two'\n"
+    refused = run(env, "submit", "--account", "proj1", "--", "true", check=False)
+    assert refused.returncode != 0
+    assert refused.stderr == "batchdeck: error: account: the local scheduler (cluster 'localhost') cannot honour it\n"
+    assert json.loads(run(env, "list", "--json", "--no-refresh").stdout) == []
+
+    config = Path(env["BATCHDECK_CONFIG"])
+    config.write_text(config.read_text() + f'[clusters.s]\ntype = "slurm"\nsandbox_root = "{tmp_path / "s"}"\n')
+    script = run(env, "submit", "--cluster", "s", "--dry-run", "--account", "proj1", "--qos", "normal", "--gpus", "1",
+                 "--nodes", "2", "--constraint", "avx2&ib", "--", "true").stdout  # fmt: skip
+    for line in ("#SBATCH --account=proj1", "#SBATCH --qos=normal", "#SBATCH --gpus=1", "#SBATCH --nodes=2",
+                 "#SBATCH --ntasks-per-node=1", "#SBATCH '--constraint=avx2&ib'"):  # fmt: skip
+        assert line in script.splitlines(), script
