@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from batchdeck.backends.errors import TransportError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState
 from batchdeck.backends.schedulers.base import BatchSystem
 from batchdeck.backends.transports.base import CommandResult, Transport
@@ -174,14 +175,15 @@ class Deck:
 
     async def _remove_sandbox_root(self) -> None:
         # A local runner of a job that just ended may still be writing its exit
-        # status into the tree while it is removed ("Directory not empty"): the
-        # removal is tried again until the runner is done, within a deadline.
+        # status into the tree while it is removed ("Directory not empty", an
+        # OSError here, a TransportError over SSH): the removal is tried again
+        # until the runner is done, within a deadline.
         deadline = time.monotonic() + 30
         while True:
             try:
                 await self.transport.inner.remove_tree(self.sandbox_root)
                 return
-            except OSError:
+            except (OSError, TransportError):
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.1)
