@@ -20,9 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchdeck.backends.errors import InvalidJobSpec, ParseError, SchedulerError
+from batchdeck.backends.errors import InvalidJobSpec, JobNotFound, ParseError, SchedulerError
 from batchdeck.backends.model import JobRecord, JobSpec, RunState, SchedulerJob
 from batchdeck.backends.schedulers import lsf
+from batchdeck.backends.transports.base import CommandResult
 
 from contract import Deck
 from helpers import eventually
@@ -467,3 +468,114 @@ async def test_cli_end_to_end(simulator: Path, tmp_path: Path) -> None:
     assert json.loads(cli(config, "status", long_id, "--json").stdout)["state"] == "TERMINATED"
     queues = json.loads(cli(config, "queues", "--cluster", "mylsf", "--json").stdout)
     assert {q["name"] for q in queues} == {"normal", "short"}
+
+
+# ---------------------------------------------------------------------------- any of the user's jobs: parsers
+
+#: the gc3pie samples come from ETH Brutus in 2012 (events carry no year)
+NOW_2012 = time.mktime((2012, 12, 1, 0, 0, 0, 0, 0, -1))
+
+
+def test_bacct_history_with_seff_efficiencies() -> None:
+    (done,) = lsf.parse_bacct_history(sample("bacct-l-done.txt"), NOW_2012)
+    assert (done.jobid, done.name, done.user, done.queue, done.state) == ("3329613", "sleep 60", "rmurri", "pub.1h", "DONE")
+    assert (done.outcome, done.exitcode, done.cores) == ("ok", 0, 1)
+    # CPU_T 0.08, WAIT 50, TURNAROUND 117 (dispatched 17:08:44, completed 17:09:51), MEM 5M
+    assert (done.cpu_time, done.elapsed, done.max_rss) == (0.08, 67, 5)
+    assert done.end_time is not None and done.start_time is not None and done.end_time - done.start_time == 67
+    assert done.cpu_efficiency == round(0.08 / 67, 4) and done.memory_efficiency is None  # no rusage[mem=] asked
+    (killed,) = lsf.parse_bacct_history(sample("bacct-l-exit-killed-by-owner.txt"), NOW_2012)
+    assert (killed.outcome, killed.state, killed.elapsed, killed.max_rss) == ("cancelled", "EXIT", 55, 1)
+    assert lsf.parse_bacct_history(sample("bacct-l-done-2.txt"), NOW_2012, since=done.end_time + 3600) == []
+    assert lsf.parse_bacct_history("No matching job found\n", NOW_2012) == []
+
+
+def test_bhist_long_blocks_read_as_history_too() -> None:
+    (failed,) = lsf.parse_bacct_history(sample("bhist-summary-and-bhist-l-exit-127.txt"), NOW_2012)
+    assert (failed.jobid, failed.outcome, failed.exitcode, failed.cores) == ("873209", "failed", 127, 1)
+
+
+def test_details_from_bjobs_json_and_from_accounting() -> None:
+    details = lsf.parse_lsf_details(sample("bjobs-o-json-done.json"), "c", NOW_2012)
+    assert (details.jobid, details.name, details.user, details.queue, details.raw_state) == ("22005", "ls -l", "otptest", "short-dmg", "DONE")
+    assert (details.time_limit, details.elapsed, details.dependency, details.workdir) == (600, 1, "done(22004)", "/some/test")
+    assert details.stdout == "" and details.command == "ls -l"  # no -o: LSF mails the output
+    gone = lsf.parse_lsf_details("@@@ bacct\n" + sample("bacct-l-exit-killed-by-owner.txt"), "c", NOW_2012)
+    assert (gone.jobid, gone.state, gone.outcome, gone.workdir) == ("3224113", RunState.TERMINATED, "cancelled", "$HOME")
+    assert gone.stdout == gone.stderr == "$HOME/lsf.o3224113"  # Output File <lsf.o%J>, no -e
+    assert lsf.lsf_output_path("logs/%J_%I.out", "12[3]", "/w", "") == "/w/logs/12_3.out"
+    assert lsf.lsf_output_path("$HOME/o/", "12", "/w", "/home/me") == "/home/me/o/12.out"
+
+
+@pytest.mark.parametrize("name", ["bjobs-error-job-not-found.stderr.txt", "bjobs-error-job-not-found-2.stderr.txt"])
+def test_details_of_an_unknown_job_is_job_not_found_with_lsfs_line(name: str) -> None:
+    backend = lsf.LsfBatchSystem("c", sandbox_root="/tmp/x")
+    text = sample(name)
+    result = CommandResult(["sh"], 0, text + "@@@ bacct\nNo matching job found\n", "")
+    with pytest.raises(JobNotFound) as info:
+        backend.parse_details_output("1", result)
+    assert str(info.value).endswith(f"({text.strip()})")
+
+
+def test_control_commands() -> None:
+    assert lsf.lsf_control_argv("cancel", "7") == ["bkill", "7"]
+    assert lsf.lsf_control_argv("signal", "7", "USR1") == ["bkill", "-s", "USR1", "7"]
+    # a pending job's hold is bstop too (PSUSP); bresume releases it
+    assert (lsf.lsf_control_argv("hold", "7"), lsf.lsf_control_argv("release", "7")) == (["bstop", "7"], ["bresume", "7"])
+    assert lsf.lsf_control_argv("time_limit", "7", "5400") == ["bmod", "-W", "1:30", "7"]
+    with pytest.raises(InvalidJobSpec, match="whole minutes"):
+        lsf.lsf_control_argv("time_limit", "7", "90")
+
+
+# ---------------------------------------------------------------------------- any of the user's jobs: on the simulator
+
+
+def _bsub(script: str, *args: str) -> str:
+    out = subprocess.run(["bsub", *args], input=script, capture_output=True, text=True, check=True).stdout
+    return lsf.parse_bsub_output(out)[0]
+
+
+def _show(config: Path, jobid: str) -> dict[str, Any]:
+    return json.loads(cli(config, "show", f"lsf:{jobid}", "--json").stdout)  # type: ignore[no-any-return]
+
+
+async def test_plain_bsub_jobs_shown_peeked_held_released_and_in_history(simulator: Path, tmp_path: Path) -> None:
+    config = tmp_path / "batchdeck.toml"
+    config.write_text(f'[clusters.lsf]\ntype = "lsf"\ntransport = "local"\nsandbox_root = "{tmp_path / "sb"}"\n')
+    burn = (
+        f"#BSUB -J burn\n#BSUB -o {tmp_path}/burn.%J.out\n#BSUB -R \"rusage[mem=256]\"\necho burning\n"
+        f"'{sys.executable}' -c 'import time\nx = bytearray(64 << 20)\nt = time.process_time()\n"
+        "while time.process_time() - t < 1: pass'\n"
+    )
+    done_id = _bsub(burn)
+    held = _bsub(burn, "-H")
+    long = _bsub(f"#BSUB -J long\n#BSUB -o {tmp_path}/long.out\nsleep 60\n")
+    shown = _show(config, held)
+    assert (shown["name"], shown["state"], shown["raw_state"]) == ("burn", "SUBMITTED", "PSUSP")
+    assert shown["stdout"] == shown["stderr"] == f"{tmp_path}/burn.{held}.out"  # %J; no -e: stderr into -o
+
+    await eventually(lambda: _show(config, done_id)["state"] == "TERMINATING", 30, "the plain bsub job to finish")
+    assert cli(config, "peek", f"lsf:{done_id}").stdout == "burning\n"
+    records = {r["jobid"]: r for r in json.loads(cli(config, "history", "--cluster", "lsf", "--json").stdout)}
+    record = records[done_id]
+    assert (record["name"], record["outcome"], record["exitcode"], record["cores"]) == ("burn", "ok", 0, 1)
+    assert record["requested_memory"] == 256 and 64 <= record["max_rss"] < 256 and record["cpu_time"] >= 1
+    assert 0.25 <= record["memory_efficiency"] < 1 and record["cpu_efficiency"] is not None
+    assert held not in records and long not in records
+
+    # hold of a running job is LSF's suspend (USUSP); release resumes it
+    await eventually(lambda: _show(config, long)["state"] == "RUNNING", 30, "the long job to run")
+    cli(config, "hold", f"lsf:{long}")
+    assert _show(config, long)["raw_state"] == "USUSP"
+    cli(config, "release", f"lsf:{long}")
+    assert _show(config, long)["raw_state"] == "RUN"
+    cli(config, "timelimit", f"lsf:{long}", "90m")
+    assert _show(config, long)["time_limit"] == 5400
+    cli(config, "release", f"lsf:{held}")
+    await eventually(lambda: _show(config, held)["state"] == "TERMINATING", 30, "the released job to run")
+    cli(config, "cancel", f"lsf:{long}")
+    await eventually(lambda: _show(config, long)["outcome"] == "cancelled", 30, "bkill to end the job")
+    unknown = subprocess.run([*BATCHDECK, "--config", str(config), "show", "lsf:99999"], capture_output=True, text=True)
+    assert unknown.returncode == 1 and unknown.stderr.strip().splitlines() == [
+        "batchdeck: error: cluster 'lsf' knows no job '99999' (Job <99999> is not found)"
+    ]

@@ -578,6 +578,15 @@ def lsf_time(when: float | None) -> str:
     return time.strftime("%b %d %H:%M", time.localtime(when)) if when else "-"
 
 
+def lsf_limit(walltime: str | None) -> str:
+    """bsub/bmod -W [HH:]MM as bjobs' RUNTIMELIMIT shows it (HH:MM:SS)."""
+    hours, _, minutes = (walltime or "").rpartition(":")
+    if not minutes.isdecimal() or not (hours or "0").isdecimal():
+        return ""
+    total = int(hours or 0) * 60 + int(minutes)
+    return f"{total // 60:02d}:{total % 60:02d}:00"
+
+
 def lsf_record(job: dict[str, Any]) -> dict[str, str]:
     stat = lsf_stat(job)
     exit_code = ""
@@ -609,7 +618,7 @@ def lsf_record(job: dict[str, Any]) -> dict[str, str]:
         "ERROR_FILE": job.get("e_given") or "",
         "COMMAND": job["name"],
         "DEPENDENCY": "",
-        "RUNTIMELIMIT": f"{int(job['walltime'] or 0) // 60:02d}:{int(job['walltime'] or 0) % 60:02d}:00" if str(job["walltime"] or "").isdecimal() else "",
+        "RUNTIMELIMIT": lsf_limit(job["walltime"]),
         "RUN_TIME": f"{int((job['end'] or time.time()) - job['start'])} second(s)" if job["start"] else "",
         "CPU_USED": "",
         "MAX_MEM": "",
