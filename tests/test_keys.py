@@ -198,7 +198,10 @@ def test_every_binding_of_the_app_is_one_of_the_actions() -> None:
     seen: dict[str, str] = {}
     for cls in classes:
         for binding in cls.BINDINGS:
-            assert isinstance(binding, Binding) and binding.id in ACTIONS, (cls, binding)
+            assert isinstance(binding, Binding), (cls, binding)
+            if binding.id is None and binding.key in RESERVED_EVERYWHERE and binding.priority:
+                continue  # Textual's own focus keys, made priority so a fast typist's keys stay in order
+            assert binding.id in ACTIONS, (cls, binding)
             seen[binding.id] = binding.key
     assert seen == {action_id: action.keys for action_id, action in ACTIONS.items()}
 

@@ -45,3 +45,18 @@ def key_text(app: App[Any], action_id: str, separator: str = " / ") -> str:
         *modifiers, base = key.split("+")
         words.append("+".join([*modifiers, format_key(base)]))
     return separator.join(words)
+
+
+def focus_keys_in_order() -> list[BindingType]:
+    """Tab / shift+tab as priority bindings, for a form that is typed into fast.
+
+    Textual's own Tab binding sits on the screen: the key first goes to the focused
+    field's queue and bubbles up, while the app already hands the next characters to
+    that same field, so a busy screen lets them land before the focus moves (#15).
+    A priority binding moves the focus while the app reads the key, in order with
+    every character after it. They are Textual's reserved keys, not remappable actions.
+    """
+    return [
+        Binding("tab", "app.focus_next", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", show=False, priority=True),
+    ]

@@ -1,4 +1,9 @@
-"""The submit form (``s``): every value checked as it is typed, against the cluster's limits."""
+"""The submit form (``s``): every value checked as it is typed, against the cluster's limits.
+
+The check runs once typing pauses (``CHECK_DELAY``), never on the key path: a fast
+typist's keys are handled in order whatever the check costs (#15); submit checks the
+values as they are at that moment.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ..backends.engine.deck import Deck
 from ..backends.engine.job_specs import SpecText, build_spec, check_for_cluster, cluster_limits, split_list
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobSpec, QueueInfo
-from .keys import bindings, key_text
+from .keys import bindings, focus_keys_in_order, key_text
 
 FIELDS: tuple[tuple[str, str, str], ...] = (
     # id, label, placeholder
@@ -89,8 +95,12 @@ def limits_text(deck: Deck, cluster: str) -> str:
         return ""
 
 
+#: seconds of quiet after a change before the form checks itself
+CHECK_DELAY = 0.25
+
+
 class SubmitScreen(ModalScreen[SubmitRequest | None]):
-    BINDINGS = bindings("form")
+    BINDINGS = [*bindings("form"), *focus_keys_in_order()]
 
     def __init__(
         self,
@@ -110,6 +120,7 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
             self.prefill["queue"] = queue
         self.queues = queues or {}
         self.check = FormCheck(None, {})
+        self._pending_check: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="submit"):
@@ -146,6 +157,7 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
         return {ident: self.query_one(f"#{ident}", Input).value for ident, _l, _p in FIELDS}
 
     def validate_form(self) -> FormCheck:
+        self._cancel_pending_check()
         cluster = self.query_one("#cluster", Select).value
         self.cluster = str(cluster)
         self.check = check_form(self.values(), self.cluster, self.deck, self.queues.get(self.cluster))
@@ -163,14 +175,24 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
         self.query_one("#submit", Button).disabled = self.check.spec is None
         return self.check
 
+    def _cancel_pending_check(self) -> None:
+        if self._pending_check is not None:
+            self._pending_check.stop()
+            self._pending_check = None
+
+    def check_soon(self) -> None:
+        """Check the form once no change came for CHECK_DELAY (each change restarts the wait)."""
+        self._cancel_pending_check()
+        self._pending_check = self.set_timer(CHECK_DELAY, self.validate_form)
+
     @on(Input.Changed)
     def _changed(self) -> None:
-        self.validate_form()
+        self.check_soon()
 
     @on(Select.Changed, "#cluster")
     def _cluster_changed(self) -> None:
         self.query_one("#limits", Static).update(limits_text(self.deck, self.cluster_value()))
-        self.validate_form()
+        self.check_soon()
 
     def cluster_value(self) -> str:
         return str(self.query_one("#cluster", Select).value)
