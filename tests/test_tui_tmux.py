@@ -139,6 +139,8 @@ def test_form_keeps_every_key_at_20_per_second(tmux: Callable[..., subprocess.Co
         "walltime": "5m",
         "inputs": f"{data}=renamed.txt",
         "outputs": "out.dat",
+        "env": "GREETING=hi STEP=2",
+        "architecture": "",
     }
     rc_file = start_app(tmux, tmp_path, (120, 40))
     wait_screen(tmux, lambda s: "connected" in s and "Submit" in s)
@@ -149,7 +151,7 @@ def test_form_keeps_every_key_at_20_per_second(tmux: Callable[..., subprocess.Co
         keys += [*value, "Tab"]
     type_paced(tmux, keys)
     # The last Tab went round to the Submit button; ctrl+s submits from anywhere on the form.
-    screen = wait_screen(tmux, lambda s: "out.dat" in s)
+    screen = wait_screen(tmux, lambda s: "STEP=2" in s)
     tmux("send-keys", "-t", "app", "C-s")
     wait_screen(tmux, lambda s: "Submit a job" not in s and "paced-1" in s)
 
@@ -168,4 +170,6 @@ def test_form_keeps_every_key_at_20_per_second(tmux: Callable[..., subprocess.Co
     assert spec.walltime == 300
     assert spec.inputs == {str(data): "renamed.txt"}
     assert spec.outputs == ["out.dat"]
+    assert set(spec.environment) == {"GREETING", "STEP"}  # the journal keeps names, never values
+    assert spec.architecture is None
     quit_app(tmux, rc_file)

@@ -45,7 +45,9 @@ async def submit_form(pilot: Pilot[int]) -> None:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, SubmitScreen))
     await pilot.press(*"./train.sh", "space", *"-e", "space", "5")
     await pilot.press("tab", "tab", *"small", "tab", "tab", "8")
-    await pilot.pause()
+    form = pilot.app.screen
+    # the form checks itself once typing pauses: show it checked
+    await wait_for(pilot, lambda: isinstance(form, SubmitScreen) and form.settled)
 
 
 async def peek(pilot: Pilot[int]) -> None:

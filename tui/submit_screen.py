@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from ..backends.engine.deck import Deck
 from ..backends.engine.job_specs import SpecText, build_spec, check_for_cluster, cluster_limits, split_list
+from ..backends.engine.templates import JobTemplate
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobSpec, QueueInfo
 from .keys import bindings, focus_keys_in_order, key_text
@@ -34,7 +35,30 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("walltime", "Walltime", "e.g. 1:00:00 or 90m (empty: cluster default)"),
     ("inputs", "Input files", "local paths, 'local=name' to rename"),
     ("outputs", "Output files", "names to fetch (empty: the whole sandbox)"),
+    ("env", "Environment", "NAME=VALUE words, e.g. OMP_NUM_THREADS=4"),
+    ("architecture", "Architecture", "e.g. x86_64 (empty: any; the cluster must declare it)"),
 )
+
+#: the template chooser's value for "no template"
+NO_CHOICE = ""
+
+
+def template_values(template: JobTemplate) -> dict[str, str]:
+    """A ``[templates.NAME]`` preset as the form's field texts (field id -> text; unset keys left out)."""
+    values = {
+        "command": shlex.join(template.command),
+        "script": template.script,
+        "name": template.job_name,
+        "queue": template.queue,
+        "cores": "" if template.cores is None else str(template.cores),
+        "memory": template.memory,
+        "walltime": template.walltime,
+        "inputs": shlex.join(template.inputs),
+        "outputs": shlex.join(template.outputs),
+        "env": shlex.join(template.env),
+        "architecture": template.architecture,
+    }
+    return {ident: text for ident, text in values.items() if text}
 
 
 @dataclass
@@ -64,7 +88,7 @@ def check_form(
     except ValueError as exc:
         unsplit["command"] = f"cannot split the command: {exc}"
     lists: dict[str, list[str]] = {}
-    for ident in ("inputs", "outputs"):
+    for ident in ("inputs", "outputs", "env"):
         try:
             lists[ident] = split_list(values.get(ident, ""))
         except ValueError as exc:
@@ -81,6 +105,8 @@ def check_form(
             walltime=values.get("walltime", ""),
             inputs=lists["inputs"],
             outputs=lists["outputs"],
+            env=lists["env"],
+            architecture=values.get("architecture", ""),
         )
     )
     errors = {**check.errors, **unsplit}
@@ -137,6 +163,20 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
                     )
                 yield Static("", id="cluster-error", classes="error")
                 yield Static(limits_text(self.deck, self.cluster), id="limits", classes="hint")
+                templates = self.deck.config.templates
+                if templates:
+                    with Horizontal(classes="field"):
+                        yield Label("Template", classes="label")
+                        yield Select(
+                            [("(none)", NO_CHOICE), *((name, name) for name in templates)],
+                            value=NO_CHOICE,
+                            allow_blank=False,
+                            compact=True,
+                            id="template",
+                        )
+                    # Typed text is the user's: a template never overwrites it.
+                    yield Static("fills the empty fields (and picks its cluster); what you typed stays",
+                                 id="template-hint", classes="hint")
                 for ident, label, placeholder in FIELDS:
                     with Horizontal(classes="field"):
                         yield Label(label, classes="label")
@@ -180,6 +220,11 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
             self._pending_check.stop()
             self._pending_check = None
 
+    @property
+    def settled(self) -> bool:
+        """No check is waiting for typing to pause: what the form shows is the check of its values."""
+        return self._pending_check is None
+
     def check_soon(self) -> None:
         """Check the form once no change came for CHECK_DELAY (each change restarts the wait)."""
         self._cancel_pending_check()
@@ -192,6 +237,25 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
     @on(Select.Changed, "#cluster")
     def _cluster_changed(self) -> None:
         self.query_one("#limits", Static).update(limits_text(self.deck, self.cluster_value()))
+        self.check_soon()
+
+    @on(Select.Changed, "#template")
+    def _template_chosen(self, event: Select.Changed) -> None:
+        name = str(event.value)
+        if name == NO_CHOICE or name not in self.deck.config.templates:
+            return
+        template = self.deck.config.templates[name]
+        current = self.values()
+        filled = template_values(template)
+        # A command and a script exclude each other: neither comes from the template once one is typed.
+        if current.get("command") or current.get("script"):
+            filled.pop("command", None)
+            filled.pop("script", None)
+        for ident, text in filled.items():
+            if not current.get(ident):
+                self.query_one(f"#{ident}", Input).value = text
+        if template.cluster and template.cluster in self.deck.cluster_names:
+            self.query_one("#cluster", Select).value = template.cluster
         self.check_soon()
 
     def cluster_value(self) -> str:

@@ -278,6 +278,7 @@ def check_for_cluster(
         ("cores", JobSpec(command=["x"], cores=spec.cores)),
         ("memory", JobSpec(command=["x"], memory_per_core=spec.memory_per_core)),
         ("walltime", JobSpec(command=["x"], walltime=spec.walltime)),
+        ("architecture", JobSpec(command=["x"], architecture=spec.architecture)),
     ):
         if name in errors or name in skip:
             continue

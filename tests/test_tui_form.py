@@ -1,0 +1,127 @@
+"""The submit form on its own: each field's one-line error, templates, and a real local job from it.
+
+Every wait polls the app with a deadline (``wait_for``); nothing sleeps to make timing pass.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Input, Select, Static
+
+from batchdeck.backends.engine.deck import Deck
+from batchdeck.backends.model import RunState
+from batchdeck.tui.app import BatchdeckApp
+from batchdeck.tui.screenshots import wait_for
+from batchdeck.tui.submit_screen import SubmitScreen
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    config = Path(os.environ["BATCHDECK_CONFIG"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f"""
+[clusters.local]
+type = "local"
+sandbox_root = "{tmp_path / 'sandboxes'}"
+poll_interval = 0.3
+max_cores = 4
+architecture = "x86_64"
+
+[clusters.other]
+type = "local"
+sandbox_root = "{tmp_path / 'other'}"
+
+[templates.train]
+cluster = "local"
+name = "trainer"
+cores = 2
+walltime = "30m"
+command = ["python3", "-c", "print('hi there')"]
+env = ["OMP_NUM_THREADS=2"]
+"""
+    )
+    return tmp_path
+
+
+def make_app(workdir: Path) -> BatchdeckApp:
+    return BatchdeckApp(Deck.open(), ui_settings=workdir / "ui.json", download_base=workdir / "dl", owns_deck=True)
+
+
+def error(form: SubmitScreen, ident: str) -> str:
+    return str(form.query_one(f"#{ident}-error", Static).render())
+
+
+@pytest.mark.parametrize(
+    ("ident", "good", "bad", "says"),
+    [
+        ("env", "A=1 B='two words'", "NOVALUE", "NAME=VALUE"),
+        ("env", "A=1", "A='open", "cannot split"),
+        ("architecture", "x86_64", "sparc", "architecture"),
+    ],
+)
+async def test_field_error_under_its_field(workdir: Path, ident: str, good: str, bad: str, says: str) -> None:
+    app = make_app(workdir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        form = app.screen
+        assert isinstance(form, SubmitScreen)
+        form.query_one("#command", Input).value = "true"
+        form.query_one(f"#{ident}", Input).value = bad
+        await wait_for(pilot, lambda: says in error(form, ident))
+        assert "\n" not in error(form, ident)
+        assert form.query_one("#submit", Button).disabled
+        form.query_one(f"#{ident}", Input).value = good
+        await wait_for(pilot, lambda: not form.query_one("#submit", Button).disabled)
+        assert error(form, ident) == ""
+
+
+async def test_template_fills_only_the_empty_fields(workdir: Path) -> None:
+    app = make_app(workdir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        form = app.screen
+        assert isinstance(form, SubmitScreen)
+        assert "what you typed stays" in str(form.query_one("#template-hint", Static).render())
+        form.query_one("#cluster", Select).value = "other"
+        form.query_one("#name", Input).value = "mine"
+        form.query_one("#template", Select).value = "train"
+        await wait_for(pilot, lambda: form.query_one("#cores", Input).value == "2")
+        values = form.values()
+        assert values["name"] == "mine"  # typed: kept
+        assert values["command"] == "python3 -c 'print('\"'\"'hi there'\"'\"')'"
+        assert values["walltime"] == "30m"
+        assert values["env"] == "OMP_NUM_THREADS=2"
+        assert form.cluster_value() == "local"
+        await wait_for(pilot, lambda: not form.query_one("#submit", Button).disabled)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(app.jobs_by_id) == 1)
+        (job,) = app.jobs_by_id.values()
+        assert job.cluster == "local"
+        assert job.spec.command == ["python3", "-c", "print('hi there')"]
+        assert job.spec.name == "mine" and job.spec.cores == 2 and job.spec.walltime == 1800
+        assert set(job.spec.environment) == {"OMP_NUM_THREADS"}  # the journal keeps names, never values
+        await wait_for(pilot, lambda: not app.jobs_by_id[job.id].state.is_active, timeout=30)
+        assert app.jobs_by_id[job.id].state != RunState.UNKNOWN
+        await pilot.press("q")
+
+
+async def test_prefill_reaches_every_field(workdir: Path) -> None:
+    from batchdeck.tui.submit_screen import FIELDS
+
+    app = make_app(workdir)
+    prefill = {ident: f"v-{ident}" for ident, _label, _placeholder in FIELDS}
+    async with app.run_test(size=SIZE) as pilot:
+        form = SubmitScreen(app.session.deck, "local", prefill=prefill)
+        app.push_screen(form)
+        await wait_for(pilot, lambda: app.screen is form)
+        assert form.values() == prefill
+        await pilot.press("escape")
+        await pilot.press("q")
