@@ -145,6 +145,18 @@ class JobSpec:
     directives: list[str] = field(default_factory=list)
     #: the CPU architecture the job needs (GC3Pie's ``requested_architecture``), or any
     architecture: str | None = None
+    #: scheduler options beyond cores/memory/walltime (#13 item 4); a backend refuses one it cannot honour
+    account: str | None = None
+    qos: str | None = None  # QOS (SLURM) or project (Grid Engine, LSF)
+    gpus: int | None = None
+    nodes: int | None = None
+    constraint: str | None = None  # node features (SLURM --constraint) or a resource string (-l, -R)
+    #: words passed to the submit command as they are, before the script (quoted by the transport)
+    extra_args: list[str] = field(default_factory=list)
+
+    def scheduler_options(self) -> list[str]:
+        """The names of the scheduler options this spec sets (SCHEDULER_OPTIONS' keys)."""
+        return [name for name in SCHEDULER_OPTIONS if getattr(self, name) not in (None, [])]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +165,17 @@ class JobSpec:
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+#: JobSpec's scheduler options -> how a message names them (the form's labels)
+SCHEDULER_OPTIONS: dict[str, str] = {
+    "account": "account",
+    "qos": "QOS / project",
+    "gpus": "GPUs",
+    "nodes": "nodes",
+    "constraint": "constraint",
+    "extra_args": "extra scheduler arguments",
+}
 
 
 @dataclass

@@ -162,3 +162,21 @@ def test_dry_run_prints_the_script_and_records_nothing(env: dict[str, str]) -> N
     # the submit's own validation, in one line, before any script is shown
     bad = run(env, "submit", "--dry-run", "--cores", "0", "--", "true", check=False)
     assert bad.returncode != 0 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_scheduler_options_are_checked_and_refused_where_not_honoured(env: dict[str, str], tmp_path: Path) -> None:
+    bad = run(env, "submit", "--gpus", "two", "--", "true", check=False)
+    assert bad.returncode != 0
+    assert bad.stderr == "batchdeck: error: --gpus: expected a whole number of GPUs, got 'two'\n"
+    refused = run(env, "submit", "--account", "proj1", "--", "true", check=False)
+    assert refused.returncode != 0
+    assert refused.stderr == "batchdeck: error: account: the local scheduler (cluster 'localhost') cannot honour it\n"
+    assert json.loads(run(env, "list", "--json", "--no-refresh").stdout) == []
+
+    config = Path(env["BATCHDECK_CONFIG"])
+    config.write_text(config.read_text() + f'[clusters.s]\ntype = "slurm"\nsandbox_root = "{tmp_path / "s"}"\n')
+    script = run(env, "submit", "--cluster", "s", "--dry-run", "--account", "proj1", "--qos", "normal", "--gpus", "1",
+                 "--nodes", "2", "--constraint", "avx2&ib", "--", "true").stdout  # fmt: skip
+    for line in ("#SBATCH --account=proj1", "#SBATCH --qos=normal", "#SBATCH --gpus=1", "#SBATCH --nodes=2",
+                 "#SBATCH --ntasks-per-node=1", "#SBATCH '--constraint=avx2&ib'"):  # fmt: skip
+        assert line in script.splitlines(), script

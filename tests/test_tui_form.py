@@ -6,6 +6,7 @@ Every wait polls the app with a deadline (``wait_for``); nothing sleeps to make 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,114 @@ async def test_prefill_reaches_every_field(workdir: Path) -> None:
         assert form.values() == prefill
         await pilot.press("escape")
         await pilot.press("q")
+
+
+@pytest.mark.parametrize(
+    ("ident", "bad", "says"),
+    [
+        ("account", "two words", "expected one word"),
+        ("qos", "a;b", "expected one word"),
+        ("gpus", "two", "whole number of GPUs"),
+        ("gpus", "0", "at least 1 GPU"),
+        ("nodes", "-1", "at least 1 node"),
+        ("constraint", "a$(reboot)", "no quotes"),
+        ("extra", "--comment='open", "cannot split"),
+    ],
+)
+async def test_scheduler_option_errors(workdir: Path, ident: str, bad: str, says: str) -> None:
+    app = make_app(workdir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        form = app.screen
+        assert isinstance(form, SubmitScreen)
+        form.query_one("#command", Input).value = "true"
+        form.query_one(f"#{ident}", Input).value = bad
+        await wait_for(pilot, lambda: says in error(form, ident))
+        assert form.query_one("#submit", Button).disabled
+        await pilot.press("escape")
+        await pilot.press("q")
+
+
+@pytest.mark.parametrize(
+    ("ident", "good", "label"),
+    [("account", "proj1", "account"), ("qos", "normal", "QOS / project"), ("gpus", "1", "GPUs"),
+     ("nodes", "2", "nodes"), ("constraint", "avx2&ib", "constraint"), ("extra", "--exclusive", "extra scheduler arguments")],
+)  # fmt: skip
+async def test_an_option_the_scheduler_cannot_honour_is_refused(workdir: Path, ident: str, good: str,
+                                                                label: str) -> None:
+    """A right value still fails on a cluster whose scheduler cannot pass it: one line, field and scheduler."""
+    app = make_app(workdir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        form = app.screen
+        assert isinstance(form, SubmitScreen)
+        form.query_one("#command", Input).value = "true"
+        form.query_one(f"#{ident}", Input).value = good
+        await wait_for(pilot, lambda: "cannot honour" in error(form, ident))
+        assert error(form, ident) == f"{label}: the local scheduler (cluster 'local') cannot honour it"
+        await pilot.press("ctrl+s")
+        assert app.screen is form and app.jobs_by_id == {}
+        await pilot.press("escape")
+        await pilot.press("q")
+
+
+def test_slurm_and_sge_take_the_options_they_honour(tmp_path: Path) -> None:
+    """Checked without connecting: SLURM passes every option; Grid Engine names the two it cannot."""
+    from batchdeck.tui.submit_screen import check_form
+
+    config = tmp_path / "c.toml"
+    config.write_text('[clusters.s]\ntype = "slurm"\n[clusters.g]\ntype = "sge"\n')
+    deck = Deck.open(config)
+    try:
+        values = {"command": "true", "account": "proj1", "qos": "normal", "gpus": "1", "nodes": "2",
+                  "constraint": "avx2", "extra": "--exclusive --comment='two words'"}  # fmt: skip
+        slurm = check_form(values, "s", deck)
+        assert slurm.errors == {} and slurm.spec is not None
+        assert (slurm.spec.account, slurm.spec.qos, slurm.spec.gpus, slurm.spec.nodes, slurm.spec.constraint) == (
+            "proj1", "normal", 1, 2, "avx2")
+        assert slurm.spec.extra_args == ["--exclusive", "--comment=two words"]
+        sge = check_form(values, "g", deck)
+        assert set(sge.errors) == {"gpus", "nodes"}
+        assert sge.errors["nodes"] == "nodes: the sge scheduler (cluster 'g') cannot honour it"
+    finally:
+        deck.journal.close()
+
+
+async def test_a_real_slurm_job_from_the_form_carries_the_options(slurm_cluster: None, tmp_path: Path) -> None:
+    import subprocess
+    import uuid
+
+    root = Path("/var/tmp/batchdeck-test") / f"form-{uuid.uuid4().hex[:8]}"
+    root.mkdir(parents=True)
+    config = Path(os.environ["BATCHDECK_CONFIG"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[clusters.hpc]\ntype = "slurm"\nsandbox_root = "{root}"\npoll_interval = 0.5\n')
+    app = make_app(tmp_path)
+    account = subprocess.run(["sacctmgr", "-n", "-P", "show", "assoc", f"user={os.environ.get('USER', 'root')}",
+                              "format=account"], capture_output=True, text=True).stdout.split()[0]  # fmt: skip
+    typed = {"command": "sleep 1", "name": "formopts", "account": account, "qos": "normal", "nodes": "1",
+             "extra": "--comment=from-the-form"}  # fmt: skip
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        form = app.screen
+        assert isinstance(form, SubmitScreen)
+        for ident, text in typed.items():
+            form.query_one(f"#{ident}", Input).value = text
+        await wait_for(pilot, lambda: form.settled and not form.query_one("#submit", Button).disabled, timeout=10)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(j.jobid for j in app.jobs_by_id.values()), timeout=30)
+        (job,) = app.jobs_by_id.values()
+        shown = subprocess.run(["scontrol", "show", "job", str(job.jobid)], capture_output=True, text=True).stdout
+        await wait_for(pilot, lambda: not app.jobs_by_id[job.id].state.is_active, timeout=90)
+        await pilot.press("q")
+    assert f"Account={account}" in shown and "QOS=normal" in shown and "Comment=from-the-form" in shown, shown
+    stored = Deck.open()
+    try:
+        spec = stored.job(job.id).spec
+    finally:
+        stored.journal.close()
+    assert (spec.account, spec.qos, spec.nodes, spec.extra_args) == (account, "normal", 1, ["--comment=from-the-form"])
+    shutil.rmtree(root, ignore_errors=True)

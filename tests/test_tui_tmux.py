@@ -141,6 +141,13 @@ def test_form_keeps_every_key_at_20_per_second(tmux: Callable[..., subprocess.Co
         "outputs": "out.dat",
         "env": "GREETING=hi STEP=2",
         "architecture": "",
+        # the scheduler options: the local cluster refuses them, so only the Tabs pass through
+        "account": "",
+        "qos": "",
+        "gpus": "",
+        "nodes": "",
+        "constraint": "",
+        "extra": "",
     }
     rc_file = start_app(tmux, tmp_path, (120, 40))
     wait_screen(tmux, lambda s: "connected" in s and "Submit" in s)

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..backends.engine import job_control, resubmit
 from ..backends.engine.deck import Deck, lost_note, may_still_run, next_check
-from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes
+from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes, split_list
 from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
 from ..backends.errors import BatchdeckError, JobNotFound, RemoteFileNotFound
@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--after", action="append", default=[], metavar="ID[:ok|any|notok]",
                    help="start only after that job (batchdeck id or CLUSTER:JOBID) ended ok (default), any way, or failed")  # fmt: skip
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable")
+    p.add_argument("--account", default="", help="account to charge (the cluster's scheduler must honour it)")
+    p.add_argument("--qos", default="", help="QOS (SLURM) or project (Grid Engine, LSF)")
+    p.add_argument("--gpus", default="", metavar="N", help="GPUs (SLURM)")
+    p.add_argument("--nodes", default="", metavar="N", help="nodes (SLURM)")
+    p.add_argument("--constraint", default="", help="node features (SLURM) or a resource string (Grid Engine -l, LSF -R)")
+    p.add_argument("--extra", default="", metavar="WORDS", help="more scheduler arguments, as shell words, e.g. --extra='--exclusive'")
     p.add_argument("--template", metavar="NAME", help="start from the config's [templates.NAME]; options given here win")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
 
@@ -235,9 +241,14 @@ CLI_LABELS = {
     "memory": "--memory",
     "walltime": "--walltime",
     "env": "--env",
+    "account": "--account",
+    "qos": "--qos",
+    "gpus": "--gpus",
+    "nodes": "--nodes",
+    "constraint": "--constraint",
 }
 #: fields whose errors are bad usage of the command line (the others are bad files)
-USAGE_FIELDS = frozenset({"command", "cores", "memory", "walltime", "env"})
+USAGE_FIELDS = frozenset({"command", "cores", "memory", "walltime", "env", "account", "qos", "gpus", "nodes", "constraint"})
 
 
 def _template(deck: Deck, args: argparse.Namespace) -> JobTemplate:
@@ -262,6 +273,10 @@ def _spec_from_args(args: argparse.Namespace, template: JobTemplate = NO_TEMPLAT
     if not script and not command:
         command = list(template.command)
     cores = args.cores if args.cores is not None else template.cores
+    try:
+        extra = split_list(args.extra)
+    except ValueError as exc:
+        raise CliError(f"--extra: {exc}") from None
     text = SpecText(
         command=command,
         script=script,
@@ -277,6 +292,12 @@ def _spec_from_args(args: argparse.Namespace, template: JobTemplate = NO_TEMPLAT
         stdout=args.stdout or "stdout.txt",
         stderr=args.stderr or "stderr.txt",
         architecture=args.architecture or template.architecture,
+        account=args.account,
+        qos=args.qos,
+        gpus=args.gpus,
+        nodes=args.nodes,
+        constraint=args.constraint,
+        extra_args=extra,
     )
     try:
         return build_spec(text, CLI_LABELS).raise_first()

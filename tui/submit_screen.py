@@ -37,6 +37,12 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("outputs", "Output files", "names to fetch (empty: the whole sandbox)"),
     ("env", "Environment", "NAME=VALUE words, e.g. OMP_NUM_THREADS=4"),
     ("architecture", "Architecture", "e.g. x86_64 (empty: any; the cluster must declare it)"),
+    ("account", "Account", "account to charge (empty: your default)"),
+    ("qos", "QOS / project", "SLURM QOS, Grid Engine or LSF project"),
+    ("gpus", "GPUs", "e.g. 1 (SLURM)"),
+    ("nodes", "Nodes", "e.g. 2 (SLURM)"),
+    ("constraint", "Constraint", "node features or a resource string (-l, -R)"),
+    ("extra", "Extra args", "more scheduler arguments, e.g. --exclusive"),
 )
 
 #: the template chooser's value for "no template"
@@ -88,7 +94,7 @@ def check_form(
     except ValueError as exc:
         unsplit["command"] = f"cannot split the command: {exc}"
     lists: dict[str, list[str]] = {}
-    for ident in ("inputs", "outputs", "env"):
+    for ident in ("inputs", "outputs", "env", "extra"):
         try:
             lists[ident] = split_list(values.get(ident, ""))
         except ValueError as exc:
@@ -107,6 +113,12 @@ def check_form(
             outputs=lists["outputs"],
             env=lists["env"],
             architecture=values.get("architecture", ""),
+            account=values.get("account", ""),
+            qos=values.get("qos", ""),
+            gpus=values.get("gpus", ""),
+            nodes=values.get("nodes", ""),
+            constraint=values.get("constraint", ""),
+            extra_args=lists["extra"],
         )
     )
     errors = {**check.errors, **unsplit}

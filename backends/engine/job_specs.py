@@ -9,6 +9,7 @@ itself (Deck.submit) validates once more, the one check that counts.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from .deck import Deck
 
 #: the form's names for the fields a message must name (the CLI passes its options)
 FORM_LABELS: Mapping[str, str] = {"command": "a command", "script": "a script file"}
+#: JobSpec attribute -> the field (SpecText's, the form's) it comes from, where the two differ
+FORM_FIELDS: Mapping[str, str] = {"extra_args": "extra"}
 
 
 class JobSpecError(InvalidJobSpec):
@@ -49,6 +52,12 @@ class SpecText:
     stdout: str = "stdout.txt"
     stderr: str = "stderr.txt"
     architecture: str = ""  # e.g. x86_64; empty: any
+    account: str = ""
+    qos: str = ""  # QOS or project
+    gpus: str = ""
+    nodes: str = ""
+    constraint: str = ""  # node features or a resource string
+    extra_args: list[str] = field(default_factory=list)  # words for the submit command
 
 
 @dataclass
@@ -92,6 +101,46 @@ def _walltime(raw: str, labels: Mapping[str, str]) -> int:
         return parse_walltime(raw)
     except ValueError as exc:
         raise ValueError(_named(labels.get("walltime", ""), str(exc))) from None
+
+
+#: an account or QOS / project name: one word a directive line carries as it is
+_NAME = re.compile(r"[\w.@+-]+")
+#: a constraint / resource string: printable, and nothing a directive line or a shell would read
+_RESOURCE = re.compile(r"[^\x00-\x1f\x7f\"'`$\\]+")
+
+
+def _count(raw: str, what: str, labels: Mapping[str, str], key: str) -> int:
+    text = raw.strip()
+    try:
+        count = int(text)
+    except ValueError:
+        raise ValueError(_named(labels.get(key, ""), f"expected a whole number of {what}, got {text!r}")) from None
+    if count < 1:
+        raise ValueError(_named(labels.get(key, ""), f"expected at least 1 {what[:-1]}, got {count}"))
+    return count
+
+
+def _scheduler_options(text: SpecText, labels: Mapping[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    """JobSpec's scheduler options (account, QOS, GPUs, nodes, constraint, extra words) from text."""
+    options: dict[str, Any] = {"extra_args": list(text.extra_args)}
+    for key, raw in (("account", text.account), ("qos", text.qos)):
+        value = raw.strip()
+        if value and not _NAME.fullmatch(value):
+            errors[key] = _named(labels.get(key, ""), f"expected one word of letters, digits and ._@+-, got {value!r}")
+        options[key] = value or None
+    for key, what in (("gpus", "GPUs"), ("nodes", "nodes")):
+        raw = getattr(text, key)
+        options[key] = None
+        if raw.strip():
+            try:
+                options[key] = _count(raw, what, labels, key)
+            except ValueError as exc:
+                errors[key] = str(exc)
+    constraint = text.constraint.strip()
+    if constraint and not _RESOURCE.fullmatch(constraint):
+        errors["constraint"] = _named(labels.get("constraint", ""), "no quotes, backslashes, $, ` or control characters")
+    options["constraint"] = constraint or None
+    return options
 
 
 def build_spec(text: SpecText, labels: Mapping[str, str] = FORM_LABELS) -> SpecCheck:
@@ -185,6 +234,7 @@ def build_spec(text: SpecText, labels: Mapping[str, str] = FORM_LABELS) -> SpecC
         queue=text.queue.strip() or None,
         environment=environment,
         architecture=text.architecture.strip() or None,
+        **_scheduler_options(text, labels, errors),
     )
     return SpecCheck(None if errors else spec, errors, spec)
 
@@ -273,6 +323,9 @@ def check_for_cluster(
             errors["queue"] = f"no queue {spec.queue!r} on {cluster} (known: {', '.join(known)})"
         elif spec.walltime and limit and spec.walltime > limit and "walltime" not in skip:
             errors["walltime"] = f"queue {spec.queue} allows at most {format_walltime(limit)}"
+    for name, message in backend.unhonoured_options(spec).items():
+        if name not in skip:
+            errors[FORM_FIELDS.get(name, name)] = message
     # One limit at a time, so each message lands on its own field.
     for name, probe in (
         ("cores", JobSpec(command=["x"], cores=spec.cores)),

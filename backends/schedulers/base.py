@@ -46,7 +46,17 @@ from ..errors import (
     SchedulerError,
     UnsafePath,
 )
-from ..model import HistoryRecord, JobDetails, JobRecord, JobSpec, Outcome, QueueInfo, RunState, SchedulerJob
+from ..model import (
+    SCHEDULER_OPTIONS,
+    HistoryRecord,
+    JobDetails,
+    JobRecord,
+    JobSpec,
+    Outcome,
+    QueueInfo,
+    RunState,
+    SchedulerJob,
+)
 from ..transports.base import CommandResult, ProgressCallback, Transport
 from ..units import format_memory, format_walltime
 from . import exit_status
@@ -204,6 +214,8 @@ class BatchSystem(abc.ABC):
 
     #: the ``type`` key of a cluster's configuration
     type_name: ClassVar[str] = "batch"
+    #: the JobSpec scheduler options (model.SCHEDULER_OPTIONS) this backend passes to its scheduler
+    honoured_options: ClassVar[frozenset[str]] = frozenset()
     #: regular expression of the submit command's answer; group 1 is the job id
     submit_regexp: ClassVar[str] = r"(\d+)"
     #: longest job name the scheduler accepts
@@ -404,6 +416,8 @@ class BatchSystem(abc.ABC):
             path = local[len("file://") :] if local.startswith("file://") else local
             if not os.path.exists(path):
                 raise InvalidJobSpec(f"input file {local!r} does not exist")
+        for message in self.unhonoured_options(spec).values():
+            raise InvalidJobSpec(message)
         self.check_spec(spec)
         self.check_limits(spec)
 
@@ -423,6 +437,18 @@ class BatchSystem(abc.ABC):
         await self.connect()
         await self.learn_limits()
         self.check_spec(spec)
+
+    def unhonoured_options(self, spec: JobSpec) -> dict[str, str]:
+        """The scheduler options ``spec`` sets that this backend cannot pass on (option -> one line).
+
+        Refused rather than dropped: a job that silently ran without its account or GPUs
+        would be worse than no job.
+        """
+        return {
+            name: f"{SCHEDULER_OPTIONS[name]}: the {self.type_name} scheduler (cluster {self.name!r}) cannot honour it"
+            for name in spec.scheduler_options()
+            if name not in self.honoured_options
+        }
 
     # ------------------------------------------------------------------ job script
 

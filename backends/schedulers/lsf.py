@@ -876,6 +876,8 @@ class LsfBatchSystem(BatchSystem):
     """IBM Spectrum LSF."""
 
     type_name = "lsf"
+    #: QOS is LSF's project (-P); the constraint a resource requirement (-R)
+    honoured_options = frozenset({"qos", "constraint", "extra_args"})
     spools_output = True
     submit_regexp = r"Job <(\d+)> is submitted to (?:default )?queue"
     directive_prefix = "#BSUB"
@@ -903,6 +905,10 @@ class LsfBatchSystem(BatchSystem):
             lines.append(f'#BSUB -R "rusage[mem={spec.memory_per_core}]"')
         if spec.walltime:
             lines.append(f"#BSUB -W {lsf_walltime(spec.walltime)}")
+        if spec.qos:
+            lines.append(f"#BSUB -P {spec.qos}")
+        if spec.constraint:
+            lines.append(f'#BSUB -R "{spec.constraint}"')
         stdout, stderr = self.output_paths(job, sandbox)
         lines.append(f"#BSUB -o {stdout}")
         if posixpath.normpath(stdout) != posixpath.normpath(stderr):
@@ -912,7 +918,7 @@ class LsfBatchSystem(BatchSystem):
 
     def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
         sandbox = job.sandbox or posixpath.dirname(posixpath.dirname(script_path))
-        return ["bsub"], self.render_script(job, sandbox).encode()
+        return ["bsub", *job.spec.extra_args], self.render_script(job, sandbox).encode()
 
     def parse_submit_output(self, job: JobRecord, result: CommandResult) -> SubmitAnswer:
         if not result.ok:

@@ -936,6 +936,7 @@ class PbsBatchSystem(BatchSystem):
     """PBS Pro / OpenPBS and TORQUE (setting ``flavour``: ``"pro"``, ``"torque"`` or detected)."""
 
     type_name = "pbs"
+    honoured_options = frozenset({"account", "extra_args"})
     spools_output = True
     submit_regexp = r"^\s*(\d+(?:\[\d*\])?(?:\.[A-Za-z0-9_.\-]+)?)\s*$"
     directive_prefix = "#PBS"
@@ -1005,6 +1006,8 @@ class PbsBatchSystem(BatchSystem):
             lines.append(f"#PBS -l select=1:ncpus={spec.cores}" + (f":mem={mem}" if mem else ""))
         if spec.walltime:
             lines.append(f"#PBS -l walltime={pbs_walltime(spec.walltime)}")
+        if spec.account:
+            lines.append(f"#PBS -A {spec.account}")
         stdout, stderr = self.output_paths(job, sandbox)
         lines.append(f"#PBS -o {stdout}")
         if posixpath.normpath(stdout) == posixpath.normpath(stderr):
@@ -1014,7 +1017,7 @@ class PbsBatchSystem(BatchSystem):
         return lines
 
     def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
-        return ["qsub", script_path], None
+        return ["qsub", *job.spec.extra_args, script_path], None
 
     def parse_submit_output(self, job: JobRecord, result: CommandResult) -> SubmitAnswer:
         if not result.ok:

@@ -1098,6 +1098,8 @@ class SgeBatchSystem(BatchSystem):
     """Son of Grid Engine / SGE / Univa GE through qsub, qstat -xml, qacct and qdel."""
 
     type_name: ClassVar[str] = "sge"
+    #: QOS is Grid Engine's project (-P); the constraint a resource request (-l)
+    honoured_options: ClassVar[frozenset[str]] = frozenset({"account", "qos", "constraint", "extra_args"})
     submit_regexp: ClassVar[str] = SUBMIT_REGEXP
     # Longer names are accepted but qstat's columns and the tag must stay readable.
     max_job_name_length: ClassVar[int] = 64
@@ -1152,6 +1154,9 @@ class SgeBatchSystem(BatchSystem):
             options.append(["-l", f"h_vmem={spec.memory_per_core}M"])
         if spec.walltime is not None:
             options.append(["-l", f"h_rt={int(spec.walltime)}"])
+        for flag, value in (("-A", spec.account), ("-P", spec.qos), ("-l", spec.constraint)):
+            if value is not None:
+                options.append([flag, value])
         return options
 
     def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
@@ -1169,6 +1174,7 @@ class SgeBatchSystem(BatchSystem):
         for option in self._options(job, sandbox):
             if not all(_DIRECTIVE_SAFE.match(word) for word in option):
                 argv += option
+        argv += job.spec.extra_args
         argv.append(script_path)
         return argv, None
 

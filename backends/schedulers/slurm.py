@@ -1110,6 +1110,7 @@ class SlurmBatchSystem(BatchSystem):
     """A SLURM cluster (GC3Pie's SlurmLrms, async): only hooks."""
 
     type_name = "slurm"
+    honoured_options = frozenset({"account", "qos", "gpus", "nodes", "constraint", "extra_args"})
     submit_regexp = SUBMIT_REGEXP
     max_job_name_length = 64
     directive_prefix = "#SBATCH"
@@ -1140,7 +1141,8 @@ class SlurmBatchSystem(BatchSystem):
         spec = job.spec
         options = [
             f"--job-name={scheduler_job_name(job, self.max_job_name_length)}",
-            "--ntasks=1",
+            # one task per node: with --ntasks=1 sbatch would quietly cut --nodes down to 1
+            "--ntasks-per-node=1" if spec.nodes else "--ntasks=1",
             f"--cpus-per-task={spec.cores}",
         ]
         if spec.queue:
@@ -1149,6 +1151,10 @@ class SlurmBatchSystem(BatchSystem):
             options.append(f"--mem-per-cpu={spec.memory_per_core}M")
         if spec.walltime is not None:
             options.append(f"--time={format_walltime(spec.walltime)}")
+        for flag, value in (("account", spec.account), ("qos", spec.qos), ("gpus", spec.gpus),
+                            ("nodes", spec.nodes), ("constraint", spec.constraint)):  # fmt: skip
+            if value is not None:
+                options.append(f"--{flag}={value}")
         stdout = posixpath.join(sandbox, safe_relative_path(spec.stdout))
         stderr = posixpath.join(sandbox, safe_relative_path(spec.stderr))
         options.append(f"--output={_filename_pattern(stdout)}")
@@ -1159,7 +1165,7 @@ class SlurmBatchSystem(BatchSystem):
         return [f"{self.directive_prefix} {_directive_value(option)}" for option in options]
 
     def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
-        return ["sbatch", "--parsable", script_path], None
+        return ["sbatch", "--parsable", *job.spec.extra_args, script_path], None
 
     def parse_submit_output(self, job: JobRecord, result: CommandResult) -> SubmitAnswer:
         if not result.ok:
