@@ -13,14 +13,15 @@ from functools import partial
 from pathlib import Path
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, OptionList
+from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..backends.engine.deck import lost_note, may_still_run
@@ -48,6 +49,7 @@ from .rows import (
     command_text,
     config_note,
     counts_text,
+    fold_text,
     queue_row,
     visible_rows,
 )
@@ -68,7 +70,112 @@ class FilterInput(Input):
         self.post_message(self.Done())
 
 
+#: below this many columns the Clusters and Queues panes fold into a one-line bar
+NARROW_WIDTH = 100
+#: below this many rows the Jobs table and the peek area share the height evenly
+SHORT_HEIGHT = 32
+
+
+class FoldBar(Static):
+    """The folded Clusters and Queues panes of a narrow screen: what is selected, in one line.
+
+    Tabbing into the panes (or clicking the bar) unfolds them; leaving them folds them again.
+    """
+
+    def on_click(self) -> None:
+        self.screen.query_one("#clusters", OptionList).focus()
+
+
 class MainScreen(Screen[None]):
+    # The panes' layout, and how it folds: a narrow screen (-narrow) stacks the panes and
+    # keeps the Clusters and Queues panes to FoldBar's line until one of them has focus
+    # (they stay in the focus chain at zero width, so tab reaches them); a short one
+    # (-short) gives the Jobs table and the peek area half the height each.
+    DEFAULT_CSS = """
+    MainScreen #main {
+        height: 1fr;
+    }
+    MainScreen #left {
+        /* wide enough for the Queues table's columns at 160 columns */
+        width: 36%;
+        min-width: 42;
+        max-width: 64;
+    }
+    MainScreen #fold-bar {
+        display: none;
+        height: 1;
+        width: 1fr;
+        padding: 0 1;
+        background: $panel;
+        color: $text;
+    }
+    MainScreen #clusters, MainScreen #queues, MainScreen #jobs, MainScreen #peek {
+        border: round $panel-lighten-2;
+        border-title-color: $text-muted;
+        background: $surface;
+    }
+    MainScreen #clusters:focus, MainScreen #queues:focus, MainScreen #jobs:focus, MainScreen #peek:focus-within {
+        border: round $accent;
+        border-title-color: $accent;
+        border-title-style: bold;
+    }
+    MainScreen #clusters {
+        height: 1fr;
+        border-subtitle-color: $text-muted;
+    }
+    MainScreen #queues {
+        height: 1fr;
+    }
+    MainScreen #right {
+        width: 1fr;
+    }
+    MainScreen #jobs-pane {
+        height: 3fr;
+    }
+    MainScreen #jobs {
+        height: 1fr;
+    }
+    MainScreen #filter {
+        height: 3;
+        border: tall $accent;
+    }
+    MainScreen #peek {
+        height: 2fr;
+        padding: 0 1;
+    }
+
+    MainScreen.-narrow #main {
+        layout: vertical;
+    }
+    MainScreen.-narrow #left {
+        layout: horizontal;
+        width: 100%;
+        min-width: 0;
+        max-width: 100%;
+        height: 1;
+    }
+    MainScreen.-narrow #fold-bar {
+        display: block;
+        width: 100%;
+    }
+    MainScreen.-narrow #clusters, MainScreen.-narrow #queues {
+        width: 1fr;
+        height: 1fr;
+    }
+    MainScreen.-narrow #left:focus-within {
+        height: 45%;
+    }
+    MainScreen.-narrow #left:focus-within #fold-bar {
+        display: none;
+    }
+    MainScreen.-narrow #right {
+        width: 100%;
+        height: 1fr;
+    }
+    MainScreen.-short #jobs-pane, MainScreen.-short #peek {
+        height: 1fr;
+    }
+    """
     BINDINGS = bindings("main")
 
     def __init__(
@@ -95,6 +202,7 @@ class MainScreen(Screen[None]):
         yield Header()
         with Horizontal(id="main"):
             with Vertical(id="left"):
+                yield FoldBar("", id="fold-bar")
                 clusters = OptionList(id="clusters")
                 clusters.border_title = "Clusters"
                 # where the clusters come from: the file, or how to write one
@@ -112,6 +220,7 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.fit_to(self.app.size)
         self.query_one("#filter", FilterInput).display = False
         queues = self.query_one("#queues", DataTable)
         for key, label in (("name", "queue"), ("state", "state"), ("cores", "free"),
@@ -122,6 +231,7 @@ class MainScreen(Screen[None]):
             self.session.spawn(self.session.load_rest())
         self.render_clusters()
         self.render_queues()
+        self.render_fold_bar()
         self.refresh_jobs()
         self.query_one(JobsTable).focus()
         self._update_subtitle()
@@ -131,6 +241,14 @@ class MainScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self.session.remove_listener(self.session_changed)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_to(event.size)
+
+    def fit_to(self, size: Size) -> None:
+        """Fold the panes for a terminal of ``size`` (the CSS above says how)."""
+        self.set_class(size.width < NARROW_WIDTH, "-narrow")
+        self.set_class(size.height < SHORT_HEIGHT, "-short")
 
     async def stop(self) -> None:
         """Stop refreshing (before the app exits: a timer firing during teardown fails it)."""
@@ -147,6 +265,7 @@ class MainScreen(Screen[None]):
         self.query_one(JobsTable).sync({})
         self.refresh_jobs()
         self.render_clusters()
+        self.render_fold_bar()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Behind a dialog these keys cannot reach this screen; the footer must not offer them either.
@@ -169,6 +288,8 @@ class MainScreen(Screen[None]):
             self.show_detail()
         if changes.refreshed:
             self._update_subtitle()
+        if changes.jobs or changes.removed or changes.clusters or selection - {"job"}:
+            self.render_fold_bar()
 
     def _update_subtitle(self) -> None:
         self.app.sub_title = f"refreshed {clock_text(self.session.last_refresh)}"
@@ -205,6 +326,29 @@ class MainScreen(Screen[None]):
             highlighted = options.highlighted
             options.set_options(Option(prompt, id=ident) for ident, prompt in prompts)
             options.highlighted = highlighted if highlighted is not None else 0
+
+    def render_fold_bar(self) -> None:
+        session = self.session
+        cluster = session.selection.filter_cluster
+        counts = cluster_counts(
+            job for job in session.jobs.values() if cluster is None or job.cluster == cluster
+        )
+        total: dict[str, int] = {}
+        for per in counts.values():
+            for role, n in per.items():
+                total[role] = total.get(role, 0) + n
+        queue = session.selection.queue
+        failing = sum(1 for name in session.cluster_names if session.status[name].state == "error")
+        self.query_one(FoldBar).update(
+            fold_text(
+                session.status.get(cluster) if cluster else None,
+                queue[1] if queue else None,
+                total,
+                failing if cluster is None else 0,
+                self.state_colours,
+                "shift+tab",
+            )
+        )
 
     def render_queues(self) -> None:
         session = self.session

@@ -34,9 +34,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("queue", "queue"),
     ("state", "state"),
     ("elapsed", "elapsed"),
-    ("exit", "exit / reason"),
+    ("exit", "outcome"),
 )
 STATE_COLUMN = 5
+QUEUE_COLUMN = 4
+
+#: the Jobs table's left-to-right order: what tells one job from another and how it
+#: went comes first, so an 80-column terminal shows it; the rest can scroll in.
+DISPLAY_ORDER: tuple[str, ...] = ("id", "name", "state", "exit", "elapsed", "cluster", "queue", "src")
+#: the columns that must stay on screen however narrow the table (DISPLAY_ORDER's first ones)
+ESSENTIAL_COLUMNS = 4
 
 # A symbol per state role: states stay distinguishable without colour.
 _ROLE_SYMBOL = {"pending": "◌", "running": "▶", "failed": "✘", "done": "✔", "stale": "?"}
@@ -219,7 +226,7 @@ def visible_rows(
         hit = cache.get(job.id) if cache is not None else None
         row = hit[1] if hit is not None and hit[0] == key else job_row(job, now, colours)
         fresh[job.id] = (key, row)
-        if flt.accepts(job.cluster, str(row[4]), row):
+        if flt.accepts(job.cluster, str(row[QUEUE_COLUMN]), row):
             rows[job.id] = row
     if cache is not None:
         # only the jobs still there: a forgotten job's row does not stay in memory
@@ -301,6 +308,34 @@ def cluster_prompt(
     if status.warning:
         text.append("\n  ")
         text.append(f"⚠ {terminal_safe(status.warning)}", style=colours.get("pending", "yellow"))
+    return text
+
+
+def fold_text(
+    cluster: ClusterStatus | None,
+    queue: str | None,
+    counts: dict[str, int],
+    failing: int,
+    colours: dict[str, str],
+    hint: str,
+) -> Text:
+    """The one line a narrow screen shows for the folded Clusters and Queues panes: the cluster
+    and queue the jobs are filtered by, their jobs' counts, how many clusters fail, and how to unfold."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if cluster is None:
+        text.append("All clusters", style="bold")
+    else:
+        role = _CONN_ROLE.get(cluster.state, "stale")
+        text.append(terminal_safe(cluster.name), style="bold")
+        text.append(f" {_CONN_SYMBOL.get(cluster.state, '?')}", style=colours.get(role, DEFAULT_STATE_COLOURS[role]))
+    text.append(" · ")
+    text.append(terminal_safe(queue) if queue else "all queues")
+    # what matters most first: the line is cut at the screen's edge
+    if failing:
+        text.append(f"  ✘ {failing} failing", style=colours.get("failed", "red"))
+    text.append("  ")
+    text.append_text(counts_text(counts, colours))
+    text.append(f"  ({hint})", style="dim")
     return text
 
 
