@@ -19,6 +19,8 @@ from batchdeck.tui.demo import demo_app
 from batchdeck.tui.screenshots import SCENES, SIZE, wait_for
 from batchdeck.tui.theme_screen import ThemeScreen
 
+NARROW = (80, 24)
+
 
 @pytest.fixture(autouse=True)
 def _utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -56,6 +58,11 @@ async def _cluster_selected(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def _whole_command(pilot: Pilot) -> None:
+    await pilot.press("down", "down", "e")  # quick-test: a multi-line sh -c script
+    await pilot.pause()
+
+
 ALL_SCENES = {
     **SCENES,
     "cancel": _cancel_dialog,
@@ -63,6 +70,7 @@ ALL_SCENES = {
     "filter": _filtered,
     "stderr": _stderr_peek,
     "cluster": _cluster_selected,
+    "command": _whole_command,
 }
 
 
@@ -99,3 +107,15 @@ def test_history_screen(snap_compare, size: tuple[int, int]) -> None:  # noqa: A
         await _history(pilot)
 
     assert snap_compare(demo_app(theme=DARK), run_before=run_before, terminal_size=size)
+
+
+@pytest.mark.parametrize("theme", [DARK, LIGHT])
+@pytest.mark.parametrize("scene", list(ALL_SCENES))
+def test_screen_at_80x24(snap_compare, scene: str, theme: str) -> None:  # noqa: ANN001 - pytest fixture
+    """The smallest terminal batchdeck promises to work in: folded panes, fitted columns, scrolling dialogs."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.pause()
+        await ALL_SCENES[scene](pilot)
+
+    assert snap_compare(demo_app(theme=theme), run_before=run_before, terminal_size=NARROW)

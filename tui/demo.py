@@ -108,7 +108,9 @@ def build_demo_deck(root: Path = DEMO_ROOT) -> tuple[Deck, dict[str, list[QueueI
              queue="local", outcome=Outcome.OK, sandbox=str(sandboxes / "e5f6g7h8")),
         _job("a1b2c3d4", "train-resnet", "localhost", ["python", "train.py", "--epochs", "40"], RunState.RUNNING,
              now - 3800, started=now - 3723, queue="local", sandbox=local_sandbox, cores=2, raw_state="running"),
-        _job("u1v2w3x4", "quick-test", "localhost", ["sleep", "600"], RunState.TERMINATED,
+        # a multi-line command: Details shows one line of it until the user expands it
+        _job("u1v2w3x4", "quick-test", "localhost",
+             ["sh", "-c", 'for f in data/*.csv; do\n  python check.py "$f" || exit 1\ndone'], RunState.TERMINATED,
              now - 3000, started=now - 2990, finished=now - 2900, signal=15, reason="cancelled", queue="local",
              outcome=Outcome.CANCELLED),
         _job("i9j0k1l2", "sweep-07", "hpc", ["./sweep.sh", "7"], RunState.SUBMITTED, now - 1800,

@@ -17,6 +17,7 @@ from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobRecord
 from ..backends.schedulers.base import TransferReport
+from ..backends.text import terminal_safe
 from .keys import bindings, key_text
 
 
@@ -28,12 +29,19 @@ def summary_text(report: TransferReport) -> Text:
     text.append(" · ")
     text.append(f"{len(report.failed)} failed", style="bold red" if report.failed else "")
     for name, why in sorted(report.failed.items()):
-        text.append(f"\n✘ {name}: {why}", style="red")
+        text.append(f"\n✘ {terminal_safe(name)}: {terminal_safe(why)}", style="red")
     return text
 
 
 class DownloadScreen(ModalScreen[TransferReport | None]):
     """Runs the transfer in a worker: the app keeps answering keys meanwhile."""
+
+    # The progress lines wrap inside the dialog: a long file name cut at its width loses the counts.
+    DEFAULT_CSS = """
+    DownloadScreen #file-label, DownloadScreen #total-label {
+        width: 100%;
+    }
+    """
 
     class Finished(Message):
         """A transfer ended (the job's state may have moved to TERMINATED)."""
@@ -57,7 +65,10 @@ class DownloadScreen(ModalScreen[TransferReport | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="download"):
-            yield Static(f"[b]Download results of {self.job.id}[/b] ({self.job.name})", classes="title")
+            # plain text: a job name is never markup, and never a terminal escape
+            title = Text(f"Download results of {terminal_safe(self.job.id)}", style="bold")
+            title.append(f" ({terminal_safe(self.job.name)})", style="")
+            yield Static(title, classes="title")
             with Horizontal(classes="field"):
                 yield Label("Into", classes="label")
                 yield Input(self.directory, id="directory", compact=True)
@@ -148,7 +159,8 @@ class DownloadScreen(ModalScreen[TransferReport | None]):
             return
         self._file_sizes[path] = size
         self._done[path] = done
-        self.query_one("#file-label", Label).update(f"File  {posixpath.basename(path)}  {done:,}/{size:,} bytes")
+        name = terminal_safe(posixpath.basename(path))
+        self.query_one("#file-label", Label).update(Text(f"File  {name}  {done:,}/{size:,} bytes"))
         self.query_one("#file-progress", ProgressBar).update(total=max(1, size), progress=done if size else 1)
         seen = sum(self._file_sizes.values())
         self.query_one("#total-progress", ProgressBar).update(total=max(1, seen), progress=sum(self._done.values()))

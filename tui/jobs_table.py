@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual import events
 from textual.coordinate import Coordinate
-from textual.geometry import Size
-from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, Column, ColumnKey, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
+from .fitted_table import FittedTable
 from .rows import COLUMNS, DISPLAY_ORDER, ESSENTIAL_COLUMNS, Row, other_key
 
 #: rows added per step when many arrive at once
@@ -21,6 +17,9 @@ FILL_CHUNK = 1000
 #: the narrowest the outcome and name columns get (cells, padding included) before the table scrolls
 MIN_OUTCOME = 12
 MIN_NAME = 10
+#: what the outcome and name columns keep while others still need room (an outcome's first words)
+OUTCOME_GOAL = 24
+NAME_GOAL = 18
 #: where each display column's value sits in a Row
 _CELL_INDEX = {key: index for index, (key, _label) in enumerate(COLUMNS)}
 _ORDER = tuple(_CELL_INDEX[key] for key in DISPLAY_ORDER)
@@ -31,38 +30,34 @@ _NAME = DISPLAY_ORDER.index("name")
 def fit_widths(natural: Sequence[int], room: int) -> list[int]:
     """The display columns' widths (padding included) for ``room`` cells.
 
-    Everything at its natural width when it fits. Otherwise the outcome column (the one
-    long free text) gives way first, so the table never needs a horizontal scrollbar
-    while the other columns fit; when even they do not (a narrow terminal), the
-    essential columns (id, name, state, outcome) still share the visible width,
-    the name giving way down to MIN_NAME, and the rest are reached by scrolling.
+    Everything at its natural width when it fits. Otherwise the two free-text columns give
+    way in turn, the outcome to OUTCOME_GOAL, the name to NAME_GOAL, then both to their
+    minimum, so the table needs no horizontal scrollbar while the other columns fit. When
+    even that is too wide (a narrow terminal), the essential columns (id, name, state,
+    outcome) share the visible width, a long name giving way (down to MIN_NAME) until the
+    outcome has OUTCOME_GOAL cells, and the rest are reached by scrolling.
     """
     widths = list(natural)
     if room <= 0 or sum(widths) <= room:
         return widths
-    others = sum(widths) - widths[_OUTCOME]
-    if room - others >= MIN_OUTCOME:
-        widths[_OUTCOME] = room - others
+    for index, floor in ((_OUTCOME, OUTCOME_GOAL), (_NAME, NAME_GOAL), (_OUTCOME, MIN_OUTCOME), (_NAME, MIN_NAME)):
+        excess = sum(widths) - room
+        if excess <= 0:
+            return widths
+        widths[index] = max(min(widths[index], floor), widths[index] - excess)
+    if sum(widths) <= room:
         return widths
+    widths = list(natural)
     before = sum(widths[:ESSENTIAL_COLUMNS]) - widths[_OUTCOME]
-    if room - before < MIN_OUTCOME:
-        widths[_NAME] = max(MIN_NAME, widths[_NAME] - (MIN_OUTCOME - (room - before)))
+    want = min(widths[_OUTCOME], OUTCOME_GOAL)
+    if room - before < want:
+        widths[_NAME] = max(MIN_NAME, widths[_NAME] - (want - (room - before)))
         before = sum(widths[:ESSENTIAL_COLUMNS]) - widths[_OUTCOME]
     widths[_OUTCOME] = min(widths[_OUTCOME], max(MIN_OUTCOME, room - before))
     return widths
 
 
-@dataclass
-class _FittedColumn(Column):
-    """A column whose width the JobsTable decides from the room it has (see fit_widths)."""
-
-    def get_render_width(self, data_table: DataTable[Any]) -> int:
-        if isinstance(data_table, JobsTable):
-            return data_table.fitted_width(self.key)
-        return super().get_render_width(data_table)
-
-
-class JobsTable(DataTable[str | Text]):
+class JobsTable(FittedTable[str | Text]):
     """Rows keyed by job id (or ``other:<cluster>:<jobid>``).
 
     ``sync`` touches only what changed, so a refresh of thousands of jobs costs a
@@ -78,32 +73,17 @@ class JobsTable(DataTable[str | Text]):
         self._shown: dict[str, Row] = {}
         self._pending: dict[str, Row] | None = None
         self._restore: str | None = None
-        self._fitted: tuple[tuple[int, tuple[int, ...]], dict[ColumnKey, int]] | None = None
         self.border_title = "Jobs"
 
     def on_mount(self) -> None:
         labels = dict(COLUMNS)
         for key in DISPLAY_ORDER:
             self.add_column(labels[key], key=key)
-            column = self.columns[ColumnKey(key)]
-            self.columns[column.key] = _FittedColumn(
-                column.key, column.label, column.width, column.content_width, column.auto_width
-            )
 
-    def fitted_width(self, key: ColumnKey) -> int:
-        """A column's width as fit_widths shares the table's room (memoised: every cell asks)."""
-        columns = [self.columns[ColumnKey(k)] for k in DISPLAY_ORDER]
-        natural = tuple(Column.get_render_width(column, self) for column in columns)
-        room = self.scrollable_content_region.width
-        if self._fitted is None or self._fitted[0] != (room, natural):
-            widths = fit_widths(natural, room)
-            self._fitted = ((room, natural), {c.key: w for c, w in zip(columns, widths, strict=True)})
-        return self._fitted[1][key]
-
-    def on_resize(self, event: events.Resize) -> None:
-        # The table measures its virtual width only when cells change; the room changed here.
-        width = sum(self.fitted_width(ColumnKey(k)) for k in DISPLAY_ORDER)
-        self.virtual_size = Size(width, self.virtual_size.height)
+    def fit(self, natural: Sequence[int], room: int) -> list[int]:
+        if len(natural) != len(DISPLAY_ORDER):
+            return list(natural)  # still adding the columns
+        return fit_widths(natural, room)
 
     @property
     def shown(self) -> dict[str, Row]:

@@ -34,6 +34,7 @@ from ..backends.units import format_memory, format_walltime, format_when
 from ..themes import DEFAULT_STATE_COLOURS
 from .confirm_screen import ConfirmScreen
 from .download_screen import DownloadScreen
+from .fitted_table import FittedTable
 from .help_screen import HelpScreen
 from .history_screen import HistoryScreen
 from .jobs_table import JobsTable
@@ -50,6 +51,7 @@ from .rows import (
     config_note,
     counts_text,
     fold_text,
+    full_command,
     queue_row,
     visible_rows,
 )
@@ -96,8 +98,8 @@ class MainScreen(Screen[None]):
         height: 1fr;
     }
     MainScreen #left {
-        /* wide enough for the Queues table's columns at 160 columns */
-        width: 36%;
+        /* at 160 columns: the Jobs table's columns whole, the Queues table's (its names give way) */
+        width: 33%;
         min-width: 42;
         max-width: 64;
     }
@@ -175,6 +177,13 @@ class MainScreen(Screen[None]):
     MainScreen.-short #jobs-pane, MainScreen.-short #peek {
         height: 1fr;
     }
+    MainScreen.-short #peek.-peeking #detail {
+        /* the file being peeked is what the user asked for; the job's details give way */
+        max-height: 3;
+    }
+    MainScreen.-short #peek.-peeking.-whole-command #detail {
+        max-height: 70%;
+    }
     """
     BINDINGS = bindings("main")
 
@@ -194,6 +203,8 @@ class MainScreen(Screen[None]):
         # None: per-job folders under the current directory, as the CLI does.
         self.download_base = download_base
         self.state_colours: dict[str, str] = dict(DEFAULT_STATE_COLOURS)
+        # the Details pane shows the selected job's whole command, not one line of it
+        self.whole_command = False
         self._ticker: Timer | None = None
 
     # ------------------------------------------------------------------ layout
@@ -208,7 +219,8 @@ class MainScreen(Screen[None]):
                 # where the clusters come from: the file, or how to write one
                 clusters.border_subtitle = Content(config_note(self.session.deck.config.path))
                 yield clusters
-                queues: DataTable[str] = DataTable(id="queues", cursor_type="row")
+                # a long queue name gives way before the last column ("max wall") is cut
+                queues: FittedTable[str] = FittedTable(id="queues", cursor_type="row")
                 queues.border_title = "Queues"
                 yield queues
             with Vertical(id="right"):
@@ -401,7 +413,8 @@ class MainScreen(Screen[None]):
             info = self.session.other_job(key)
             peek.show_detail(other_detail(info) if info else Text(""))
         elif key in self.session.jobs:
-            peek.show_detail(job_detail(self.session.jobs[key], self.session.clock()))
+            expand_key = key_text(self.app, "command").split(" / ")[0]
+            peek.show_detail(job_detail(self.session.jobs[key], self.session.clock(), self.whole_command, expand_key))
 
     # ------------------------------------------------------------------ the user's intent
 
@@ -573,6 +586,12 @@ class MainScreen(Screen[None]):
             return
         peek.toggle_stream()
 
+    def action_toggle_command(self) -> None:
+        # A view choice, not the session's: it holds for every job until toggled back.
+        self.whole_command = not self.whole_command
+        self.query_one(PeekView).set_class(self.whole_command, "-whole-command")
+        self.show_detail()
+
     def action_download(self) -> None:
         job = self.selected_job()
         if job is None:
@@ -639,9 +658,15 @@ class MainScreen(Screen[None]):
         await self.app.action_quit()
 
 
-def job_detail(job: JobRecord, now: float) -> Text:
+def job_detail(job: JobRecord, now: float, whole_command: bool = False, expand_key: str = "e") -> Text:
+    """The Details pane's text; the command on one line, or whole with ``whole_command``."""
     spec = job.spec
-    what = command_text([*spec.command, *spec.arguments]) if spec.command else "(script)"
+    words = [*spec.command, *spec.arguments]
+    what = command_text(words) if spec.command else "(script)"
+    if spec.command and whole_command:
+        what = full_command(words)
+    elif spec.command and what != full_command(words):
+        what += f"  ({expand_key}: whole command)"
     text = Text()
     text.append(f"{terminal_safe(job.id)}", style="bold")
     text.append(f"  {terminal_safe(job.name)} on {terminal_safe(job.cluster)}")
@@ -652,7 +677,8 @@ def job_detail(job: JobRecord, now: float) -> Text:
         text.append(f" ({terminal_safe(job.raw_state)})", style="dim")
     if job.stale:
         text.append("  stale: the cluster did not answer the last refresh", style="italic")
-    text.append(f"\n{terminal_safe(what)}", style="dim")
+    # line by line: the breaks of a whole command are its own, anything else in it is escaped
+    text.append("\n" + "\n".join(terminal_safe(line) for line in what.split("\n")), style="dim")
     text.append(
         f"\ncores {spec.cores} · mem/core {format_memory(spec.memory_per_core)} · "
         f"walltime {format_walltime(spec.walltime)} · sandbox {terminal_safe(job.sandbox or '-')}",

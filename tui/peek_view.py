@@ -269,13 +269,21 @@ class PeekPrompt(Input):
 class PeekView(Vertical):
     """Job details on top, the peeked file below. Reads only new bytes on each tick."""
 
+    # Details and the status line wrap rather than cut (an error's end is often what matters);
+    # Details scrolls past its height. -whole-command (the main screen's expand key) gives
+    # Details most of the pane; -peeking says a file is shown below.
     DEFAULT_CSS = """
     PeekView #detail {
         height: auto;
         max-height: 5;
+        overflow-y: auto;
+    }
+    PeekView.-whole-command #detail {
+        max-height: 70%;
     }
     PeekView #peek-status {
-        height: 1;
+        height: auto;
+        max-height: 3;
     }
     """
 
@@ -309,6 +317,7 @@ class PeekView(Vertical):
         self.log_widget.attach(self.tail)
         self._error = self._note = ""
         self.border_title = f"Peek {job_id} · {'stderr' if stderr else 'stdout'}"
+        self.add_class("-peeking")
         self._status()
         if self._timer is None:
             self._timer = self.set_interval(self.interval, self.poll_now)
@@ -321,6 +330,7 @@ class PeekView(Vertical):
             self._timer = None
         self.log_widget.attach(None)
         self.border_title = "Details"
+        self.remove_class("-peeking")
         self.query_one("#peek-status", Static).update(IDLE_HINT)
 
     def toggle_stream(self) -> None:

@@ -366,6 +366,19 @@ def command_text(words: Iterable[str], width: int = 100) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+def full_command(words: Iterable[str]) -> str:
+    """A command whole, as the user would type it: a multi-line word (``sh -c`` with a script)
+    keeps its lines, in plain single quotes when it has none of its own, instead of one line of
+    ``'"'"'``; every other word is quoted as a shell takes it."""
+    shown = []
+    for word in words:
+        if "\n" in word and "'" not in word:
+            shown.append(f"'{word}'")
+        else:
+            shown.append(shlex.quote(word))
+    return " ".join(shown)
+
+
 def clock_text(when: float | None) -> str:
     if when is None:
         return "never"

@@ -63,6 +63,10 @@ ACTIONS: dict[str, KeyAction] = {
     "resubmit": KeyAction("R", "main", "resubmit", "Resubmit", "submit the selected job again: the form opens with its values", show=False),
     "filter": KeyAction("slash", "main", "filter", "Filter", "filter jobs by text"),
     "stream": KeyAction("o", "main", "toggle_stream", "Out/Err", "toggle stdout / stderr in the peek"),
+    "command": KeyAction(
+        "e", "main", "toggle_command", "Command", "show the selected job's whole command in Details, or one line again",
+        show=False,
+    ),
     "theme": KeyAction("t", "main", "choose_theme", "Theme", "choose the theme (remembered)"),
     "help": KeyAction("question_mark", "main", "help", "Help", "this help"),
     "quit": KeyAction("q", "main", "quit", "Quit", "quit (jobs keep running)"),
