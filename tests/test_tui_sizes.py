@@ -16,6 +16,7 @@ from textual.widgets.data_table import ColumnKey
 from batchdeck.backends.model import JobRecord, JobSpec, Outcome, RunState
 from batchdeck.tui.app import BatchdeckApp
 from batchdeck.tui.demo import FIXED_NOW, demo_app
+from batchdeck.tui.fitted_table import shrink_first
 from batchdeck.tui.jobs_table import JobsTable, fit_widths
 from batchdeck.tui.main_screen import FoldBar
 from batchdeck.tui.peek_view import PeekView
@@ -126,7 +127,7 @@ async def test_at_160x48_a_long_name_and_reason_are_cut_not_scrolled(tmp_path: P
         _no_sideways_scrolling(app)
         assert _column_span(table, DISPLAY_ORDER[-1])[1] <= table.scrollable_content_region.width
         line = _drawn_line(table, "z9y8x7w6")
-        assert LONG_NAME[:16] in line and "failed" in line and "hpc" in line and "short" in line, line
+        assert LONG_NAME[:12] in line and "failed" in line and "hpc" in line and "short" in line, line
         await pilot.press("q")
 
 
@@ -170,3 +171,9 @@ def test_full_command_keeps_a_scripts_lines() -> None:
     # a single quote of its own: shell-quoted, still one word a shell would take back
     assert full_command(["sh", "-c", "echo 'a'\nb"]) == "sh -c 'echo '\"'\"'a'\"'\"'\nb'"
     assert full_command(["python", "x y.py"]) == "python 'x y.py'"
+
+
+def test_shrink_first_cuts_the_name_only_when_that_makes_everything_fit() -> None:
+    assert shrink_first([18, 7, 9, 8, 12], 54) == [18, 7, 9, 8, 12]
+    assert shrink_first([18, 7, 9, 8, 12], 50) == [14, 7, 9, 8, 12]
+    assert shrink_first([18, 7, 9, 8, 12], 44) == [18, 7, 9, 8, 12]  # it would take the name below 12: scroll

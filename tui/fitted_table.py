@@ -22,11 +22,12 @@ CellType = TypeVar("CellType")
 
 
 def shrink_first(natural: Sequence[int], room: int, minimum: int = 12) -> list[int]:
-    """The first column (a name) gives way, down to ``minimum``, for the others to fit."""
+    """The first column (a name) gives way, down to ``minimum``, when that lets every column fit;
+    when it would not, nothing is cut and the table scrolls (a cut name and a scrollbar is worse)."""
     widths = list(natural)
     excess = sum(widths) - room
-    if room > 0 and excess > 0 and widths:
-        widths[0] = max(min(widths[0], minimum), widths[0] - excess)
+    if room > 0 and excess > 0 and widths and widths[0] - excess >= minimum:
+        widths[0] -= excess
     return widths
 
 

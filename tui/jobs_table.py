@@ -20,6 +20,9 @@ MIN_NAME = 10
 #: what the outcome and name columns keep while others still need room (an outcome's first words)
 OUTCOME_GOAL = 24
 NAME_GOAL = 18
+#: below these, keeping every column on screen is not worth it: the last ones scroll in instead
+OUTCOME_FLOOR = 16
+NAME_FLOOR = 14
 #: where each display column's value sits in a Row
 _CELL_INDEX = {key: index for index, (key, _label) in enumerate(COLUMNS)}
 _ORDER = tuple(_CELL_INDEX[key] for key in DISPLAY_ORDER)
@@ -32,15 +35,15 @@ def fit_widths(natural: Sequence[int], room: int) -> list[int]:
 
     Everything at its natural width when it fits. Otherwise the two free-text columns give
     way in turn, the outcome to OUTCOME_GOAL, the name to NAME_GOAL, then both to their
-    minimum, so the table needs no horizontal scrollbar while the other columns fit. When
-    even that is too wide (a narrow terminal), the essential columns (id, name, state,
+    floors, so the table needs no horizontal scrollbar while the other columns fit. When
+    even that is too wide (a narrower terminal), the essential columns (id, name, state,
     outcome) share the visible width, a long name giving way (down to MIN_NAME) until the
     outcome has OUTCOME_GOAL cells, and the rest are reached by scrolling.
     """
     widths = list(natural)
     if room <= 0 or sum(widths) <= room:
         return widths
-    for index, floor in ((_OUTCOME, OUTCOME_GOAL), (_NAME, NAME_GOAL), (_OUTCOME, MIN_OUTCOME), (_NAME, MIN_NAME)):
+    for index, floor in ((_OUTCOME, OUTCOME_GOAL), (_NAME, NAME_GOAL), (_OUTCOME, OUTCOME_FLOOR), (_NAME, NAME_FLOOR)):
         excess = sum(widths) - room
         if excess <= 0:
             return widths

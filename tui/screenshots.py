@@ -21,6 +21,9 @@ from .peek_view import PeekView
 from .submit_screen import SubmitScreen
 
 SIZE = (140, 42)
+#: the smallest terminal batchdeck promises to work in, and the scenes also shot at it
+NARROW = (80, 24)
+NARROW_SCENES = ("main", "peek")
 Scene = Callable[[Pilot[int]], Awaitable[None]]
 
 
@@ -79,13 +82,15 @@ THEME_SUFFIX = {DARK: "dark", LIGHT: "light"}
 async def shoot(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
+    shots = [(name, scene, SIZE, name) for name, scene in SCENES.items()]
+    shots += [(name, SCENES[name], NARROW, f"{name}-{NARROW[0]}x{NARROW[1]}") for name in NARROW_SCENES]
     for theme, suffix in THEME_SUFFIX.items():
-        for name, scene in SCENES.items():
+        for _name, scene, size, stem in shots:
             app = demo_app(theme=theme)
-            async with app.run_test(size=SIZE) as pilot:
+            async with app.run_test(size=size) as pilot:
                 await pilot.pause()
                 await scene(pilot)
-                filename = f"{name}-{suffix}.svg"
+                filename = f"{stem}-{suffix}.svg"
                 app.save_screenshot(filename, str(directory))
                 written.append(directory / filename)
                 app.exit(0)
