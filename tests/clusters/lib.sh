@@ -2,6 +2,16 @@
 # The caller sets PROG (its name, for messages), and before calling need_pkgs, D (its
 # state directory, for the apt log) and, before calling elapsed, T0 (its start time).
 
+# A daemon started here inherits every descriptor its caller holds open and outlives it:
+# a test run's `flock LOCK make test` left munged, mariadbd and slurmdbd holding the lock
+# for good, so every later run waited forever. Only stdin/out/err (and bash's own 255,
+# the script being read) are kept.
+for _fd in /proc/$$/fd/*; do
+    _fd=${_fd##*/}
+    case $_fd in 0 | 1 | 2 | 255) ;; *) eval "exec $_fd>&-" 2>/dev/null || true ;; esac
+done
+unset _fd
+
 die() { echo "$PROG: ERROR: $*" >&2; exit 1; }
 
 elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
