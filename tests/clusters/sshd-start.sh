@@ -56,6 +56,10 @@ if [ ! -d "$HOME_DIR" ]; then
     install -d -m 755 -o "$TEST_USER" -g "$(id -gn "$TEST_USER")" "$HOME_DIR"
 fi
 [ "$(stat -c %U "$HOME_DIR")" = "$TEST_USER" ] || chown "$TEST_USER:" "$HOME_DIR"
+# The tests' sandboxes over SSH live under this folder. A test running as root that makes its own
+# subfolder first (mkdir -p) would otherwise leave it root's, and every SSH job's mkdir fails.
+install -d -m 755 -o "$TEST_USER" -g "$(id -gn "$TEST_USER")" "$HOME_DIR/batchdeck-test"
+[ "$(stat -c %U "$HOME_DIR/batchdeck-test")" = "$TEST_USER" ] || chown "$TEST_USER:" "$HOME_DIR/batchdeck-test"
 
 # ---- keys (generated once, kept across restarts) -------------------------------------------
 genkey() { [ -s "$1" ] && [ -s "$1.pub" ] || { rm -f "$1" "$1.pub"; ssh-keygen -q -t ed25519 -N '' -C "$2" -f "$1"; }; }
