@@ -456,3 +456,16 @@ async def test_forget_a_finished_job_and_refuse_a_running_one(workdir: Path) -> 
         assert not isinstance(app.screen, ConfirmScreen)  # refused: it may still run
         assert "run00001" in table.shown
         await pilot.press("q")
+
+
+async def test_notifications_show_brackets_as_written(workdir: Path) -> None:
+    # Job names, file names and scheduler messages go into notifications; "[...]" in them
+    # (an array id, a host list) is data, so it must neither style the text nor vanish.
+    from textual.widgets._toast import Toast
+
+    app = make_app(workdir)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        message = "submitted 7 (sweep[red]x[/] [/b]) to local"
+        app.main.notify(message)
+        await wait_for(pilot, lambda: any(message in str(t.render()) for t in app.query(Toast)))
+        await pilot.press("q")

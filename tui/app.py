@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from textual.app import App, SystemCommand
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from ..backends.engine.config import Config, default_config_path
@@ -96,6 +97,20 @@ class BatchdeckApp(App[int]):
             await self.deck.close()
 
     # ------------------------------------------------------------------ themes
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification as plain text: its words carry job names, file names and the
+        scheduler's messages, where ``[...]`` is data (an array id, a host list), not markup."""
+        del markup
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def _saved_theme(self) -> str | None:
         if self.ui_settings is None:
