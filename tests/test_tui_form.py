@@ -237,3 +237,76 @@ async def test_a_real_slurm_job_from_the_form_carries_the_options(slurm_cluster:
         stored.journal.close()
     assert (spec.account, spec.qos, spec.nodes, spec.extra_args) == (account, "normal", 1, ["--comment=from-the-form"])
     shutil.rmtree(root, ignore_errors=True)
+
+
+SBATCH_SCRIPT = """#!/bin/sh
+#SBATCH --time=00:02:00 --cpus-per-task=2
+#SBATCH -J swept --mail-type=END
+echo "cpus $SLURM_CPUS_PER_TASK"
+"""
+
+
+def test_a_script_file_s_directives_fill_what_the_form_leaves_empty(tmp_path: Path) -> None:
+    """As `submit --script`: the form's script file is read for #SBATCH lines; typed values win;
+    the limits are checked on the job as it will be submitted; the form says what the script set."""
+    from batchdeck.tui.submit_screen import check_form
+
+    script = tmp_path / "job.sbatch"
+    script.write_text(SBATCH_SCRIPT)
+    config = tmp_path / "c.toml"
+    config.write_text('[clusters.s]\ntype = "slurm"\n[clusters.small]\ntype = "slurm"\nmax_cores = 1\n')
+    deck = Deck.open(config)
+    try:
+        check = check_form({"script": str(script)}, "s", deck)
+        assert check.errors == {} and check.spec is not None
+        assert (check.spec.cores, check.spec.walltime, check.spec.name) == (2, 120, "swept")
+        assert check.spec.directives == ["#SBATCH --mail-type=END"]
+        assert "cores 2" in check.notes and "walltime 00:02:00" in check.notes and "name swept" in check.notes
+        assert any("--mail-type=END" in note and "passed through" in note for note in check.notes)
+
+        typed = check_form({"script": str(script), "cores": "1", "name": "mine"}, "s", deck)
+        assert typed.spec is not None and (typed.spec.cores, typed.spec.name, typed.spec.walltime) == (1, "mine", 120)
+        assert "cores 2" not in typed.notes
+
+        small = check_form({"script": str(script)}, "small", deck)
+        assert small.spec is None and "cores" in small.errors, small.errors
+
+        script.write_text("#!/bin/sh\n#SBATCH --time=soon\ntrue\n")
+        bad = check_form({"script": str(script)}, "s", deck)
+        assert bad.spec is None and "line 2" in bad.errors["script"] and "\n" not in bad.errors["script"]
+    finally:
+        deck.journal.close()
+
+
+async def test_a_real_slurm_job_from_a_script_in_the_form_runs_as_its_directives_say(
+    slurm_cluster: None, tmp_path: Path
+) -> None:
+    import subprocess
+    import uuid
+
+    root = Path("/var/tmp/batchdeck-test") / f"form-{uuid.uuid4().hex[:8]}"
+    root.mkdir(parents=True)
+    script = tmp_path / "job.sbatch"
+    script.write_text(SBATCH_SCRIPT)
+    config = Path(os.environ["BATCHDECK_CONFIG"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[clusters.hpc]\ntype = "slurm"\nsandbox_root = "{root}"\npoll_interval = 0.5\n')
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        form = app.screen
+        assert isinstance(form, SubmitScreen)
+        form.query_one("#script", Input).value = str(script)
+        await wait_for(pilot, lambda: form.settled and not form.query_one("#submit", Button).disabled, timeout=10)
+        shown_in_form = str(form.query_one("#directives", Static).render())
+        assert "cores 2" in shown_in_form and "walltime 00:02:00" in shown_in_form, shown_in_form
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(j.jobid for j in app.jobs_by_id.values()), timeout=30)
+        (job,) = app.jobs_by_id.values()
+        shown = subprocess.run(["scontrol", "show", "job", str(job.jobid)], capture_output=True, text=True).stdout
+        await wait_for(pilot, lambda: not app.jobs_by_id[job.id].state.is_active, timeout=90)
+        await pilot.press("q")
+    assert "TimeLimit=00:02:00" in shown and "JobName=swept" in shown and "MailType=END" in shown, shown
+    assert "NumCPUs=2" in shown or "CPUs/Task=2" in shown, shown
+    shutil.rmtree(root, ignore_errors=True)

@@ -8,8 +8,11 @@ values as they are at that moment.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -19,9 +22,11 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from ..backends.engine.deck import Deck
 from ..backends.engine.job_specs import SpecText, build_spec, check_for_cluster, cluster_limits, split_list
+from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import JobTemplate
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobSpec, QueueInfo
+from ..backends.units import format_memory, format_walltime
 from .keys import bindings, focus_keys_in_order, key_text
 
 FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -77,6 +82,25 @@ class SubmitRequest:
 class FormCheck:
     spec: JobSpec | None
     errors: dict[str, str] = field(default_factory=dict)
+    #: what the script's own directives set or pass through, one line each (the CLI's notes)
+    notes: list[str] = field(default_factory=list)
+
+
+#: JobSpec fields a script's directive may set -> the form field that overrides it when filled
+DIRECTIVE_FIELDS = {"name": "name", "cores": "cores", "walltime": "walltime", "memory_per_core": "memory",
+                    "queue": "queue"}  # fmt: skip
+
+
+def directive_values(before: JobSpec, after: JobSpec) -> list[str]:
+    """``cores 2``, ``walltime 0:02:00`` …: what the script's directives changed."""
+    shown: dict[str, Callable[[Any], str]] = {"name": str, "cores": str, "walltime": format_walltime, "memory_per_core": format_memory,
+             "queue": str, "stdout": str, "stderr": str}  # fmt: skip
+    changed = []
+    for key, show in shown.items():
+        value = getattr(after, key)
+        if value != getattr(before, key) and value is not None:
+            changed.append(f"{key.replace('_', ' ')} {show(value)}")
+    return changed
 
 
 def check_form(
@@ -122,8 +146,22 @@ def check_form(
         )
     )
     errors = {**check.errors, **unsplit}
-    errors.update(check_for_cluster(deck, cluster, check.draft, queues, skip=frozenset(errors)))
-    return FormCheck(None if errors else check.spec, errors)
+    draft: JobSpec = check.draft
+    notes: list[str] = []
+    if draft.script is not None and "script" not in errors:
+        # As `submit --script`: the script's #SBATCH/#$/#PBS/#BSUB lines set what the form
+        # leaves empty, and the limits are checked on the job as it will be submitted.
+        explicit = {key for key, ident in DIRECTIVE_FIELDS.items() if values.get(ident, "").strip()}
+        try:
+            merged, notes = spec_with_script_directives(draft, deck.config.cluster(cluster).type, explicit)
+        except BatchdeckError as exc:
+            errors["script"] = str(exc).splitlines()[0]
+        else:
+            # the values the script sets are shown too: the job as it will be submitted
+            notes = [*directive_values(draft, merged), *notes]
+            draft = merged
+    errors.update(check_for_cluster(deck, cluster, draft, queues, skip=frozenset(errors)))
+    return FormCheck(None if errors else draft, errors, notes)
 
 
 def limits_text(deck: Deck, cluster: str) -> str:
@@ -195,6 +233,7 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
                         yield Input(value=self.prefill.get(ident, ""), placeholder=placeholder, id=ident, compact=True)
                     yield Static("", id=f"{ident}-error", classes="error")
             yield Static("", id="form-error", classes="error")
+            yield Static("", id="directives", classes="hint")
             with Horizontal(classes="buttons"):
                 submit_key = key_text(self.app, "form_submit").split(" / ")[0]
                 cancel_key = key_text(self.app, "form_cancel").split(" / ")[0]
@@ -224,6 +263,9 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
             error.display = bool(message)
             if ident not in ("cluster", "form"):
                 self.query_one(f"#{ident}", Input).set_class(bool(message), "invalid")
+        notes = self.query_one("#directives", Static)
+        notes.update(Text("from the script: " + "; ".join(self.check.notes)) if self.check.notes else "")
+        notes.display = bool(self.check.notes)
         self.query_one("#submit", Button).disabled = self.check.spec is None
         return self.check
 
