@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
@@ -18,16 +18,21 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from ..backends.engine.config import Config, default_config_path
-from ..backends.engine.deck import Deck
+from ..backends.engine.deck import Deck, succeeded
 from ..backends.engine.keys import actions_of
-from ..backends.engine.session import Session
+from ..backends.engine.session import ChangeSet, Session
 from ..backends.errors import BatchdeckError, ConfigError
 from ..backends.model import JobRecord, QueueInfo
+from ..backends.text import terminal_safe
 from ..themes import DARK, DEFAULT_STATE_COLOURS, STATE_ROLES, THEMES
 from .download_screen import DownloadScreen
 from .main_screen import MainScreen
 from .rows import Clock
+from .terminal_notify import send
 from .theme_screen import ThemeScreen
+
+#: (title, body) -> None: how the app tells the user a job ended, beside the toast
+Ring = Callable[[str, str], object]
 
 
 def ui_settings_path(config_path: str | Path | None = None) -> Path:
@@ -53,9 +58,13 @@ class BatchdeckApp(App[int]):
         peek_interval: float = 0.5,
         owns_deck: bool = False,
         download_base: Path | None = None,
+        ring: Ring | None = None,
     ) -> None:
         super().__init__()
         self.session = Session(deck, queues=dict(queues or {}), clock=clock)
+        # None: the terminal's own bell and OSC 9/777, when there is a terminal (not in a browser)
+        self.ring = ring
+        self.session.add_listener(self._tell_of_ended_jobs)
         self.ui_settings = ui_settings
         self.owns_deck = owns_deck
         self.main = MainScreen(
@@ -95,6 +104,35 @@ class BatchdeckApp(App[int]):
         await self.session.stop()
         if self.owns_deck:
             await self.deck.close()
+
+    # ------------------------------------------------------------------ jobs that ended
+
+    def _tell_of_ended_jobs(self, changes: ChangeSet) -> None:
+        """A toast, the bell and a desktop notification when jobs of a cluster with ``notify`` end."""
+        clusters = self.deck.config.clusters
+        jobs = [
+            self.session.jobs[ident]
+            for ident in sorted(changes.ended)
+            if ident in self.session.jobs and getattr(clusters.get(self.session.jobs[ident].cluster), "notify", False)
+        ]
+        if not jobs:
+            return
+        good = [job for job in jobs if succeeded(job)]
+        if len(jobs) == 1:
+            (job,) = jobs
+            title = "batchdeck: job " + ("done" if good else "did not succeed")
+            outcome = job.outcome.value if job.outcome is not None else job.state.value
+            body = f"{job.name} ({job.id}) on {job.cluster}: {outcome}" + (f" ({job.reason})" if job.reason else "")
+        else:
+            # one notification for a batch: a hundred tasks ending in one poll must not raise a hundred
+            title = f"batchdeck: {len(jobs)} jobs ended"
+            body = f"{len(good)} done, {len(jobs) - len(good)} did not succeed"
+        self.notify(terminal_safe(f"{title.removeprefix('batchdeck: ')}: {body}"),
+                    severity="information" if len(good) == len(jobs) else "warning")  # fmt: skip
+        if self.ring is not None:
+            self.ring(title, body)
+        elif not (self.is_web or self.is_headless):
+            send(title, body)
 
     # ------------------------------------------------------------------ themes
 

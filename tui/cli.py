@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..backends.engine import job_control, resubmit
-from ..backends.engine.deck import Deck, lost_note, may_still_run, next_check
+from ..backends.engine.deck import Deck, lost_note, may_still_run, next_check, succeeded
 from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes, split_list
 from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
@@ -757,13 +757,6 @@ def _clean(deck: Deck, args: argparse.Namespace) -> int:
     return _forget(deck, old, force=False, dry_run=args.dry_run)
 
 
-def _succeeded(job: JobRecord) -> bool:
-    if job.outcome is not None:
-        return job.outcome.is_success
-    # a journal row older than outcomes
-    return job.exitcode == 0 and not job.signal and not job.reason.startswith(("cancelled", "submission failed"))
-
-
 def _finished(job: JobRecord) -> bool:
     return not may_still_run(job)
 
@@ -781,7 +774,7 @@ async def _wait(deck: Deck, args: argparse.Namespace) -> int:
             if not _finished(job):
                 continue
             waiting.discard(job_id)
-            ok = _succeeded(job)
+            ok = succeeded(job)
             all_ok = all_ok and ok
             line = f"{job.id} {job.name}: {job.state.value}{' (' + job.reason + ')' if job.reason else ''}"
             print(line, flush=True)
@@ -800,17 +793,9 @@ async def _wait(deck: Deck, args: argparse.Namespace) -> int:
 
 
 def _notify(title: str, body: str) -> None:
-    """To the controlling terminal, so it works with stdout redirected to a file."""
-    from .terminal_notify import notification
+    from .terminal_notify import send
 
-    sequence = notification(title, body)
-    try:
-        with open("/dev/tty", "w") as tty:
-            tty.write(sequence)
-    except OSError:
-        if sys.stdout.isatty():
-            sys.stdout.write(sequence)
-            sys.stdout.flush()
+    send(title, body)
 
 
 #: bytes per read when peek streams a file: memory stays about one chunk, and no

@@ -8,6 +8,7 @@ passthrough sequence, which tmux 3.3+ forwards only with ``set -g allow-passthro
 from __future__ import annotations
 
 import os
+import sys
 
 BEL = "\a"
 ESC = "\x1b"
@@ -49,3 +50,18 @@ def notification(title: str, body: str, *, bell: bool = True, in_tmux: bool | No
     if in_tmux:
         sequences = tmux_passthrough(osc9(f"{title}: {body}")) + tmux_passthrough(osc777(title, body))
     return (BEL if bell else "") + sequences
+
+
+def send(title: str, body: str) -> bool:
+    """Write the notification to the controlling terminal (so it works with stdout redirected);
+    False when there is none to write to."""
+    sequence = notification(title, body)
+    try:
+        with open("/dev/tty", "w") as tty:
+            tty.write(sequence)
+    except OSError:
+        if not sys.stdout.isatty():
+            return False
+        sys.stdout.write(sequence)
+        sys.stdout.flush()
+    return True

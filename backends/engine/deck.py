@@ -107,6 +107,14 @@ def may_still_run(job: JobRecord) -> bool:
     return job.state.is_active or (job.state == RunState.NEW and job.reason == SUBMITTING)
 
 
+def succeeded(job: JobRecord) -> bool:
+    """The job ended well: its outcome says ok (``wait``'s exit status, the app's notification)."""
+    if job.outcome is not None:
+        return job.outcome.is_success
+    # a journal row older than outcomes
+    return job.exitcode == 0 and not job.signal and not job.reason.startswith(("cancelled", "submission failed"))
+
+
 class Deck:
     def __init__(self, config: Config | None = None, journal: Journal | None = None) -> None:
         self.config = config if config is not None else load_config()

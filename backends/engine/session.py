@@ -22,6 +22,9 @@ from ..schedulers.base import tag_of
 from ..schedulers.registry import backend_class
 from .deck import ACTIVE_STATES, ClusterStatus, Deck, may_still_run
 
+#: the states a job ends in (TERMINATING: finished, results not fetched yet)
+FINISHED = frozenset({RunState.TERMINATING, RunState.TERMINATED})
+
 #: seconds between automatic refreshes of a cluster's queue list
 QUEUES_EVERY = 30.0
 #: jobs the first frame shows before the rest of the journal is read
@@ -57,6 +60,8 @@ class ChangeSet:
     queues: frozenset[str] = frozenset()  # clusters whose queue list changed
     selection: frozenset[str] = frozenset()  # which of Selection's fields changed
     refreshed: bool = False  # a poll ended: times shown (elapsed, "refreshed at") moved
+    #: batchdeck job ids seen running or queued before and finished now (the app tells the user)
+    ended: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
         return bool(
@@ -72,6 +77,7 @@ class ChangeSet:
             self.queues | other.queues,
             self.selection | other.selection,
             self.refreshed or other.refreshed,
+            self.ended | other.ended,
         )
 
 
@@ -259,6 +265,7 @@ class Session:
         changed: set[str] = set()
         added: set[str] = set()
         removed: set[str] = set()
+        ended: set[str] = set()
         if replace:
             fresh = {job.id: job for job in jobs}
             removed = set(self.jobs) - set(fresh)
@@ -271,9 +278,13 @@ class Session:
                 added.add(job.id)
             elif before == job:
                 continue
+            elif before.state.is_active and job.state in FINISHED:
+                ended.add(job.id)
             self.jobs[job.id] = job
             changed.add(job.id)
-        return ChangeSet(jobs=frozenset(changed), added=frozenset(added), removed=frozenset(removed))
+        return ChangeSet(
+            jobs=frozenset(changed), added=frozenset(added), removed=frozenset(removed), ended=frozenset(ended)
+        )
 
     def update(self, jobs: Iterable[JobRecord]) -> ChangeSet:
         """Take in records the caller has (e.g. the download dialog's job) and tell the listeners."""

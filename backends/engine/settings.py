@@ -354,6 +354,12 @@ class ClusterSettings:
         shown="1 (local: 0)",
         example=1,
     )
+    notify: bool = key(
+        True,
+        boolean,
+        "the app rings the bell and raises a desktop notification (OSC 9 / OSC 777) when one of the cluster's "
+        "jobs ends",
+    )
     prologue: str | None = key(
         None,
         script,
