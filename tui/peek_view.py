@@ -118,7 +118,7 @@ class PeekLog(ScrollView, can_focus=True):
             if change.reset:
                 self.following = model.follow and change.target == model.line_count - 1
                 if self.following:
-                    self.scroll_end(animate=False, immediate=False, x_axis=False)
+                    self._end_later()
                 else:
                     self._scroll(change.target or 0)
             elif change.prepended:
@@ -129,7 +129,7 @@ class PeekLog(ScrollView, can_focus=True):
                 self._show(change.target)
             elif change.appended and self.following:
                 # Deferred: the new virtual size is laid out first, so this reaches the real end.
-                self.scroll_end(animate=False, immediate=False, x_axis=False)
+                self._end_later()
         finally:
             self._adjusting = False
         self.refresh()
@@ -151,6 +151,15 @@ class PeekLog(ScrollView, can_focus=True):
 
     def _scroll(self, y: int) -> None:
         self.scroll_to(y=y, animate=False, immediate=True)
+
+    def _end_later(self) -> None:
+        """To the end once the new size is laid out — if still following then: a jump (go to a
+        line, the start) applied in between must not be undone by a scroll asked for before it."""
+        self.call_after_refresh(self._end_if_following)
+
+    def _end_if_following(self) -> None:
+        if self.following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def _show(self, index: int) -> None:
         height = max(1, self.scrollable_content_region.height)
@@ -199,7 +208,7 @@ class PeekLog(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         if self.following:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+            self._end_later()
 
     # At an edge of the span the keys that would scroll past it fetch the next chunk instead.
     def action_scroll_up(self) -> None:
@@ -238,7 +247,13 @@ class PeekLog(ScrollView, can_focus=True):
         self.post_message(self.Request("start"))
 
     def action_prompt(self, kind: str) -> None:
-        self.post_message(self.Request("prompt", kind))
+        # Opened now, not by a bubbling message: keys typed right after ':' or '/' (a paste, a
+        # fast typist) are dispatched to whatever has focus, and must find the prompt there.
+        view = next((node for node in self.ancestors if isinstance(node, PeekView)), None)
+        if view is not None:
+            view.open_prompt(kind)
+        else:
+            self.post_message(self.Request("prompt", kind))
 
     def action_find(self, backward: bool) -> None:
         self.post_message(self.Request("next", backward))
@@ -397,18 +412,19 @@ class PeekView(Vertical):
             else:
                 self._run(lambda m: m.jump_start())
         elif what == "prompt":
-            prompt = self.query_one(PeekPrompt)
-            prompt.kind = str(event.argument)
-            prompt.placeholder = (
-                "search (enter; n/N next/previous)"
-                if prompt.kind == "search"
-                else "go to line N, @OFFSET or P% (enter)"
-            )
-            prompt.value = ""
-            prompt.display = True
-            prompt.focus()
+            self.open_prompt(str(event.argument))
         elif what == "next":
             self._find(backward=bool(event.argument))
+
+    def open_prompt(self, kind: str) -> None:
+        prompt = self.query_one(PeekPrompt)
+        prompt.kind = kind
+        prompt.placeholder = (
+            "search (enter; n/N next/previous)" if kind == "search" else "go to line N, @OFFSET or P% (enter)"
+        )
+        prompt.value = ""
+        prompt.display = True
+        prompt.focus()
 
     def on_peek_log_moved(self, event: PeekLog.Moved) -> None:
         event.stop()
