@@ -307,6 +307,6 @@ async def test_a_real_slurm_job_from_a_script_in_the_form_runs_as_its_directives
         shown = subprocess.run(["scontrol", "show", "job", str(job.jobid)], capture_output=True, text=True).stdout
         await wait_for(pilot, lambda: not app.jobs_by_id[job.id].state.is_active, timeout=90)
         await pilot.press("q")
-    assert "TimeLimit=00:02:00" in shown and "JobName=swept" in shown and "MailType=END" in shown, shown
+    assert "TimeLimit=00:02:00" in shown and "-swept\n" in shown and "MailType=END" in shown, shown
     assert "NumCPUs=2" in shown or "CPUs/Task=2" in shown, shown
     shutil.rmtree(root, ignore_errors=True)
