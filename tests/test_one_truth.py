@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -417,3 +418,95 @@ def test_a_lost_job_says_when_it_is_checked_next_in_status_show_and_the_app(tmp_
     clock = time.strftime("%H:%M:%S", time.localtime(job.recheck_at or 0))
     assert outcome(job).endswith(f"next check {clock}")
     assert "asked again" in job_detail(job, time.time()).plain and "back-off" in job_detail(job, time.time()).plain
+
+
+# ---- item 3: a stored cancel intent is sent again by the next poll of any process -------------------
+
+
+@pytest.fixture(params=["slurm", "sge"])
+def real_kind(request: pytest.FixtureRequest) -> str:
+    request.getfixturevalue(f"{request.param}_cluster")
+    return str(request.param)
+
+
+class Cli:
+    """``batchdeck`` as another process on the test's journal, its cancel command (scancel/qdel)
+    first on PATH: logged, and suppressed while ``suppress`` exists."""
+
+    def __init__(self, kind: str, tmp: Path) -> None:
+        # readable by the jobs of every scheduler here (pytest's tmp_path is root-only)
+        self.root = Path("/var/tmp/batchdeck-test") / f"truth3-{os.getpid()}-{time.monotonic_ns()}"
+        self.root.mkdir(parents=True)
+        self.kind, self.data, self.conf = kind, tmp / "data", tmp / "batchdeck.toml"
+        self.log, self.suppress = tmp / "cancels.log", tmp / "suppress"
+        command = "scancel" if kind == "slurm" else "qdel"
+        real = subprocess.run(["sh", "-c", f"command -v {command}"], capture_output=True, text=True).stdout.strip()
+        assert real, f"{command} is not on PATH"
+        self.real_cancel = real
+        folder = tmp / "bin"
+        folder.mkdir()
+        wrapper = folder / command
+        wrapper.write_text(f'#!/bin/sh\necho "$@" >> {self.log}\n[ -e {self.suppress} ] && exit 0\nexec {real} "$@"\n')
+        wrapper.chmod(0o755)
+        self.env = {
+            **os.environ,
+            "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
+            "BATCHDECK_DATA_DIR": str(self.data),
+            "BATCHDECK_CONFIG": str(self.conf),
+        }
+        self.configure(poll_interval=600)
+
+    def configure(self, poll_interval: float) -> None:
+        self.conf.write_text(
+            f'[clusters.c]\ntype = "{self.kind}"\nsandbox_root = "{self.root}"\npoll_interval = {poll_interval}\n'
+        )
+
+    def sends(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def summary(self, job_id: str) -> dict[str, Any]:
+        proc = subprocess.run([*BATCHDECK, "list", "--json"], env=self.env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return next(row for row in json.loads(proc.stdout) if row["id"] == job_id)
+
+
+async def test_a_cancel_intent_whose_command_never_went_out_is_sent_by_the_next_cli_list(
+    real_kind: str, tmp_path: Path
+) -> None:
+    cli = Cli(real_kind, tmp_path)
+    gate = cli.root / "gate"
+    deck = Deck(config(real_kind, cli.root), Journal(cli.data / "journal.sqlite"))
+    job = await deck.submit("c", JobSpec(command=["/bin/sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.2; done"],
+                                         name="intent", walltime=300))  # fmt: skip
+    try:
+        # what a batchdeck killed right after storing its intent leaves: the intent, no command sent
+        record = deck.job(job.id)
+        record.cancel_requested = time.time()
+        deck.journal.save(record)
+        cli.suppress.touch()
+        first = cli.summary(job.id)
+        assert cli.sends() == [job.jobid], cli.sends()
+        assert first["cancel_requested"] == record.cancel_requested and first["cancel_sent"] is not None
+        assert first["state"] in ("SUBMITTED", "RUNNING") and "sent again at" in first["reason"], first
+        assert first["reason"].startswith("cancel requested at "), first
+        # at most once per poll interval (600 s here), whichever process polls
+        again = cli.summary(job.id)
+        assert cli.sends() == [job.jobid] and again["cancel_sent"] == first["cancel_sent"]
+        await deck.poll("c")
+        assert cli.sends() == [job.jobid]
+        # the interval passed (1 s now) and the command reaches the scheduler: the job ends cancelled
+        cli.suppress.unlink()
+        cli.configure(poll_interval=1)
+        done: dict[str, Any] = {}
+
+        def ended_cancelled() -> bool:
+            done.update(cli.summary(job.id))
+            return done["state"] in ("TERMINATING", "TERMINATED") and done["outcome"] == "cancelled"
+
+        await eventually(ended_cancelled, timeout=120, what="the job to end cancelled after `batchdeck list`")
+        assert len(cli.sends()) >= 2 and done["cancel_sent"] > first["cancel_sent"]
+    finally:
+        gate.touch()
+        subprocess.run([cli.real_cancel, job.jobid or ""], capture_output=True)
+        await deck.close()
+        shutil.rmtree(cli.root, ignore_errors=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import AccountingUnavailable, BatchdeckError, ConfigError, JobNotFound, SchedulerError
 from ..model import HistoryRecord, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
-from ..schedulers.base import TAG_PREFIX, BatchSystem, PollResult, TransferReport, tag_of
+from ..schedulers.base import TAG_PREFIX, BatchSystem, PollResult, TransferReport, cancel_reason, tag_of
 from ..schedulers.registry import backend_class
 from ..transports.base import ProgressCallback
 from ..units import format_walltime, format_when
@@ -358,11 +358,41 @@ class Deck:
             if gone:
                 result.changed = [job for job in result.changed if job.id not in gone]
                 result.jobs = [job for job in result.jobs if job.id not in gone]
+            resent = await self._resend_cancels(backend, result.jobs)
+            result.changed.extend(job for job in resent if all(job is not other for other in result.changed))
             status.state = "connected"
             status.error = ""
             status.other_jobs = result.all_jobs
             status.last_refresh = time.time()
             return result
+
+    async def _resend_cancels(self, backend: BatchSystem, jobs: list[JobRecord]) -> list[JobRecord]:
+        """Send the cancel again for jobs whose stored intent the scheduler has not acted on (still
+        listed queued or running: the process that stored it was killed before its command, or the
+        command was lost), at most once per poll interval. The send is claimed first by a conditional
+        write of ``cancel_sent``, so two processes polling together send it once. Returns the jobs sent."""
+        now = time.time()
+        due = [job for job in jobs if backend.cancel_due(job, now)]
+        if not due:
+            return []
+        for job in due:
+            job.cancel_sent = now
+            job.reason = cancel_reason(job)
+        stale = {id(job) for job in await asyncio.to_thread(self.journal.save_many, due)}
+        sent = []
+        for job in due:
+            if id(job) in stale:
+                try:
+                    take_over(job, self.journal.get(job.id))  # another process claimed or changed it
+                except JobNotFound:
+                    pass
+                continue
+            try:
+                await backend.send_cancel(job)
+            except BatchdeckError:
+                continue  # sent or not, the next poll after one interval asks again
+            sent.append(job)
+        return sent
 
     def _save_observed(self, jobs: list[JobRecord]) -> set[str]:
         """Store what a poll saw; a job written meanwhile by another process becomes that newer
@@ -470,11 +500,11 @@ class Deck:
 
     def _take_back(self, job: JobRecord, intended: float | None) -> None:
         """Store a cancel request the scheduler answered "no" to as taken back (not another process's)."""
-        previous = job.cancel_requested
+        previous, previous_sent = job.cancel_requested, job.cancel_sent
 
         def taken_back(fresh: JobRecord) -> None:
             if fresh.cancel_requested == intended:
-                fresh.cancel_requested = previous
+                fresh.cancel_requested, fresh.cancel_sent = previous, previous_sent
 
         self._write(job, taken_back)
 

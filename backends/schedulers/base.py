@@ -83,6 +83,21 @@ LOST_REASON = "the scheduler no longer knows this job"
 LOST_RECHECK_MAX = 3600.0
 
 
+def _clock(when: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(when))
+
+
+def cancel_reason(job: JobRecord) -> str:
+    """The reason of a job whose cancel is stored while the scheduler still lists it: "cancel
+    requested at 16:40:02", and ", sent again at 16:41:05" once a poll sent the command again."""
+    if job.cancel_requested is None:
+        return CANCEL_REQUESTED
+    text = f"{CANCEL_REQUESTED} at {_clock(job.cancel_requested)}"
+    if job.cancel_sent is not None and job.cancel_sent != job.cancel_requested:
+        text += f", sent again at {_clock(job.cancel_sent)}"
+    return text
+
+
 def job_tag(job: JobRecord) -> str:
     """The unique tag put in the scheduler's job name, so a lost job can be found again."""
     return f"{TAG_PREFIX}{job.id}"
@@ -830,7 +845,7 @@ class BatchSystem(abc.ABC):
                 )
             elif info.state.is_active:
                 suffix = f" ({info.reason})" if info.reason else ""
-                info = dataclasses.replace(info, reason=CANCEL_REQUESTED + suffix)
+                info = dataclasses.replace(info, reason=cancel_reason(job) + suffix)
         before = (job.state, job.raw_state, job.reason, job.exitcode, job.signal, job.queue)
         job.raw_state = info.raw_state
         job.reason = info.reason
@@ -878,16 +893,20 @@ class BatchSystem(abc.ABC):
             raise BatchdeckError(f"job {job.id} is {job.state}: nothing to cancel")
         await self.connect()
         argv = self.cancel_argv(job.jobid)
-        previous = job.cancel_requested
+        previous, previous_sent = job.cancel_requested, job.cancel_sent
         job.cancel_requested = time.time()
         if on_intent is not None:
             maybe = on_intent(job)
             if maybe is not None:
                 await maybe
+        # Sent from here on, as far as this record knows: stored by the caller after the command
+        # answered. A batchdeck killed before that leaves the intent without it, and the next poll
+        # of any process sends the cancel again (``cancel_due``).
+        job.cancel_sent = job.cancel_requested
         result = await self._run(argv, check=False)
         verdict = self.classify_cancel_output(result)
         if verdict.answer != CancelAnswer.DONE:
-            job.cancel_requested = previous
+            job.cancel_requested, job.cancel_sent = previous, previous_sent
         else:
             self._cancel_requests()[job.id] = job.cancel_requested
         # An id the scheduler no longer knows is not an error that may lose the
@@ -895,6 +914,27 @@ class BatchSystem(abc.ABC):
         await self.update_job_states([job])
         if verdict.answer == CancelAnswer.ERROR and job.state.is_active and job.state != RunState.UNKNOWN:
             raise SchedulerError(self.describe_command(argv), verdict.message or f"exit status {result.exit_status}")
+        return verdict
+
+    def cancel_due(self, job: JobRecord, now: float) -> bool:
+        """The job's cancel is stored but the scheduler still lists it queued, running or held, and no
+        cancel command went out for it within the last poll interval (or none is known to have gone
+        out at all): the poll sends it again (``send_cancel``)."""
+        if job.cancel_requested is None or not job.jobid:
+            return False
+        if job.state not in (RunState.SUBMITTED, RunState.RUNNING, RunState.STOPPED):
+            return False
+        return job.cancel_sent is None or now - job.cancel_sent >= self.poll_interval
+
+    async def send_cancel(self, job: JobRecord) -> CancelVerdict:
+        """The scheduler's cancel command for a job whose cancel is already stored (``cancel_due``);
+        the caller has stored ``cancel_sent`` first. The verdict only tells: the next poll reads how
+        the job ended, and a job the scheduler forgot is resolved through accounting."""
+        await self.connect()
+        result = await self._run(self.cancel_argv(job.jobid or ""), check=False)
+        verdict = self.classify_cancel_output(result)
+        if verdict.answer == CancelAnswer.DONE and job.cancel_requested is not None:
+            self._cancel_requests()[job.id] = job.cancel_requested
         return verdict
 
     def _cancel_requests(self) -> dict[str, float]:
