@@ -126,6 +126,62 @@ def test_a_write_from_an_older_copy_is_refused_and_the_newer_row_stays(tmp_path:
     second.close()
 
 
+#: one batchdeck process writing one job's row: an "action" re-applies its change on the newer copy
+#: when its write is refused (as Deck._write does); an "observer" drops its answer instead (as
+#: Deck.poll does), after holding its copy a while as a poll holds it while the scheduler answers
+RACER = """
+import sys
+from batchdeck.backends.engine.journal import Journal, StaleRecord
+from batchdeck.backends.model import RunState, Transition
+path, role, name, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+journal = Journal(path)
+written = 0
+for k in range(count):
+    while True:
+        job = journal.get("race0001")
+        if role == "observer":
+            journal.jobs()  # the copy ages while the "scheduler" answers
+            job.raw_state = f"{name}-{k}"
+            written += not journal.save_many([job])
+            break
+        job.history.append(Transition(float(k), RunState.SUBMITTED, RunState.SUBMITTED, f"{name}-{k}"))
+        try:
+            journal.save(job)
+            break
+        except StaleRecord:
+            continue
+print(written)
+"""
+
+
+def test_writers_in_racing_processes_lose_no_update(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    job = JobRecord(id="race0001", cluster="c", spec=JobSpec(command=["true"]), jobid="1")
+    job.transition(RunState.SUBMITTED, "submitted")
+    journal.save(job)
+    count = 60
+    roles = [("action", "a"), ("action", "b"), ("observer", "p"), ("observer", "q")]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", RACER, str(path), role, name, str(count)], stdout=subprocess.PIPE, text=True)
+        for role, name in roles
+    ]
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), outputs
+    final = journal.get(job.id)
+    # every action of both writers is in the row: none was overwritten by another's older copy
+    actions = [t.reason for t in final.history if t.reason != "submitted"]
+    assert sorted(actions) == sorted(f"{name}-{k}" for _role, name in roles[:2] for k in range(count))
+    # each action writer's changes are in its own order
+    for name in ("a", "b"):
+        assert [r for r in actions if r.startswith(f"{name}-")] == [f"{name}-{k}" for k in range(count)]
+    # the observers wrote only over the version they read (some were dropped, none took an action away)
+    observed = sum(int(out) for out in outputs[2:])
+    assert observed <= 2 * count
+    assert final.raw_state == "" or final.raw_state[:2] in {f"{name}-" for _role, name in roles[2:]}
+    journal.close()
+
+
 async def test_a_stale_poll_answer_does_not_overwrite_a_cancel_another_process_wrote(two: Two) -> None:
     job = await two.a.submit("c", two.waiting())
     await two.settle(two.a, job.id, lambda j: j.state == RunState.RUNNING, what="the job to run")
