@@ -307,7 +307,7 @@ async def test_job_the_scheduler_has_no_record_of_is_lost_only_after_the_account
     job.last_seen = time.time() - 10 * max(deck.backend.accounting_delay, 60)
     await deck.backend.update_job_states([job])
     assert job.state == RunState.UNKNOWN
-    assert job.reason == "the scheduler no longer knows this job"
+    assert job.reason == "lost: the scheduler no longer knows this job"
 
 
 async def test_job_whose_record_vanished_is_unknown(deck: Deck) -> None:
@@ -332,7 +332,7 @@ async def test_job_whose_record_vanished_is_unknown(deck: Deck) -> None:
         await deck.transport.inner.remove_tree(f"{job.sandbox}/{exit_status.EXIT_FILE}")
     await deck.backend.update_job_states([job])
     assert job.state == RunState.UNKNOWN
-    assert job.reason == "the scheduler no longer knows this job"
+    assert job.reason == "lost: the scheduler no longer knows this job"
 
 
 async def test_job_whose_scheduler_record_vanished_ends_as_its_exit_status_file_says(deck: Deck) -> None:

@@ -456,3 +456,59 @@ async def test_forget_a_finished_job_and_refuse_a_running_one(workdir: Path) -> 
         assert not isinstance(app.screen, ConfirmScreen)  # refused: it may still run
         assert "run00001" in table.shown
         await pilot.press("q")
+
+
+async def test_a_lost_job_shows_as_lost_with_its_next_check(workdir: Path) -> None:
+    """A local job whose sandbox (all the local "scheduler" knows of it) is gone, last seen an hour ago:
+    after accounting_delay nothing answers for it, and the app's poll shows it lost, with when it is asked
+    about next (the back-off), not as running."""
+    deck = Deck.open()
+    job = JobRecord(id="lostrow1", cluster="local", spec=JobSpec(command=["true"], name="gone"), jobid="lostrow1")
+    job.sandbox = str(workdir / "sandboxes" / job.id)
+    job.transition(RunState.SUBMITTED, "submitted")
+    job.last_seen = job.created - 3600
+    deck.journal.save(job)
+    app = BatchdeckApp(deck, owns_deck=True)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(JobsTable)
+        await wait_for(pilot, lambda: app.jobs_by_id[job.id].state == RunState.UNKNOWN, timeout=20)
+        await wait_for(pilot, lambda: "unknown" in state_cell(app, job.id))
+        shown = str(table.get_cell(job.id, "exit"))
+        assert shown.startswith("lost:") and "next check" in shown, shown
+        assert app.jobs_by_id[job.id].reason.startswith("lost:")
+        await pilot.press("q")
+
+
+async def test_clean_forgets_old_finished_jobs_after_asking(workdir: Path) -> None:
+    import time
+
+    deck = Deck.open()
+    deck.journal.save(_record("old00001", "old-one", 1000.0))
+    kept = _record("old00002", "old-two", 1001.0)
+    kept.sandbox = str(workdir / "sandboxes" / kept.id)
+    deck.journal.save(kept)
+    deck.journal.save(_record("new00001", "recent", time.time()))
+    running = JobRecord(id="run00001", cluster="local", spec=JobSpec(command=["true"], name="still"), state=RunState.RUNNING, created=999.0)
+    deck.journal.save(running)
+    app = BatchdeckApp(deck, auto_refresh=False, owns_deck=True)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(JobsTable)
+        await wait_for(pilot, lambda: len(table.shown) == 4)
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        question = str(app.screen.query_one("#question", Static).render())
+        assert "Forget 2 finished job(s) older than 30d" in question and "1 of their sandboxes" in question, question
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert len(table.shown) == 4 and len(Deck.open().journal.jobs()) == 4
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "old00001" not in table.shown and "old00002" not in table.shown)
+        assert sorted(j.id for j in Deck.open().journal.jobs()) == ["new00001", "run00001"]
+        assert {"new00001", "run00001"} <= set(table.shown)
+        # nothing old is left: the key says so instead of asking
+        await pilot.press("X")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("q")

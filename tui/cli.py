@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..backends.engine import job_control, resubmit
-from ..backends.engine.deck import Deck, lost_note, may_still_run, next_check
+from ..backends.engine.deck import CLEAN_AGE, Deck, lost_note, may_still_run, next_check
 from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes, split_list
 from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
 from ..backends.errors import BatchdeckError, JobNotFound, RemoteFileNotFound
-from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
+from ..backends.model import HistoryRecord, JobRecord, JobSpec
 from ..backends.schedulers.base import tag_of, task_ranges
 from ..backends.schedulers.registry import dependency_directives
 from ..backends.text import first_line, terminal_safe
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="also forget jobs the scheduler may still run")
 
     p = sub.add_parser("clean", help="forget finished jobs older than an age (GC3Pie's gclean)")
-    p.add_argument("--older-than", default="30d", metavar="AGE", help="e.g. 30d, 12h, 2w (default 30d)")
+    p.add_argument("--older-than", default=CLEAN_AGE, metavar="AGE", help=f"e.g. 30d, 12h, 2w (default {CLEAN_AGE})")
     p.add_argument("--cluster")
     p.add_argument("--dry-run", action="store_true", help="list what would be forgotten, forget nothing")
 
@@ -745,12 +745,7 @@ def _clean(deck: Deck, args: argparse.Namespace) -> int:
         raise CliError(f"--older-than: {exc}") from None
     if args.cluster:
         deck.config.cluster(args.cluster)
-    cutoff = time.time() - age
-    old = [
-        job
-        for job in deck.journal.jobs(args.cluster, [RunState.TERMINATED])
-        if (job.finished or job.created) < cutoff
-    ]
+    old = deck.clean_candidates(age, args.cluster)
     if not old:
         print(f"no finished job older than {args.older_than}")
         return 0

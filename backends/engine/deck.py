@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import AccountingUnavailable, BatchdeckError, ConfigError, JobNotFound, SchedulerError
 from ..model import HistoryRecord, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..schedulers import exit_status
 from ..schedulers.base import TAG_PREFIX, BatchSystem, PollResult, TransferReport, cancel_reason, tag_of
 from ..schedulers.registry import backend_class
 from ..transports.base import ProgressCallback
@@ -107,6 +108,10 @@ def may_still_run(job: JobRecord) -> bool:
     return job.state.is_active or (job.state == RunState.NEW and job.reason == SUBMITTING)
 
 
+#: how old a finished job must be for ``clean`` (the CLI's default ``--older-than``, the app's key)
+CLEAN_AGE = "30d"
+
+
 class Deck:
     def __init__(self, config: Config | None = None, journal: Journal | None = None) -> None:
         self.config = config if config is not None else load_config()
@@ -177,6 +182,12 @@ class Deck:
 
     def job(self, job_id: str) -> JobRecord:
         return self.journal.find(job_id)
+
+    def clean_candidates(self, age: float, cluster: str | None = None) -> list[JobRecord]:
+        """The finished (TERMINATED) jobs that ended more than ``age`` seconds ago, of one cluster or
+        all: what ``clean`` forgets (GC3Pie's gclean). Never a job the scheduler may still run."""
+        cutoff = time.time() - age
+        return [job for job in self.journal.jobs(cluster, [RunState.TERMINATED]) if (job.finished or job.created) < cutoff]
 
     def new_job(self, cluster: str, spec: JobSpec) -> JobRecord:
         self.config.cluster(cluster)
@@ -287,11 +298,21 @@ class Deck:
                 pass  # no accounting here: the queue is all there is to ask
             except BatchdeckError:
                 accounting_read = False  # it may know the job: give nothing up this time
+        # Forgotten by both (MinJobAge passed, accounting off or lagging, no qacct record): the job
+        # script's last act, its exit-status file, still tells that it ran and how it ended.
+        forgotten = [job for job in unmatched if job.id not in accounted]
+        statuses: dict[str, int] = {}
+        if forgotten:
+            try:
+                statuses = await backend.read_exit_statuses([self._sandbox_of(backend, job) for job in forgotten])
+            except BatchdeckError:
+                accounting_read = False  # the file may be there: give nothing up this time
         now = time.time()
         found = []
         for job in pending:
             info = by_tag.get(job.id)
             record = accounted.get(job.id)
+            status = statuses.get(self._sandbox_of(backend, job))
             if info is not None:
                 job.jobid = info.jobid
                 job.reason = ""
@@ -302,6 +323,12 @@ class Deck:
                 job.jobid = record.jobid
                 job.reason = ""
                 job.transition(RunState.SUBMITTED, "found again by its tag in accounting")
+                job.last_seen = now
+            elif status is not None:
+                job.sandbox = self._sandbox_of(backend, job)
+                job.reason = ""
+                job.transition(RunState.SUBMITTED, "found again by its exit-status file")
+                backend.apply_status(job, exit_status.job_from_exit_status("", status))
                 job.last_seen = now
             elif accounting_read and now - (job.last_seen or job.created) > backend.submit_timeout:
                 job.reason = NEVER_REACHED
@@ -314,6 +341,10 @@ class Deck:
                 continue  # another process resolved it first: its record stands
             found.append(job)
         return found
+
+    @staticmethod
+    def _sandbox_of(backend: BatchSystem, job: JobRecord) -> str:
+        return job.sandbox or backend.sandbox_path(job)
 
     async def poll(self, cluster: str) -> PollResult:
         """One refresh of a cluster: one status query for all its jobs.

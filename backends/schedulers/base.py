@@ -78,7 +78,7 @@ CANCELLED = "cancelled"
 #: the reason shown while a job batchdeck asked to cancel is still listed
 CANCEL_REQUESTED = "cancel requested"
 #: the reason of a job nothing knows any more
-LOST_REASON = "the scheduler no longer knows this job"
+LOST_REASON = "lost: the scheduler no longer knows this job"
 #: longest pause between two checks of a lost (UNKNOWN) job, seconds
 LOST_RECHECK_MAX = 3600.0
 
@@ -709,13 +709,21 @@ class BatchSystem(abc.ABC):
         with_sandbox = [job for job in jobs if job.sandbox and job.jobid]
         if not self.records_exit_status or not with_sandbox:
             return {}
-        result = await self._run(exit_status.read_argv([job.sandbox or "" for job in with_sandbox]))
-        statuses = exit_status.parse_exit_files(result.stdout)
+        statuses = await self.read_exit_statuses([job.sandbox or "" for job in with_sandbox])
         return {
             job.jobid or "": exit_status.job_from_exit_status(job.jobid or "", statuses[job.sandbox or ""])
             for job in with_sandbox
             if job.sandbox in statuses
         }
+
+    async def read_exit_statuses(self, sandboxes: Sequence[str]) -> dict[str, int]:
+        """``{sandbox: exit status}`` of the sandboxes whose job script wrote its exit-status file:
+        ONE command for all of them ({} when this backend's jobs write none)."""
+        if not self.records_exit_status or not sandboxes:
+            return {}
+        await self.connect()
+        result = await self._run(exit_status.read_argv(list(sandboxes)))
+        return exit_status.parse_exit_files(result.stdout)
 
     async def list_jobs(self) -> list[SchedulerJob]:
         """All of the user's jobs the scheduler knows, not only batchdeck's."""
