@@ -227,3 +227,18 @@ async def test_a_half_submitted_job_both_forgot_resolves_from_its_exit_status_fi
         assert not (root / "halfexi1").exists()
     finally:
         await deck.close()
+
+
+async def test_many_lost_jobs_cost_one_command_each_kind_per_refresh_never_one_per_job(
+    torque: tuple[pbs.PbsBatchSystem, CountingTransport], tmp_path: Path
+) -> None:
+    backend, transport = torque
+    jobs = [unknown_job(tmp_path, f"many{k:04d}", None) for k in range(20)]
+    await backend.update_job_states(jobs)
+    assert all(job.state == RunState.UNKNOWN and job.reason.startswith("lost:") for job in jobs)
+    # the accounting query and the exit-status files: batched, not one command per job
+    first = (transport.count("batchdeck-tracejob"), transport.count("batchdeck-exit-status"))
+    assert first[0] <= 2 and first[1] == 1, first
+    for _ in range(3):
+        await backend.update_job_states(jobs)
+    assert (transport.count("batchdeck-tracejob"), transport.count("batchdeck-exit-status")) == first
