@@ -111,3 +111,25 @@ def test_clean_forgets_only_old_finished_jobs(env: dict[str, str], tmp_path: Pat
     assert cli(env, "status", second).returncode == 0
     bad = cli(env, "clean", "--older-than", "30")
     assert bad.returncode == 2 and "30d" in bad.stderr
+    bad = cli(env, "clean", "--outcome", "fine")
+    assert bad.returncode == 2 and "'fine' is not an outcome" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+def test_clean_by_outcome(env: dict[str, str], tmp_path: Path) -> None:
+    from batchdeck.backends.engine.journal import Journal
+
+    good = submit(env, "true")
+    bad = submit(env, "false")
+    cli(env, "wait", good, bad)
+    journal = Journal(tmp_path / "data" / "journal.sqlite")
+    for job_id in (good, bad):
+        old = journal.get(job_id)
+        old.state, old.finished = type(old.state)("TERMINATED"), old.created - 40 * 86400
+        journal.save(old)
+    journal.close()
+    dry = cli(env, "clean", "--outcome", "failed,timeout", "--dry-run")
+    assert dry.returncode == 0 and f"would forget {bad}" in dry.stdout and good not in dry.stdout, dry
+    assert cli(env, "clean", "--outcome", "failed").returncode == 0
+    assert cli(env, "status", bad).returncode != 0 and cli(env, "status", good).returncode == 0
+    none = cli(env, "clean", "--outcome", "failed")
+    assert none.returncode == 0 and "no finished job with outcome failed older than 30d" in none.stdout

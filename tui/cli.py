@@ -22,7 +22,7 @@ from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec
 from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
 from ..backends.errors import BatchdeckError, JobNotFound, RemoteFileNotFound
-from ..backends.model import HistoryRecord, JobRecord, JobSpec
+from ..backends.model import HistoryRecord, JobRecord, JobSpec, Outcome
 from ..backends.schedulers.base import tag_of, task_ranges
 from ..backends.schedulers.registry import dependency_directives
 from ..backends.text import first_line, terminal_safe
@@ -152,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clean", help="forget finished jobs older than an age (GC3Pie's gclean)")
     p.add_argument("--older-than", default=CLEAN_AGE, metavar="AGE", help=f"e.g. 30d, 12h, 2w (default {CLEAN_AGE})")
     p.add_argument("--cluster")
+    p.add_argument(
+        "--outcome", action="append", metavar="OUTCOME",
+        help=f"only jobs that ended so (repeat or comma-separate: {', '.join(o.value for o in Outcome)})",
+    )
     p.add_argument("--dry-run", action="store_true", help="list what would be forgotten, forget nothing")
 
     p = sub.add_parser("wait", help="wait until every job named has finished; exit 1 if one did not succeed")
@@ -745,9 +749,20 @@ def _clean(deck: Deck, args: argparse.Namespace) -> int:
         raise CliError(f"--older-than: {exc}") from None
     if args.cluster:
         deck.config.cluster(args.cluster)
-    old = deck.clean_candidates(age, args.cluster)
+    outcomes: set[Outcome] | None = None
+    if args.outcome:
+        words = [w.strip() for text in args.outcome for w in text.split(",") if w.strip()]
+        unknown = [w for w in words if Outcome.parse(w) is None]
+        if unknown or not words:
+            raise CliError(
+                f"--outcome: {', '.join(map(repr, unknown)) or 'nothing given'} is not an outcome; "
+                f"expected {', '.join(o.value for o in Outcome)}"
+            )
+        outcomes = {o for o in map(Outcome.parse, words) if o is not None}
+    old = deck.clean_candidates(age, args.cluster, outcomes)
     if not old:
-        print(f"no finished job older than {args.older_than}")
+        which = f" with outcome {', '.join(sorted(o.value for o in outcomes))}" if outcomes else ""
+        print(f"no finished job{which} older than {args.older_than}")
         return 0
     return _forget(deck, old, force=False, dry_run=args.dry_run)
 

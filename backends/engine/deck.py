@@ -10,12 +10,12 @@ import dataclasses
 import os
 import posixpath
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import AccountingUnavailable, BatchdeckError, ConfigError, JobNotFound, SchedulerError
-from ..model import HistoryRecord, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..model import HistoryRecord, JobRecord, JobSpec, Outcome, QueueInfo, RunState, SchedulerJob
 from ..schedulers import exit_status
 from ..schedulers.base import TAG_PREFIX, BatchSystem, PollResult, TransferReport, cancel_reason, tag_of
 from ..schedulers.registry import backend_class
@@ -183,11 +183,18 @@ class Deck:
     def job(self, job_id: str) -> JobRecord:
         return self.journal.find(job_id)
 
-    def clean_candidates(self, age: float, cluster: str | None = None) -> list[JobRecord]:
+    def clean_candidates(
+        self, age: float, cluster: str | None = None, outcomes: Collection[Outcome] | None = None
+    ) -> list[JobRecord]:
         """The finished (TERMINATED) jobs that ended more than ``age`` seconds ago, of one cluster or
-        all: what ``clean`` forgets (GC3Pie's gclean). Never a job the scheduler may still run."""
+        all, and (if given) with one of ``outcomes``: what ``clean`` forgets (GC3Pie's gclean). Never a
+        job the scheduler may still run."""
         cutoff = time.time() - age
-        return [job for job in self.journal.jobs(cluster, [RunState.TERMINATED]) if (job.finished or job.created) < cutoff]
+        return [
+            job
+            for job in self.journal.jobs(cluster, [RunState.TERMINATED])
+            if (job.finished or job.created) < cutoff and (outcomes is None or job.outcome in outcomes)
+        ]
 
     def new_job(self, cluster: str, spec: JobSpec) -> JobRecord:
         self.config.cluster(cluster)
