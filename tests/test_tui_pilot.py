@@ -512,3 +512,27 @@ async def test_clean_forgets_old_finished_jobs_after_asking(workdir: Path) -> No
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
         await pilot.press("q")
+
+
+async def test_the_app_sends_a_stored_cancel_whose_command_never_went_out(workdir: Path) -> None:
+    """#11 item 3: another process stored its intent to cancel and was killed before the cancel command
+    ran; the app's next poll sends it, and the job ends cancelled."""
+    other = Deck.open()
+    job = await other.submit("local", JobSpec(command=["sleep", "300"], name="intent"))
+    try:
+        record = other.job(job.id)
+        record.cancel_requested = 1.0 + record.created  # the intent alone: no cancel_sent
+        other.journal.save(record)
+        app = make_app(workdir)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.jobs_by_id[job.id].cancel_sent is not None, timeout=20)
+            await wait_for(
+                pilot, lambda: app.jobs_by_id[job.id].state in (RunState.TERMINATING, RunState.TERMINATED), timeout=30
+            )
+            ended = other.job(job.id)
+            assert ended.outcome is not None and ended.outcome.value == "cancelled", ended
+            await pilot.press("q")
+    finally:
+        if other.job(job.id).state.is_active:
+            await other.cancel(job.id)
+        await other.close()
