@@ -521,7 +521,7 @@ async def test_the_app_sends_a_stored_cancel_whose_command_never_went_out(workdi
     job = await other.submit("local", JobSpec(command=["sleep", "300"], name="intent"))
     try:
         record = other.job(job.id)
-        record.cancel_requested = 1.0 + record.created  # the intent alone: no cancel_sent
+        record.cancel_requested = record.created - 60  # the intent alone, a while ago: no cancel_sent
         other.journal.save(record)
         app = make_app(workdir)
         async with app.run_test(size=SIZE) as pilot:

@@ -926,13 +926,16 @@ class BatchSystem(abc.ABC):
 
     def cancel_due(self, job: JobRecord, now: float) -> bool:
         """The job's cancel is stored but the scheduler still lists it queued, running or held, and no
-        cancel command went out for it within the last poll interval (or none is known to have gone
-        out at all): the poll sends it again (``send_cancel``)."""
+        cancel command went out for it within the last poll interval: the poll sends it again
+        (``send_cancel``). One stored without ``cancel_sent`` (the process that stored it was killed
+        before its command, or is sending it right now) counts from the request: the process sending
+        it is not raced, whose "already gone" answer would take the intent back."""
         if job.cancel_requested is None or not job.jobid:
             return False
         if job.state not in (RunState.SUBMITTED, RunState.RUNNING, RunState.STOPPED):
             return False
-        return job.cancel_sent is None or now - job.cancel_sent >= self.poll_interval
+        last = job.cancel_sent if job.cancel_sent is not None else job.cancel_requested
+        return now - last >= self.poll_interval
 
     async def send_cancel(self, job: JobRecord) -> CancelVerdict:
         """The scheduler's cancel command for a job whose cancel is already stored (``cancel_due``);
