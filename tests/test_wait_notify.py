@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -133,3 +134,21 @@ def test_clean_by_outcome(env: dict[str, str], tmp_path: Path) -> None:
     assert cli(env, "status", bad).returncode != 0 and cli(env, "status", good).returncode == 0
     none = cli(env, "clean", "--outcome", "failed")
     assert none.returncode == 0 and "no finished job with outcome failed older than 30d" in none.stdout
+
+
+def test_a_missing_declared_output_is_reported_but_the_job_is_fetched_and_freed(env: dict[str, str], tmp_path: Path) -> None:
+    """#11 item 4: get names the output the job did not write and exits 1, yet the job reaches TERMINATED
+    (its results were fetched) and free works; the next get does not fail on the file again."""
+    proc = cli(env, "submit", "--output", "made.txt", "--output", "absent.txt", "--", "sh", "-c", "echo x > made.txt")
+    assert proc.returncode == 0, proc.stderr
+    job = proc.stdout.strip()
+    assert cli(env, "wait", job).returncode == 0
+    got = cli(env, "get", job, str(tmp_path / "out"))
+    assert got.returncode == 1, got
+    assert "missing  absent.txt: not written by the job" in got.stdout and "0 failed, 1 missing" in got.stdout, got.stdout
+    assert len(got.stderr.splitlines()) == 1 and "absent.txt" in got.stderr and "Traceback" not in got.stderr
+    assert (tmp_path / "out" / "made.txt").read_text() == "x\n"
+    status = json.loads(cli(env, "status", "--json", job).stdout)
+    assert status["state"] == "TERMINATED", status
+    freed = cli(env, "free", job)
+    assert freed.returncode == 0 and "sandbox freed" in freed.stdout, freed

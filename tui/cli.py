@@ -23,7 +23,7 @@ from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
 from ..backends.errors import BatchdeckError, JobNotFound, RemoteFileNotFound
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, Outcome
-from ..backends.schedulers.base import tag_of, task_ranges
+from ..backends.schedulers.base import NOT_WRITTEN, tag_of, task_ranges
 from ..backends.schedulers.registry import dependency_directives
 from ..backends.text import first_line, terminal_safe
 from ..backends.transports.base import command_line
@@ -429,7 +429,14 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
             print(f"skipped  {terminal_safe(name)}")
         for name, why in report.failed.items():
             print(f"failed   {terminal_safe(name)}: {_shown(why)}")
-        print(f"{len(report.copied)} copied, {len(report.skipped)} skipped, {len(report.failed)} failed")
+        for name in report.missing:
+            print(f"missing  {terminal_safe(name)}: {NOT_WRITTEN}")
+        print(
+            f"{len(report.copied)} copied, {len(report.skipped)} skipped, {len(report.failed)} failed"
+            + (f", {len(report.missing)} missing" if report.missing else "")
+        )
+        if report.missing and not report.failed:
+            _warn([f"{len(report.missing)} declared output(s) missing: {', '.join(map(terminal_safe, report.missing))}"])
         if report.skipped and not args.overwrite:
             _warn([
                 f"note: {len(report.skipped)} file(s) skipped because {args.dir} already has files of those names; "

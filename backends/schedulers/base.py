@@ -73,6 +73,8 @@ TAG_PREFIX = "bd-"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _T = TypeVar("_T")
 
+#: what a download says of a declared output the job did not write
+NOT_WRITTEN = "not written by the job (declared output not found in the sandbox)"
 #: the reason of a job whose cancel batchdeck asked for, once the scheduler confirms
 CANCELLED = "cancelled"
 #: the reason shown while a job batchdeck asked to cancel is still listed
@@ -141,10 +143,19 @@ class TransferReport:
     copied: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    #: declared outputs the job did not write: reported, but no reason to fetch again (GC3Pie's
+    #: behaviour), so they do not keep the job from TERMINATED
+    missing: list[str] = field(default_factory=list)
     bytes_copied: int = 0
 
     @property
     def ok(self) -> bool:
+        """Every wanted file is here (get's exit status)."""
+        return not self.failed and not self.missing
+
+    @property
+    def fetched(self) -> bool:
+        """Nothing left to fetch: every file there was copied or kept (missing outputs never will be)."""
         return not self.failed
 
 
@@ -1109,9 +1120,7 @@ class BatchSystem(abc.ABC):
             overwrite,
             changed_only,
         )
-        report = TransferReport(skipped=list(plan.skip))
-        for name in plan.missing:
-            report.failed[name] = "not found in the sandbox"
+        report = TransferReport(skipped=list(plan.skip), missing=list(plan.missing))
         pairs = [(posixpath.join(job.sandbox, name), str(target / name)) for name in plan.copy]
         if pairs:
             failures = await self.transport.get_files(pairs, progress)
@@ -1123,7 +1132,7 @@ class BatchSystem(abc.ABC):
                 else:
                     report.copied.append(name)
                     report.bytes_copied += listing[name].size
-        if job.state == RunState.TERMINATING and not report.failed:
+        if job.state == RunState.TERMINATING and report.fetched:
             job.transition(RunState.TERMINATED, "results fetched")
         return report
 
