@@ -536,3 +536,36 @@ async def test_the_app_sends_a_stored_cancel_whose_command_never_went_out(workdi
         if other.job(job.id).state.is_active:
             await other.cancel(job.id)
         await other.close()
+
+
+async def test_a_download_folder_that_cannot_be_made_is_one_line_in_the_dialog_which_stays_usable(
+    workdir: Path,
+) -> None:
+    from textual.widgets import Input
+
+    deck = Deck.open()
+    job = await deck.submit("local", JobSpec(command=["sh", "-c", "echo hi"], name="dl"))
+    try:
+        app = make_app(workdir)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: job.id in app.jobs_by_id and app.jobs_by_id[job.id].state == RunState.TERMINATING, timeout=20)
+            await wait_for(pilot, lambda: app.query_one(JobsTable).selected_key == job.id)  # the only job
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, DownloadScreen))
+            dialog = app.screen
+            assert isinstance(dialog, DownloadScreen)
+            dialog.query_one("#directory", Input).value = "/proc/nope/results"
+            dialog.query_one("#start", Button).press()
+            summary = dialog.query_one("#summary", Static)
+            await wait_for(pilot, lambda: "cannot create the download folder" in str(summary.render()), timeout=20)
+            assert "/proc/nope/results" in str(summary.render())
+            await wait_for(pilot, lambda: not dialog.query_one("#start", Button).disabled)
+            # still usable: a folder that can be made downloads
+            dialog.query_one("#directory", Input).value = str(workdir / "ok")
+            dialog.query_one("#start", Button).press()
+            await wait_for(pilot, lambda: dialog.report is not None, timeout=20)
+            assert "stdout.txt" in (dialog.report.copied if dialog.report else [])
+            await pilot.press("escape")
+            await pilot.press("q")
+    finally:
+        await deck.close()

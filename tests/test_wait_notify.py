@@ -152,3 +152,20 @@ def test_a_missing_declared_output_is_reported_but_the_job_is_fetched_and_freed(
     assert status["state"] == "TERMINATED", status
     freed = cli(env, "free", job)
     assert freed.returncode == 0 and "sandbox freed" in freed.stdout, freed
+
+
+def test_get_into_a_folder_that_cannot_be_made_or_of_a_freed_job_is_one_line_and_leaves_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """#11 item 7: one line naming the path (exit 1), never an internal error; no empty folder left."""
+    job = submit(env, "true")
+    assert cli(env, "wait", job).returncode == 0
+    bad = cli(env, "get", job, "/proc/nope/results")
+    assert bad.returncode == 1 and "/proc/nope/results" in bad.stderr, bad
+    assert len(bad.stderr.splitlines()) == 1 and "internal error" not in bad.stderr
+    assert cli(env, "get", job, str(tmp_path / "first")).returncode == 0
+    assert cli(env, "free", job).returncode == 0
+    target = tmp_path / "new" / "deeper"
+    freed = cli(env, "get", job, str(target))
+    assert freed.returncode == 1 and f"job {job} was freed" in freed.stderr and len(freed.stderr.splitlines()) == 1, freed
+    assert not (tmp_path / "new").exists()

@@ -112,6 +112,30 @@ def may_still_run(job: JobRecord) -> bool:
 CLEAN_AGE = "30d"
 
 
+def make_download_dir(target: Path) -> list[Path]:
+    """Create the download folder (and its missing parents); returns the folders made, deepest
+    first, so a get that fetched nothing can take them away again. One that cannot be made is one
+    line naming it."""
+    missing = [folder for folder in [target, *target.parents] if not folder.exists()]
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        remove_empty(missing)
+        raise BatchdeckError(f"cannot create the download folder {target}: {exc.strerror or exc}") from None
+    if not target.is_dir():
+        raise BatchdeckError(f"cannot download into {target}: it is not a folder")
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove these folders (deepest first) while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 class Deck:
     def __init__(self, config: Config | None = None, journal: Journal | None = None) -> None:
         self.config = config if config is not None else load_config()
@@ -576,8 +600,14 @@ class Deck:
         progress: ProgressCallback | None = None,
     ) -> TransferReport:
         job = await self._resolved(self.job(job_id), "download the results of")
-        Path(download_dir).mkdir(parents=True, exist_ok=True)
-        report = await self.backend(job.cluster).get_results(job, download_dir, overwrite, changed_only, progress)
+        created = make_download_dir(Path(download_dir))
+        try:
+            report = await self.backend(job.cluster).get_results(job, download_dir, overwrite, changed_only, progress)
+        except BaseException:
+            remove_empty(created)  # a failed get leaves no empty folder behind
+            raise
+        if not report.copied and not report.skipped:
+            remove_empty(created)
         self.journal.record_fetched(job.id, copied_files(report, download_dir))
         fetched = job.state == RunState.TERMINATED
 

@@ -1095,6 +1095,8 @@ class BatchSystem(abc.ABC):
         decision over the sandbox listing (see there).
         """
         if not job.sandbox:
+            if job.reason == "sandbox freed":
+                raise BatchdeckError(f"job {job.id} was freed: its sandbox and results are gone from the cluster")
             raise BatchdeckError(f"job {job.id} has no sandbox yet")
         target = Path(download_dir)
         if not target.is_dir():
