@@ -169,3 +169,11 @@ def test_get_into_a_folder_that_cannot_be_made_or_of_a_freed_job_is_one_line_and
     freed = cli(env, "get", job, str(target))
     assert freed.returncode == 1 and f"job {job} was freed" in freed.stderr and len(freed.stderr.splitlines()) == 1, freed
     assert not (tmp_path / "new").exists()
+
+
+def test_a_cluster_option_naming_no_cluster_is_a_usage_error(env: dict[str, str]) -> None:
+    """#11 item 7: every usage error exits 2, a wrong --cluster too (it exited 1)."""
+    for args in (["list"], ["clean"], ["history"], ["submit"]):
+        proc = cli(env, *args, "--cluster", "nope", *(["--", "true"] if args == ["submit"] else []))
+        assert proc.returncode == 2 and "no cluster named 'nope'" in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.splitlines()) == 1

@@ -21,7 +21,7 @@ from ..backends.engine.deck import CLEAN_AGE, Deck, lost_note, may_still_run, ne
 from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes, split_list
 from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
-from ..backends.errors import BatchdeckError, JobNotFound, RemoteFileNotFound
+from ..backends.errors import BatchdeckError, ConfigError, JobNotFound, RemoteFileNotFound
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, Outcome
 from ..backends.schedulers.base import NOT_WRITTEN, tag_of, task_ranges
 from ..backends.schedulers.registry import dependency_directives
@@ -1049,6 +1049,13 @@ def _config(args: argparse.Namespace) -> int:
 
 async def _with_deck(args: argparse.Namespace, deck: Deck) -> int:
     try:
+        name = getattr(args, "cluster", None)
+        if name and name not in deck.cluster_names:
+            # a --cluster naming no cluster is a usage error, like any other wrong option: exit 2
+            try:
+                deck.config.cluster(name)
+            except ConfigError as exc:
+                raise CliError(f"--cluster: {exc}") from None
         return await _run(args, deck)
     finally:
         await deck.close()
