@@ -311,10 +311,17 @@ def submitting(journal: Journal, job_id: str, age: float = 0.0, cluster: str = "
     return job
 
 
+@pytest.fixture(params=["local", "slurm", "sge"])
+def any_kind(request: pytest.FixtureRequest) -> str:
+    if request.param != "local":
+        request.getfixturevalue(f"{request.param}_cluster")
+    return str(request.param)
+
+
 async def test_a_submit_the_scheduler_never_saw_refuses_cancel_and_free_then_is_marked_failed(
-    kind: str, tmp_path: Path
+    any_kind: str, tmp_path: Path
 ) -> None:
-    deck = Deck(config(kind, tmp_path / "sandboxes", submit_timeout=600), Journal(tmp_path / "journal.sqlite"))
+    deck = Deck(config(any_kind, tmp_path / "sandboxes", submit_timeout=600), Journal(tmp_path / "journal.sqlite"))
     try:
         fresh = submitting(deck.journal, "neverfr1")
         old = submitting(deck.journal, "neverol1", age=700)
@@ -536,8 +543,9 @@ async def test_a_cancel_intent_whose_command_never_went_out_is_sent_by_the_next_
                                          name="intent", walltime=300))  # fmt: skip
     try:
         # what a batchdeck killed right after storing its intent leaves: the intent, no command sent
+        # (stored longer than a poll interval ago: until then the process storing it may be sending it)
         record = deck.job(job.id)
-        record.cancel_requested = time.time()
+        record.cancel_requested = time.time() - 700
         deck.journal.save(record)
         cli.suppress.touch()
         first = cli.summary(job.id)
@@ -565,4 +573,79 @@ async def test_a_cancel_intent_whose_command_never_went_out_is_sent_by_the_next_
         gate.touch()
         subprocess.run([cli.real_cancel, job.jobid or ""], capture_output=True)
         await deck.close()
+        shutil.rmtree(cli.root, ignore_errors=True)
+
+
+# ---- item 8 on SLURM and Grid Engine: queue, accounting, then the job's own exit-status file --------
+
+
+def outside_submit(kind: str, tag: str, root: Path, command: str) -> str:
+    """A job submitted with batchdeck's tag but not by this journal: as a killed submit leaves it."""
+    if kind == "slurm":
+        return sbatch(tag, root, command)
+    out = subprocess.run(
+        ["qsub", "-terse", "-N", f"bd-{tag}-half", "-wd", str(root), "-o", "/dev/null", "-e", "/dev/null", "-S", "/bin/sh"],
+        input=f"{command}\n", capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    return out.split(".")[0]
+
+
+def accounted_ok(kind: str, jobid: str) -> bool:
+    if kind == "slurm":
+        out = subprocess.run(["sacct", "-n", "-X", "-j", jobid, "-o", "State"], capture_output=True, text=True).stdout
+        return "COMPLETED" in out
+    return subprocess.run(["qacct", "-j", jobid], capture_output=True, text=True).returncode == 0
+
+
+async def test_half_submitted_jobs_resolve_from_queue_accounting_and_their_exit_status_file(
+    real_kind: str, tmp_path: Path
+) -> None:
+    cli = Cli(real_kind, tmp_path)
+    gate = cli.root / "gate"
+    deck = Deck(config(real_kind, cli.root), Journal(cli.data / "journal.sqlite"))
+    maker = Deck(config(real_kind, cli.root), Journal(tmp_path / "maker.sqlite"))
+    # as a submit records its job before asking the scheduler (a kill between the two leaves these)
+    for tag in ("halfque2", "halfacc2", "halfexi2"):
+        submitting(deck.journal, tag)
+    queued = outside_submit(real_kind, "halfque2", cli.root, f"while [ ! -e {gate} ]; do sleep 0.2; done")
+    done = outside_submit(real_kind, "halfacc2", cli.root, "true")
+    try:
+        # a real batchdeck job leaves its exit-status file; a copy of its sandbox under another tag
+        # is a job that ran while neither the queue nor accounting has heard of its tag. (Run from
+        # a journal of its own: this one's polls would adopt the tagged jobs above first.)
+        ran = await maker.submit("c", JobSpec(command=["/bin/sh", "-c", "exit 3"], name="ran", walltime=120))
+
+        async def finished() -> bool:
+            await maker.poll("c")
+            return maker.job(ran.id).state == RunState.TERMINATING
+
+        await eventually(finished, timeout=120, what="the batchdeck job to finish")
+        shutil.copytree(ran.sandbox or "", cli.root / "halfexi2")
+        await eventually(lambda: accounted_ok(real_kind, done), timeout=120, what="accounting to know the finished job")
+        # one `batchdeck list` (another process) resolves all three
+        proc = subprocess.run([*BATCHDECK, "list", "--json"], env=cli.env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        rows = {row["id"]: row for row in json.loads(proc.stdout)}
+        assert rows["halfque2"]["jobid"] == queued and rows["halfque2"]["state"] in ("SUBMITTED", "RUNNING")
+        accounted = rows["halfacc2"]
+        assert (accounted["jobid"], accounted["state"], accounted["outcome"]) == (done, "TERMINATING", "ok"), accounted
+        from_file = rows["halfexi2"]
+        assert (from_file["state"], from_file["outcome"], from_file["exitcode"]) == ("TERMINATING", "failed", 3), from_file
+        assert from_file["sandbox"] == str(cli.root / "halfexi2")
+        # a found job is a full record: free works on the finished ones, cancel ends the queued one
+        await deck.get_results("halfexi2", tmp_path / "results")
+        await deck.free("halfexi2")
+        assert not (cli.root / "halfexi2").exists()
+        await deck.cancel("halfque2")
+
+        async def cancelled_now() -> bool:
+            await deck.poll("c")
+            return cancelled(deck.job("halfque2"))
+
+        await eventually(cancelled_now, timeout=120, what="the found job to end cancelled")
+    finally:
+        gate.touch()
+        subprocess.run([cli.real_cancel, queued], capture_output=True)
+        await deck.close()
+        await maker.close()
         shutil.rmtree(cli.root, ignore_errors=True)
