@@ -215,6 +215,10 @@ class JobRecord:
     # When batchdeck asked the scheduler to cancel this job (persisted, so another
     # process or a restart still reads the job's end as cancelled).
     cancel_requested: float | None = None
+    #: when a cancel command for it last went out (None: not known to have gone out, e.g. batchdeck
+    #: was killed between storing the intent and sending it): a poll sends the cancel again for a
+    #: job the scheduler still lists, at most once per poll interval
+    cancel_sent: float | None = None
     #: when a lost (UNKNOWN) job is next asked about, and the back-off interval that led
     #: there: persisted, so every process (the CLI, a second app) keeps the same back-off
     #: and shows when the next check is
@@ -312,6 +316,8 @@ class JobRecord:
             "finished": self.finished,
             "stale": self.stale,
             "recheck_at": self.recheck_at,
+            "cancel_requested": self.cancel_requested,
+            "cancel_sent": self.cancel_sent,
         }
 
 

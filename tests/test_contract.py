@@ -111,12 +111,13 @@ async def test_prologue_epilogue_and_declared_outputs(deck: Deck, tmp_path: Path
     await deck.wait_state(job, RunState.TERMINATING)
     report = await deck.backend.get_results(job, tmp_path)
     assert sorted(report.copied) == ["stderr.txt", "stdout.txt", "sub/a.txt"]
-    assert report.failed == {"absent.txt": "not found in the sandbox"}
+    assert report.failed == {} and report.missing == ["absent.txt"] and not report.ok
     assert (tmp_path / "stdout.txt").read_text() == "prologue-ran\njob\nepilogue-ran\n"
     assert (tmp_path / "sub" / "a.txt").read_text() == "a\n"
     assert not (tmp_path / "b.txt").exists()
-    # A failed file keeps the job TERMINATING so the user can retry.
-    assert job.state == RunState.TERMINATING
+    # A declared output the job did not write is reported, and does not block (#11 item 4): the
+    # results are fetched, the job is TERMINATED, and free works.
+    assert job.state == RunState.TERMINATED
 
 
 
@@ -307,7 +308,7 @@ async def test_job_the_scheduler_has_no_record_of_is_lost_only_after_the_account
     job.last_seen = time.time() - 10 * max(deck.backend.accounting_delay, 60)
     await deck.backend.update_job_states([job])
     assert job.state == RunState.UNKNOWN
-    assert job.reason == "the scheduler no longer knows this job"
+    assert job.reason == "lost: the scheduler no longer knows this job"
 
 
 async def test_job_whose_record_vanished_is_unknown(deck: Deck) -> None:
@@ -332,7 +333,7 @@ async def test_job_whose_record_vanished_is_unknown(deck: Deck) -> None:
         await deck.transport.inner.remove_tree(f"{job.sandbox}/{exit_status.EXIT_FILE}")
     await deck.backend.update_job_states([job])
     assert job.state == RunState.UNKNOWN
-    assert job.reason == "the scheduler no longer knows this job"
+    assert job.reason == "lost: the scheduler no longer knows this job"
 
 
 async def test_job_whose_scheduler_record_vanished_ends_as_its_exit_status_file_says(deck: Deck) -> None:

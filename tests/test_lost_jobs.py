@@ -92,7 +92,7 @@ async def test_a_job_nothing_answers_for_is_lost_and_then_rechecked_with_back_of
     backend, transport = torque
     job = unknown_job(tmp_path, "lost0009", None)
     await backend.update_job_states([job])
-    assert job.state == RunState.UNKNOWN and job.reason == "the scheduler no longer knows this job"
+    assert job.state == RunState.UNKNOWN and job.reason == "lost: the scheduler no longer knows this job"
     asked = transport.count("batchdeck-tracejob"), transport.count("batchdeck-exit-status")
     for _ in range(3):
         await backend.update_job_states([job])
@@ -186,3 +186,59 @@ async def test_a_lagging_accounting_answer_does_not_keep_a_cancelled_job_running
     job.jobid, job.last_seen = "2725", time.time()
     await backend.cancel_job(job)
     assert (job.state, job.reason) == (RunState.TERMINATED, "cancelled"), job.raw_state
+
+
+async def test_a_half_submitted_job_both_forgot_resolves_from_its_exit_status_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#11 item 8: a submit killed before its id was recorded, of a job that has run and left the queue
+    and accounting: the job script's own exit-status file says it ran and how it ended."""
+    from batchdeck.backends.engine.config import Config, parse_cluster
+    from batchdeck.backends.engine.deck import SUBMITTING, Deck
+    from batchdeck.backends.engine.journal import Journal
+    from batchdeck.backends.model import Outcome
+
+    batchsim.install(tmp_path / "bin", tmp_path / "state", "torque")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    root = tmp_path / "sb"
+    conf = {"type": "pbs", "flavour": "torque", "sandbox_root": str(root), "accounting_delay": 0}
+    deck = Deck(Config(path=None, clusters={"sim": parse_cluster("sim", conf, None)}), Journal(tmp_path / "j.sqlite"))
+    try:
+        # a real job script's exit-status file (exit 3), in the sandbox of a tag the scheduler never saw
+        ran = await deck.submit("sim", JobSpec(command=["sh", "-c", "exit 3"], name="ran"))
+        await wait_state(deck.backend("sim"), ran, (RunState.TERMINATING, RunState.TERMINATED))
+        (root / "halfexi1").mkdir()
+        (root / "halfexi1" / ".batchdeck").mkdir()
+        (root / "halfexi1" / exit_status.EXIT_FILE).write_bytes((Path(ran.sandbox or "") / exit_status.EXIT_FILE).read_bytes())
+        half = JobRecord(id="halfexi1", cluster="sim", spec=JobSpec(command=["true"], name="half"))
+        half.reason = SUBMITTING
+        deck.journal.save(half)
+        fresh = JobRecord(id="halfnew1", cluster="sim", spec=JobSpec(command=["true"], name="fresh"))
+        fresh.reason = SUBMITTING
+        deck.journal.save(fresh)
+        await deck.poll("sim")
+        found = deck.job("halfexi1")
+        assert (found.state, found.outcome, found.exitcode) == (RunState.TERMINATING, Outcome.FAILED, 3), found
+        assert found.sandbox == str(root / "halfexi1")
+        # one without a file (nothing ran yet, submit_timeout not passed) stays unresolved
+        assert deck.job("halfnew1").reason == SUBMITTING
+        await deck.get_results("halfexi1", tmp_path / "results")
+        await deck.free("halfexi1")
+        assert not (root / "halfexi1").exists()
+    finally:
+        await deck.close()
+
+
+async def test_many_lost_jobs_cost_one_command_each_kind_per_refresh_never_one_per_job(
+    torque: tuple[pbs.PbsBatchSystem, CountingTransport], tmp_path: Path
+) -> None:
+    backend, transport = torque
+    jobs = [unknown_job(tmp_path, f"many{k:04d}", None) for k in range(20)]
+    await backend.update_job_states(jobs)
+    assert all(job.state == RunState.UNKNOWN and job.reason.startswith("lost:") for job in jobs)
+    # the accounting query and the exit-status files: batched, not one command per job
+    first = (transport.count("batchdeck-tracejob"), transport.count("batchdeck-exit-status"))
+    assert first[0] <= 2 and first[1] == 1, first
+    for _ in range(3):
+        await backend.update_job_states(jobs)
+    assert (transport.count("batchdeck-tracejob"), transport.count("batchdeck-exit-status")) == first

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -123,6 +124,62 @@ def test_a_write_from_an_older_copy_is_refused_and_the_newer_row_stays(tmp_path:
     assert first.save_many([JobRecord(id="race0001", cluster="c", spec=JobSpec(command=["true"]))])
     first.close()
     second.close()
+
+
+#: one batchdeck process writing one job's row: an "action" re-applies its change on the newer copy
+#: when its write is refused (as Deck._write does); an "observer" drops its answer instead (as
+#: Deck.poll does), after holding its copy a while as a poll holds it while the scheduler answers
+RACER = """
+import sys
+from batchdeck.backends.engine.journal import Journal, StaleRecord
+from batchdeck.backends.model import RunState, Transition
+path, role, name, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+journal = Journal(path)
+written = 0
+for k in range(count):
+    while True:
+        job = journal.get("race0001")
+        if role == "observer":
+            journal.jobs()  # the copy ages while the "scheduler" answers
+            job.raw_state = f"{name}-{k}"
+            written += not journal.save_many([job])
+            break
+        job.history.append(Transition(float(k), RunState.SUBMITTED, RunState.SUBMITTED, f"{name}-{k}"))
+        try:
+            journal.save(job)
+            break
+        except StaleRecord:
+            continue
+print(written)
+"""
+
+
+def test_writers_in_racing_processes_lose_no_update(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    job = JobRecord(id="race0001", cluster="c", spec=JobSpec(command=["true"]), jobid="1")
+    job.transition(RunState.SUBMITTED, "submitted")
+    journal.save(job)
+    count = 60
+    roles = [("action", "a"), ("action", "b"), ("observer", "p"), ("observer", "q")]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", RACER, str(path), role, name, str(count)], stdout=subprocess.PIPE, text=True)
+        for role, name in roles
+    ]
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), outputs
+    final = journal.get(job.id)
+    # every action of both writers is in the row: none was overwritten by another's older copy
+    actions = [t.reason for t in final.history if t.reason != "submitted"]
+    assert sorted(actions) == sorted(f"{name}-{k}" for _role, name in roles[:2] for k in range(count))
+    # each action writer's changes are in its own order
+    for name in ("a", "b"):
+        assert [r for r in actions if r.startswith(f"{name}-")] == [f"{name}-{k}" for k in range(count)]
+    # the observers wrote only over the version they read (some were dropped, none took an action away)
+    observed = sum(int(out) for out in outputs[2:])
+    assert observed <= 2 * count
+    assert final.raw_state == "" or final.raw_state[:2] in {f"{name}-" for _role, name in roles[2:]}
+    journal.close()
 
 
 async def test_a_stale_poll_answer_does_not_overwrite_a_cancel_another_process_wrote(two: Two) -> None:
@@ -254,10 +311,17 @@ def submitting(journal: Journal, job_id: str, age: float = 0.0, cluster: str = "
     return job
 
 
+@pytest.fixture(params=["local", "slurm", "sge"])
+def any_kind(request: pytest.FixtureRequest) -> str:
+    if request.param != "local":
+        request.getfixturevalue(f"{request.param}_cluster")
+    return str(request.param)
+
+
 async def test_a_submit_the_scheduler_never_saw_refuses_cancel_and_free_then_is_marked_failed(
-    kind: str, tmp_path: Path
+    any_kind: str, tmp_path: Path
 ) -> None:
-    deck = Deck(config(kind, tmp_path / "sandboxes", submit_timeout=600), Journal(tmp_path / "journal.sqlite"))
+    deck = Deck(config(any_kind, tmp_path / "sandboxes", submit_timeout=600), Journal(tmp_path / "journal.sqlite"))
     try:
         fresh = submitting(deck.journal, "neverfr1")
         old = submitting(deck.journal, "neverol1", age=700)
@@ -417,3 +481,171 @@ def test_a_lost_job_says_when_it_is_checked_next_in_status_show_and_the_app(tmp_
     clock = time.strftime("%H:%M:%S", time.localtime(job.recheck_at or 0))
     assert outcome(job).endswith(f"next check {clock}")
     assert "asked again" in job_detail(job, time.time()).plain and "back-off" in job_detail(job, time.time()).plain
+
+
+# ---- item 3: a stored cancel intent is sent again by the next poll of any process -------------------
+
+
+@pytest.fixture(params=["slurm", "sge"])
+def real_kind(request: pytest.FixtureRequest) -> str:
+    request.getfixturevalue(f"{request.param}_cluster")
+    return str(request.param)
+
+
+class Cli:
+    """``batchdeck`` as another process on the test's journal, its cancel command (scancel/qdel)
+    first on PATH: logged, and suppressed while ``suppress`` exists."""
+
+    def __init__(self, kind: str, tmp: Path) -> None:
+        # readable by the jobs of every scheduler here (pytest's tmp_path is root-only)
+        self.root = Path("/var/tmp/batchdeck-test") / f"truth3-{os.getpid()}-{time.monotonic_ns()}"
+        self.root.mkdir(parents=True)
+        self.kind, self.data, self.conf = kind, tmp / "data", tmp / "batchdeck.toml"
+        self.log, self.suppress = tmp / "cancels.log", tmp / "suppress"
+        command = "scancel" if kind == "slurm" else "qdel"
+        real = subprocess.run(["sh", "-c", f"command -v {command}"], capture_output=True, text=True).stdout.strip()
+        assert real, f"{command} is not on PATH"
+        self.real_cancel = real
+        folder = tmp / "bin"
+        folder.mkdir()
+        wrapper = folder / command
+        wrapper.write_text(f'#!/bin/sh\necho "$@" >> {self.log}\n[ -e {self.suppress} ] && exit 0\nexec {real} "$@"\n')
+        wrapper.chmod(0o755)
+        self.env = {
+            **os.environ,
+            "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
+            "BATCHDECK_DATA_DIR": str(self.data),
+            "BATCHDECK_CONFIG": str(self.conf),
+        }
+        self.configure(poll_interval=600)
+
+    def configure(self, poll_interval: float) -> None:
+        self.conf.write_text(
+            f'[clusters.c]\ntype = "{self.kind}"\nsandbox_root = "{self.root}"\npoll_interval = {poll_interval}\n'
+        )
+
+    def sends(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def summary(self, job_id: str) -> dict[str, Any]:
+        proc = subprocess.run([*BATCHDECK, "list", "--json"], env=self.env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return next(row for row in json.loads(proc.stdout) if row["id"] == job_id)
+
+
+async def test_a_cancel_intent_whose_command_never_went_out_is_sent_by_the_next_cli_list(
+    real_kind: str, tmp_path: Path
+) -> None:
+    cli = Cli(real_kind, tmp_path)
+    gate = cli.root / "gate"
+    deck = Deck(config(real_kind, cli.root), Journal(cli.data / "journal.sqlite"))
+    job = await deck.submit("c", JobSpec(command=["/bin/sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.2; done"],
+                                         name="intent", walltime=300))  # fmt: skip
+    try:
+        # what a batchdeck killed right after storing its intent leaves: the intent, no command sent
+        # (stored longer than a poll interval ago: until then the process storing it may be sending it)
+        record = deck.job(job.id)
+        record.cancel_requested = time.time() - 700
+        deck.journal.save(record)
+        cli.suppress.touch()
+        first = cli.summary(job.id)
+        assert cli.sends() == [job.jobid], cli.sends()
+        assert first["cancel_requested"] == record.cancel_requested and first["cancel_sent"] is not None
+        assert first["state"] in ("SUBMITTED", "RUNNING") and "sent again at" in first["reason"], first
+        assert first["reason"].startswith("cancel requested at "), first
+        # at most once per poll interval (600 s here), whichever process polls
+        again = cli.summary(job.id)
+        assert cli.sends() == [job.jobid] and again["cancel_sent"] == first["cancel_sent"]
+        await deck.poll("c")
+        assert cli.sends() == [job.jobid]
+        # the interval passed (1 s now) and the command reaches the scheduler: the job ends cancelled
+        cli.suppress.unlink()
+        cli.configure(poll_interval=1)
+        done: dict[str, Any] = {}
+
+        def ended_cancelled() -> bool:
+            done.update(cli.summary(job.id))
+            return done["state"] in ("TERMINATING", "TERMINATED") and done["outcome"] == "cancelled"
+
+        await eventually(ended_cancelled, timeout=120, what="the job to end cancelled after `batchdeck list`")
+        assert len(cli.sends()) >= 2 and done["cancel_sent"] > first["cancel_sent"]
+    finally:
+        gate.touch()
+        subprocess.run([cli.real_cancel, job.jobid or ""], capture_output=True)
+        await deck.close()
+        shutil.rmtree(cli.root, ignore_errors=True)
+
+
+# ---- item 8 on SLURM and Grid Engine: queue, accounting, then the job's own exit-status file --------
+
+
+def outside_submit(kind: str, tag: str, root: Path, command: str) -> str:
+    """A job submitted with batchdeck's tag but not by this journal: as a killed submit leaves it."""
+    if kind == "slurm":
+        return sbatch(tag, root, command)
+    out = subprocess.run(
+        ["qsub", "-terse", "-N", f"bd-{tag}-half", "-wd", str(root), "-o", "/dev/null", "-e", "/dev/null", "-S", "/bin/sh"],
+        input=f"{command}\n", capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    return out.split(".")[0]
+
+
+def accounted_ok(kind: str, jobid: str) -> bool:
+    if kind == "slurm":
+        out = subprocess.run(["sacct", "-n", "-X", "-j", jobid, "-o", "State"], capture_output=True, text=True).stdout
+        return "COMPLETED" in out
+    return subprocess.run(["qacct", "-j", jobid], capture_output=True, text=True).returncode == 0
+
+
+async def test_half_submitted_jobs_resolve_from_queue_accounting_and_their_exit_status_file(
+    real_kind: str, tmp_path: Path
+) -> None:
+    cli = Cli(real_kind, tmp_path)
+    gate = cli.root / "gate"
+    deck = Deck(config(real_kind, cli.root), Journal(cli.data / "journal.sqlite"))
+    maker = Deck(config(real_kind, cli.root), Journal(tmp_path / "maker.sqlite"))
+    # as a submit records its job before asking the scheduler (a kill between the two leaves these)
+    for tag in ("halfque2", "halfacc2", "halfexi2"):
+        submitting(deck.journal, tag)
+    queued = outside_submit(real_kind, "halfque2", cli.root, f"while [ ! -e {gate} ]; do sleep 0.2; done")
+    done = outside_submit(real_kind, "halfacc2", cli.root, "true")
+    try:
+        # a real batchdeck job leaves its exit-status file; a copy of its sandbox under another tag
+        # is a job that ran while neither the queue nor accounting has heard of its tag. (Run from
+        # a journal of its own: this one's polls would adopt the tagged jobs above first.)
+        ran = await maker.submit("c", JobSpec(command=["/bin/sh", "-c", "exit 3"], name="ran", walltime=120))
+
+        async def finished() -> bool:
+            await maker.poll("c")
+            return maker.job(ran.id).state == RunState.TERMINATING
+
+        await eventually(finished, timeout=120, what="the batchdeck job to finish")
+        shutil.copytree(ran.sandbox or "", cli.root / "halfexi2")
+        await eventually(lambda: accounted_ok(real_kind, done), timeout=120, what="accounting to know the finished job")
+        # one `batchdeck list` (another process) resolves all three
+        proc = subprocess.run([*BATCHDECK, "list", "--json"], env=cli.env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        rows = {row["id"]: row for row in json.loads(proc.stdout)}
+        assert rows["halfque2"]["jobid"] == queued and rows["halfque2"]["state"] in ("SUBMITTED", "RUNNING")
+        accounted = rows["halfacc2"]
+        assert (accounted["jobid"], accounted["state"], accounted["outcome"]) == (done, "TERMINATING", "ok"), accounted
+        from_file = rows["halfexi2"]
+        assert (from_file["state"], from_file["outcome"], from_file["exitcode"]) == ("TERMINATING", "failed", 3), from_file
+        assert from_file["sandbox"] == str(cli.root / "halfexi2")
+        # a found job is a full record: free works on the finished ones, cancel ends the queued one
+        await deck.get_results("halfexi2", tmp_path / "results")
+        await deck.free("halfexi2")
+        assert not (cli.root / "halfexi2").exists()
+        await deck.cancel("halfque2")
+
+        async def cancelled_now() -> bool:
+            await deck.poll("c")
+            return cancelled(deck.job("halfque2"))
+
+        await eventually(cancelled_now, timeout=120, what="the found job to end cancelled")
+    finally:
+        gate.touch()
+        subprocess.run([cli.real_cancel, queued], capture_output=True)
+        await deck.close()
+        await maker.close()
+        shutil.rmtree(cli.root, ignore_errors=True)

@@ -469,3 +469,116 @@ async def test_notifications_show_brackets_as_written(workdir: Path) -> None:
         app.main.notify(message)
         await wait_for(pilot, lambda: any(message in str(t.render()) for t in app.query(Toast)))
         await pilot.press("q")
+
+
+async def test_a_lost_job_shows_as_lost_with_its_next_check(workdir: Path) -> None:
+    """A local job whose sandbox (all the local "scheduler" knows of it) is gone, last seen an hour ago:
+    after accounting_delay nothing answers for it, and the app's poll shows it lost, with when it is asked
+    about next (the back-off), not as running."""
+    deck = Deck.open()
+    job = JobRecord(id="lostrow1", cluster="local", spec=JobSpec(command=["true"], name="gone"), jobid="lostrow1")
+    job.sandbox = str(workdir / "sandboxes" / job.id)
+    job.transition(RunState.SUBMITTED, "submitted")
+    job.last_seen = job.created - 3600
+    deck.journal.save(job)
+    app = BatchdeckApp(deck, owns_deck=True)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(JobsTable)
+        await wait_for(pilot, lambda: app.jobs_by_id[job.id].state == RunState.UNKNOWN, timeout=20)
+        await wait_for(pilot, lambda: "unknown" in state_cell(app, job.id))
+        shown = str(table.get_cell(job.id, "exit"))
+        assert shown.startswith("lost:") and "next check" in shown, shown
+        assert app.jobs_by_id[job.id].reason.startswith("lost:")
+        await pilot.press("q")
+
+
+async def test_clean_forgets_old_finished_jobs_after_asking(workdir: Path) -> None:
+    import time
+
+    deck = Deck.open()
+    deck.journal.save(_record("old00001", "old-one", 1000.0))
+    kept = _record("old00002", "old-two", 1001.0)
+    kept.sandbox = str(workdir / "sandboxes" / kept.id)
+    deck.journal.save(kept)
+    deck.journal.save(_record("new00001", "recent", time.time()))
+    running = JobRecord(id="run00001", cluster="local", spec=JobSpec(command=["true"], name="still"), state=RunState.RUNNING, created=999.0)
+    deck.journal.save(running)
+    app = BatchdeckApp(deck, auto_refresh=False, owns_deck=True)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(JobsTable)
+        await wait_for(pilot, lambda: len(table.shown) == 4)
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        question = str(app.screen.query_one("#question", Static).render())
+        assert "Forget 2 finished job(s) older than 30d" in question and "1 of their sandboxes" in question, question
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert len(table.shown) == 4 and len(Deck.open().journal.jobs()) == 4
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "old00001" not in table.shown and "old00002" not in table.shown)
+        assert sorted(j.id for j in Deck.open().journal.jobs()) == ["new00001", "run00001"]
+        assert {"new00001", "run00001"} <= set(table.shown)
+        # nothing old is left: the key says so instead of asking
+        await pilot.press("X")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("q")
+
+
+async def test_the_app_sends_a_stored_cancel_whose_command_never_went_out(workdir: Path) -> None:
+    """#11 item 3: another process stored its intent to cancel and was killed before the cancel command
+    ran; the app's next poll sends it, and the job ends cancelled."""
+    other = Deck.open()
+    job = await other.submit("local", JobSpec(command=["sleep", "300"], name="intent"))
+    try:
+        record = other.job(job.id)
+        record.cancel_requested = record.created - 60  # the intent alone, a while ago: no cancel_sent
+        other.journal.save(record)
+        app = make_app(workdir)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.jobs_by_id[job.id].cancel_sent is not None, timeout=20)
+            await wait_for(
+                pilot, lambda: app.jobs_by_id[job.id].state in (RunState.TERMINATING, RunState.TERMINATED), timeout=30
+            )
+            ended = other.job(job.id)
+            assert ended.outcome is not None and ended.outcome.value == "cancelled", ended
+            await pilot.press("q")
+    finally:
+        if other.job(job.id).state.is_active:
+            await other.cancel(job.id)
+        await other.close()
+
+
+async def test_a_download_folder_that_cannot_be_made_is_one_line_in_the_dialog_which_stays_usable(
+    workdir: Path,
+) -> None:
+    from textual.widgets import Input
+
+    deck = Deck.open()
+    job = await deck.submit("local", JobSpec(command=["sh", "-c", "echo hi"], name="dl"))
+    try:
+        app = make_app(workdir)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: job.id in app.jobs_by_id and app.jobs_by_id[job.id].state == RunState.TERMINATING, timeout=20)
+            await wait_for(pilot, lambda: app.query_one(JobsTable).selected_key == job.id)  # the only job
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, DownloadScreen))
+            dialog = app.screen
+            assert isinstance(dialog, DownloadScreen)
+            dialog.query_one("#directory", Input).value = "/proc/nope/results"
+            dialog.query_one("#start", Button).press()
+            summary = dialog.query_one("#summary", Static)
+            await wait_for(pilot, lambda: "cannot create the download folder" in str(summary.render()), timeout=20)
+            assert "/proc/nope/results" in str(summary.render())
+            await wait_for(pilot, lambda: not dialog.query_one("#start", Button).disabled)
+            # still usable: a folder that can be made downloads
+            dialog.query_one("#directory", Input).value = str(workdir / "ok")
+            dialog.query_one("#start", Button).press()
+            await wait_for(pilot, lambda: dialog.report is not None, timeout=20)
+            assert "stdout.txt" in (dialog.report.copied if dialog.report else [])
+            await pilot.press("escape")
+            await pilot.press("q")
+    finally:
+        await deck.close()

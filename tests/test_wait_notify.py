@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -111,3 +112,68 @@ def test_clean_forgets_only_old_finished_jobs(env: dict[str, str], tmp_path: Pat
     assert cli(env, "status", second).returncode == 0
     bad = cli(env, "clean", "--older-than", "30")
     assert bad.returncode == 2 and "30d" in bad.stderr
+    bad = cli(env, "clean", "--outcome", "fine")
+    assert bad.returncode == 2 and "'fine' is not an outcome" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+def test_clean_by_outcome(env: dict[str, str], tmp_path: Path) -> None:
+    from batchdeck.backends.engine.journal import Journal
+
+    good = submit(env, "true")
+    bad = submit(env, "false")
+    cli(env, "wait", good, bad)
+    journal = Journal(tmp_path / "data" / "journal.sqlite")
+    for job_id in (good, bad):
+        old = journal.get(job_id)
+        old.state, old.finished = type(old.state)("TERMINATED"), old.created - 40 * 86400
+        journal.save(old)
+    journal.close()
+    dry = cli(env, "clean", "--outcome", "failed,timeout", "--dry-run")
+    assert dry.returncode == 0 and f"would forget {bad}" in dry.stdout and good not in dry.stdout, dry
+    assert cli(env, "clean", "--outcome", "failed").returncode == 0
+    assert cli(env, "status", bad).returncode != 0 and cli(env, "status", good).returncode == 0
+    none = cli(env, "clean", "--outcome", "failed")
+    assert none.returncode == 0 and "no finished job with outcome failed older than 30d" in none.stdout
+
+
+def test_a_missing_declared_output_is_reported_but_the_job_is_fetched_and_freed(env: dict[str, str], tmp_path: Path) -> None:
+    """#11 item 4: get names the output the job did not write and exits 1, yet the job reaches TERMINATED
+    (its results were fetched) and free works; the next get does not fail on the file again."""
+    proc = cli(env, "submit", "--output", "made.txt", "--output", "absent.txt", "--", "sh", "-c", "echo x > made.txt")
+    assert proc.returncode == 0, proc.stderr
+    job = proc.stdout.strip()
+    assert cli(env, "wait", job).returncode == 0
+    got = cli(env, "get", job, str(tmp_path / "out"))
+    assert got.returncode == 1, got
+    assert "missing  absent.txt: not written by the job" in got.stdout and "0 failed, 1 missing" in got.stdout, got.stdout
+    assert len(got.stderr.splitlines()) == 1 and "absent.txt" in got.stderr and "Traceback" not in got.stderr
+    assert (tmp_path / "out" / "made.txt").read_text() == "x\n"
+    status = json.loads(cli(env, "status", "--json", job).stdout)
+    assert status["state"] == "TERMINATED", status
+    freed = cli(env, "free", job)
+    assert freed.returncode == 0 and "sandbox freed" in freed.stdout, freed
+
+
+def test_get_into_a_folder_that_cannot_be_made_or_of_a_freed_job_is_one_line_and_leaves_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """#11 item 7: one line naming the path (exit 1), never an internal error; no empty folder left."""
+    job = submit(env, "true")
+    assert cli(env, "wait", job).returncode == 0
+    bad = cli(env, "get", job, "/proc/nope/results")
+    assert bad.returncode == 1 and "/proc/nope/results" in bad.stderr, bad
+    assert len(bad.stderr.splitlines()) == 1 and "internal error" not in bad.stderr
+    assert cli(env, "get", job, str(tmp_path / "first")).returncode == 0
+    assert cli(env, "free", job).returncode == 0
+    target = tmp_path / "new" / "deeper"
+    freed = cli(env, "get", job, str(target))
+    assert freed.returncode == 1 and f"job {job} was freed" in freed.stderr and len(freed.stderr.splitlines()) == 1, freed
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_cluster_option_naming_no_cluster_is_a_usage_error(env: dict[str, str]) -> None:
+    """#11 item 7: every usage error exits 2, a wrong --cluster too (it exited 1)."""
+    for args in (["list"], ["clean"], ["history"], ["submit"]):
+        proc = cli(env, *args, "--cluster", "nope", *(["--", "true"] if args == ["submit"] else []))
+        assert proc.returncode == 2 and "no cluster named 'nope'" in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.splitlines()) == 1

@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..backends.engine import job_control, resubmit
-from ..backends.engine.deck import Deck, lost_note, may_still_run, next_check, succeeded
+from ..backends.engine.deck import CLEAN_AGE, Deck, lost_note, may_still_run, next_check, succeeded
 from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes, split_list
 from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
-from ..backends.errors import BatchdeckError, JobNotFound, RemoteFileNotFound
-from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
-from ..backends.schedulers.base import tag_of, task_ranges
+from ..backends.errors import BatchdeckError, ConfigError, JobNotFound, RemoteFileNotFound
+from ..backends.model import HistoryRecord, JobRecord, JobSpec, Outcome
+from ..backends.schedulers.base import NOT_WRITTEN, tag_of, task_ranges
 from ..backends.schedulers.registry import dependency_directives
 from ..backends.text import first_line, terminal_safe
 from ..backends.transports.base import command_line
@@ -150,8 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="also forget jobs the scheduler may still run")
 
     p = sub.add_parser("clean", help="forget finished jobs older than an age (GC3Pie's gclean)")
-    p.add_argument("--older-than", default="30d", metavar="AGE", help="e.g. 30d, 12h, 2w (default 30d)")
+    p.add_argument("--older-than", default=CLEAN_AGE, metavar="AGE", help=f"e.g. 30d, 12h, 2w (default {CLEAN_AGE})")
     p.add_argument("--cluster")
+    p.add_argument(
+        "--outcome", action="append", metavar="OUTCOME",
+        help=f"only jobs that ended so (repeat or comma-separate: {', '.join(o.value for o in Outcome)})",
+    )
     p.add_argument("--dry-run", action="store_true", help="list what would be forgotten, forget nothing")
 
     p = sub.add_parser("wait", help="wait until every job named has finished; exit 1 if one did not succeed")
@@ -425,7 +429,14 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
             print(f"skipped  {terminal_safe(name)}")
         for name, why in report.failed.items():
             print(f"failed   {terminal_safe(name)}: {_shown(why)}")
-        print(f"{len(report.copied)} copied, {len(report.skipped)} skipped, {len(report.failed)} failed")
+        for name in report.missing:
+            print(f"missing  {terminal_safe(name)}: {NOT_WRITTEN}")
+        print(
+            f"{len(report.copied)} copied, {len(report.skipped)} skipped, {len(report.failed)} failed"
+            + (f", {len(report.missing)} missing" if report.missing else "")
+        )
+        if report.missing and not report.failed:
+            _warn([f"{len(report.missing)} declared output(s) missing: {', '.join(map(terminal_safe, report.missing))}"])
         if report.skipped and not args.overwrite:
             _warn([
                 f"note: {len(report.skipped)} file(s) skipped because {args.dir} already has files of those names; "
@@ -745,14 +756,20 @@ def _clean(deck: Deck, args: argparse.Namespace) -> int:
         raise CliError(f"--older-than: {exc}") from None
     if args.cluster:
         deck.config.cluster(args.cluster)
-    cutoff = time.time() - age
-    old = [
-        job
-        for job in deck.journal.jobs(args.cluster, [RunState.TERMINATED])
-        if (job.finished or job.created) < cutoff
-    ]
+    outcomes: set[Outcome] | None = None
+    if args.outcome:
+        words = [w.strip() for text in args.outcome for w in text.split(",") if w.strip()]
+        unknown = [w for w in words if Outcome.parse(w) is None]
+        if unknown or not words:
+            raise CliError(
+                f"--outcome: {', '.join(map(repr, unknown)) or 'nothing given'} is not an outcome; "
+                f"expected {', '.join(o.value for o in Outcome)}"
+            )
+        outcomes = {o for o in map(Outcome.parse, words) if o is not None}
+    old = deck.clean_candidates(age, args.cluster, outcomes)
     if not old:
-        print(f"no finished job older than {args.older_than}")
+        which = f" with outcome {', '.join(sorted(o.value for o in outcomes))}" if outcomes else ""
+        print(f"no finished job{which} older than {args.older_than}")
         return 0
     return _forget(deck, old, force=False, dry_run=args.dry_run)
 
@@ -1017,6 +1034,13 @@ def _config(args: argparse.Namespace) -> int:
 
 async def _with_deck(args: argparse.Namespace, deck: Deck) -> int:
     try:
+        name = getattr(args, "cluster", None)
+        if name and name not in deck.cluster_names:
+            # a --cluster naming no cluster is a usage error, like any other wrong option: exit 2
+            try:
+                deck.config.cluster(name)
+            except ConfigError as exc:
+                raise CliError(f"--cluster: {exc}") from None
         return await _run(args, deck)
     finally:
         await deck.close()

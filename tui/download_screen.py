@@ -16,7 +16,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Static, Switch
 from ..backends.engine.deck import Deck
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobRecord
-from ..backends.schedulers.base import TransferReport
+from ..backends.schedulers.base import NOT_WRITTEN, TransferReport
 from ..backends.text import terminal_safe
 from .keys import bindings, key_text
 
@@ -28,8 +28,13 @@ def summary_text(report: TransferReport) -> Text:
     text.append(f"{len(report.skipped)} skipped", style="bold yellow" if report.skipped else "")
     text.append(" · ")
     text.append(f"{len(report.failed)} failed", style="bold red" if report.failed else "")
+    if report.missing:
+        text.append(" · ")
+        text.append(f"{len(report.missing)} missing", style="bold yellow")
     for name, why in sorted(report.failed.items()):
         text.append(f"\n✘ {terminal_safe(name)}: {terminal_safe(why)}", style="red")
+    for name in report.missing:
+        text.append(f"\n? {terminal_safe(name)}: {NOT_WRITTEN}", style="yellow")
     return text
 
 

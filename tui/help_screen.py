@@ -28,6 +28,7 @@ ROWS: tuple[Row, ...] = (
     (("download",), "", "download the job's results"),
     (("free",), "", "free the job's remote sandbox (TERMINATED jobs only)"),
     (("forget",), "", "forget the selected finished job (asks first; its sandbox stays until freed)"),
+    (("clean",), "", "forget every finished job older than 30 days, of the selected cluster or all (asks first)"),
     (("refresh",), "", "refresh every cluster now"),
     (("history",), "", "finished jobs from every cluster's accounting (d / w / m: 1, 7, 30 days)"),
     (("resubmit",), "", "submit the selected job again: the form opens with its values"),

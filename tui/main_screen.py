@@ -24,13 +24,13 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..backends.engine.deck import lost_note, may_still_run
+from ..backends.engine.deck import CLEAN_AGE, lost_note, may_still_run
 from ..backends.engine.resubmit import resubmit_values
 from ..backends.engine.session import ChangeSet, Session
 from ..backends.errors import BatchdeckError
 from ..backends.model import HistoryRecord, JobRecord, RunState, SchedulerJob
 from ..backends.text import first_line, terminal_safe
-from ..backends.units import format_memory, format_walltime, format_when
+from ..backends.units import format_memory, format_walltime, format_when, parse_age
 from ..themes import DEFAULT_STATE_COLOURS
 from .confirm_screen import ConfirmScreen
 from .download_screen import DownloadScreen
@@ -570,6 +570,35 @@ class MainScreen(Screen[None]):
             self.notify(f"cannot forget {job_id}: {exc}", severity="error", timeout=10)
             return
         self.notify(f"forgot {job_id}")
+
+    def action_clean(self) -> None:
+        """``batchdeck clean`` from the app: the finished jobs older than CLEAN_AGE, of the selected
+        cluster (or every cluster), forgotten once the user said yes; their sandboxes stay."""
+        cluster = self.session.selection.cluster
+        where = f" on {cluster}" if cluster else ""
+        old = self.session.deck.clean_candidates(parse_age(CLEAN_AGE), cluster)
+        if not old:
+            self.notify(f"no finished job older than {CLEAN_AGE}{where}")
+            return
+        kept = sum(1 for job in old if job.sandbox)
+        note = f"; {kept} of their sandboxes were not freed and stay" if kept else ""
+        ids = [job.id for job in old]
+        self.app.push_screen(
+            ConfirmScreen(f"Forget {len(old)} finished job(s) older than {CLEAN_AGE}{where}{note}?", yes="Forget", no="Keep"),
+            partial(self._clean_confirmed, ids, where),
+        )
+
+    def _clean_confirmed(self, ids: list[str], where: str, answer: bool | None) -> None:
+        if answer:
+            self.run_worker(self._clean(ids, where), exit_on_error=False)
+
+    async def _clean(self, ids: list[str], where: str) -> None:
+        try:
+            removed = await self.session.clean(ids)
+        except BatchdeckError as exc:
+            self.notify(f"cannot clean: {exc}", severity="error", timeout=10)
+            return
+        self.notify(f"forgot {removed} finished job(s) older than {CLEAN_AGE}{where}")
 
     def action_peek(self) -> None:
         job = self.selected_job()

@@ -10,13 +10,14 @@ import dataclasses
 import os
 import posixpath
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import AccountingUnavailable, BatchdeckError, ConfigError, JobNotFound, SchedulerError
-from ..model import HistoryRecord, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
-from ..schedulers.base import TAG_PREFIX, BatchSystem, PollResult, TransferReport, tag_of
+from ..model import HistoryRecord, JobRecord, JobSpec, Outcome, QueueInfo, RunState, SchedulerJob
+from ..schedulers import exit_status
+from ..schedulers.base import TAG_PREFIX, BatchSystem, PollResult, TransferReport, cancel_reason, tag_of
 from ..schedulers.registry import backend_class
 from ..transports.base import ProgressCallback
 from ..units import format_walltime, format_when
@@ -115,6 +116,34 @@ def succeeded(job: JobRecord) -> bool:
     return job.exitcode == 0 and not job.signal and not job.reason.startswith(("cancelled", "submission failed"))
 
 
+#: how old a finished job must be for ``clean`` (the CLI's default ``--older-than``, the app's key)
+CLEAN_AGE = "30d"
+
+
+def make_download_dir(target: Path) -> list[Path]:
+    """Create the download folder (and its missing parents); returns the folders made, deepest
+    first, so a get that fetched nothing can take them away again. One that cannot be made is one
+    line naming it."""
+    missing = [folder for folder in [target, *target.parents] if not folder.exists()]
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        remove_empty(missing)
+        raise BatchdeckError(f"cannot create the download folder {target}: {exc.strerror or exc}") from None
+    if not target.is_dir():
+        raise BatchdeckError(f"cannot download into {target}: it is not a folder")
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove these folders (deepest first) while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 class Deck:
     def __init__(self, config: Config | None = None, journal: Journal | None = None) -> None:
         self.config = config if config is not None else load_config()
@@ -185,6 +214,19 @@ class Deck:
 
     def job(self, job_id: str) -> JobRecord:
         return self.journal.find(job_id)
+
+    def clean_candidates(
+        self, age: float, cluster: str | None = None, outcomes: Collection[Outcome] | None = None
+    ) -> list[JobRecord]:
+        """The finished (TERMINATED) jobs that ended more than ``age`` seconds ago, of one cluster or
+        all, and (if given) with one of ``outcomes``: what ``clean`` forgets (GC3Pie's gclean). Never a
+        job the scheduler may still run."""
+        cutoff = time.time() - age
+        return [
+            job
+            for job in self.journal.jobs(cluster, [RunState.TERMINATED])
+            if (job.finished or job.created) < cutoff and (outcomes is None or job.outcome in outcomes)
+        ]
 
     def new_job(self, cluster: str, spec: JobSpec) -> JobRecord:
         self.config.cluster(cluster)
@@ -295,11 +337,21 @@ class Deck:
                 pass  # no accounting here: the queue is all there is to ask
             except BatchdeckError:
                 accounting_read = False  # it may know the job: give nothing up this time
+        # Forgotten by both (MinJobAge passed, accounting off or lagging, no qacct record): the job
+        # script's last act, its exit-status file, still tells that it ran and how it ended.
+        forgotten = [job for job in unmatched if job.id not in accounted]
+        statuses: dict[str, int] = {}
+        if forgotten:
+            try:
+                statuses = await backend.read_exit_statuses([self._sandbox_of(backend, job) for job in forgotten])
+            except BatchdeckError:
+                accounting_read = False  # the file may be there: give nothing up this time
         now = time.time()
         found = []
         for job in pending:
             info = by_tag.get(job.id)
             record = accounted.get(job.id)
+            status = statuses.get(self._sandbox_of(backend, job))
             if info is not None:
                 job.jobid = info.jobid
                 job.reason = ""
@@ -310,6 +362,12 @@ class Deck:
                 job.jobid = record.jobid
                 job.reason = ""
                 job.transition(RunState.SUBMITTED, "found again by its tag in accounting")
+                job.last_seen = now
+            elif status is not None:
+                job.sandbox = self._sandbox_of(backend, job)
+                job.reason = ""
+                job.transition(RunState.SUBMITTED, "found again by its exit-status file")
+                backend.apply_status(job, exit_status.job_from_exit_status("", status))
                 job.last_seen = now
             elif accounting_read and now - (job.last_seen or job.created) > backend.submit_timeout:
                 job.reason = NEVER_REACHED
@@ -322,6 +380,10 @@ class Deck:
                 continue  # another process resolved it first: its record stands
             found.append(job)
         return found
+
+    @staticmethod
+    def _sandbox_of(backend: BatchSystem, job: JobRecord) -> str:
+        return job.sandbox or backend.sandbox_path(job)
 
     async def poll(self, cluster: str) -> PollResult:
         """One refresh of a cluster: one status query for all its jobs.
@@ -366,11 +428,41 @@ class Deck:
             if gone:
                 result.changed = [job for job in result.changed if job.id not in gone]
                 result.jobs = [job for job in result.jobs if job.id not in gone]
+            resent = await self._resend_cancels(backend, result.jobs)
+            result.changed.extend(job for job in resent if all(job is not other for other in result.changed))
             status.state = "connected"
             status.error = ""
             status.other_jobs = result.all_jobs
             status.last_refresh = time.time()
             return result
+
+    async def _resend_cancels(self, backend: BatchSystem, jobs: list[JobRecord]) -> list[JobRecord]:
+        """Send the cancel again for jobs whose stored intent the scheduler has not acted on (still
+        listed queued or running: the process that stored it was killed before its command, or the
+        command was lost), at most once per poll interval. The send is claimed first by a conditional
+        write of ``cancel_sent``, so two processes polling together send it once. Returns the jobs sent."""
+        now = time.time()
+        due = [job for job in jobs if backend.cancel_due(job, now)]
+        if not due:
+            return []
+        for job in due:
+            job.cancel_sent = now
+            job.reason = cancel_reason(job)
+        stale = {id(job) for job in await asyncio.to_thread(self.journal.save_many, due)}
+        sent = []
+        for job in due:
+            if id(job) in stale:
+                try:
+                    take_over(job, self.journal.get(job.id))  # another process claimed or changed it
+                except JobNotFound:
+                    pass
+                continue
+            try:
+                await backend.send_cancel(job)
+            except BatchdeckError:
+                continue  # sent or not, the next poll after one interval asks again
+            sent.append(job)
+        return sent
 
     def _save_observed(self, jobs: list[JobRecord]) -> set[str]:
         """Store what a poll saw; a job written meanwhile by another process becomes that newer
@@ -478,11 +570,11 @@ class Deck:
 
     def _take_back(self, job: JobRecord, intended: float | None) -> None:
         """Store a cancel request the scheduler answered "no" to as taken back (not another process's)."""
-        previous = job.cancel_requested
+        previous, previous_sent = job.cancel_requested, job.cancel_sent
 
         def taken_back(fresh: JobRecord) -> None:
             if fresh.cancel_requested == intended:
-                fresh.cancel_requested = previous
+                fresh.cancel_requested, fresh.cancel_sent = previous, previous_sent
 
         self._write(job, taken_back)
 
@@ -516,8 +608,14 @@ class Deck:
         progress: ProgressCallback | None = None,
     ) -> TransferReport:
         job = await self._resolved(self.job(job_id), "download the results of")
-        Path(download_dir).mkdir(parents=True, exist_ok=True)
-        report = await self.backend(job.cluster).get_results(job, download_dir, overwrite, changed_only, progress)
+        created = make_download_dir(Path(download_dir))
+        try:
+            report = await self.backend(job.cluster).get_results(job, download_dir, overwrite, changed_only, progress)
+        except BaseException:
+            remove_empty(created)  # a failed get leaves no empty folder behind
+            raise
+        if not report.copied and not report.skipped:
+            remove_empty(created)
         self.journal.record_fetched(job.id, copied_files(report, download_dir))
         fetched = job.state == RunState.TERMINATED
 

@@ -58,6 +58,10 @@ ACTIONS: dict[str, KeyAction] = {
     "download": KeyAction("d", "main", "download", "Download", "download the job's results"),
     "free": KeyAction("f", "main", "free", "Free", "free the job's remote sandbox (TERMINATED jobs only)"),
     "forget": KeyAction("backspace", "main", "forget", "Forget", "forget the selected finished job (asks first; its sandbox stays until freed)", show=False),
+    "clean": KeyAction(
+        "X", "main", "clean", "Clean", "forget every finished job older than 30 days, of the selected cluster or all (asks first)",
+        show=False,
+    ),
     "refresh": KeyAction("r", "main", "refresh", "Refresh", "refresh every cluster now"),
     "history": KeyAction("h", "main", "history", "History", "finished jobs from every cluster's accounting (not only batchdeck's)"),
     "resubmit": KeyAction("R", "main", "resubmit", "Resubmit", "submit the selected job again: the form opens with its values", show=False),

@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BatchdeckError, ConfigError
+from ..errors import BatchdeckError, ConfigError, JobNotFound
 from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..schedulers.base import tag_of
 from ..schedulers.registry import backend_class
@@ -595,6 +595,23 @@ class Session:
         await asyncio.to_thread(self.deck.journal.forget, [job.id])
         self.jobs.pop(job.id, None)
         self._emit(ChangeSet(removed=frozenset({job.id}), clusters=frozenset({job.cluster})))
+
+    async def clean(self, job_ids: list[str]) -> int:
+        """Forget these finished jobs in one journal write (``clean``: the jobs a ``clean_candidates``
+        listed and the user confirmed). One that may run again by now (another process changed it
+        meanwhile) is left alone. Returns how many went."""
+        records = []
+        for job_id in job_ids:
+            try:
+                records.append(self.deck.job(job_id))
+            except JobNotFound:
+                continue  # forgotten meanwhile by another process
+        gone = [job for job in records if not may_still_run(job)]
+        removed = await asyncio.to_thread(self.deck.journal.forget, [job.id for job in gone])
+        for job in gone:
+            self.jobs.pop(job.id, None)
+        self._emit(ChangeSet(removed=frozenset(job.id for job in gone), clusters=frozenset(job.cluster for job in gone)))
+        return removed
 
     def can_cancel(self, job: JobRecord) -> bool:
         return job.state.is_active or job.state == RunState.NEW

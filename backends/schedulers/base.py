@@ -73,14 +73,31 @@ TAG_PREFIX = "bd-"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _T = TypeVar("_T")
 
+#: what a download says of a declared output the job did not write
+NOT_WRITTEN = "not written by the job (declared output not found in the sandbox)"
 #: the reason of a job whose cancel batchdeck asked for, once the scheduler confirms
 CANCELLED = "cancelled"
 #: the reason shown while a job batchdeck asked to cancel is still listed
 CANCEL_REQUESTED = "cancel requested"
 #: the reason of a job nothing knows any more
-LOST_REASON = "the scheduler no longer knows this job"
+LOST_REASON = "lost: the scheduler no longer knows this job"
 #: longest pause between two checks of a lost (UNKNOWN) job, seconds
 LOST_RECHECK_MAX = 3600.0
+
+
+def _clock(when: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(when))
+
+
+def cancel_reason(job: JobRecord) -> str:
+    """The reason of a job whose cancel is stored while the scheduler still lists it: "cancel
+    requested at 16:40:02", and ", sent again at 16:41:05" once a poll sent the command again."""
+    if job.cancel_requested is None:
+        return CANCEL_REQUESTED
+    text = f"{CANCEL_REQUESTED} at {_clock(job.cancel_requested)}"
+    if job.cancel_sent is not None and job.cancel_sent != job.cancel_requested:
+        text += f", sent again at {_clock(job.cancel_sent)}"
+    return text
 
 
 def job_tag(job: JobRecord) -> str:
@@ -126,10 +143,19 @@ class TransferReport:
     copied: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    #: declared outputs the job did not write: reported, but no reason to fetch again (GC3Pie's
+    #: behaviour), so they do not keep the job from TERMINATED
+    missing: list[str] = field(default_factory=list)
     bytes_copied: int = 0
 
     @property
     def ok(self) -> bool:
+        """Every wanted file is here (get's exit status)."""
+        return not self.failed and not self.missing
+
+    @property
+    def fetched(self) -> bool:
+        """Nothing left to fetch: every file there was copied or kept (missing outputs never will be)."""
         return not self.failed
 
 
@@ -694,13 +720,21 @@ class BatchSystem(abc.ABC):
         with_sandbox = [job for job in jobs if job.sandbox and job.jobid]
         if not self.records_exit_status or not with_sandbox:
             return {}
-        result = await self._run(exit_status.read_argv([job.sandbox or "" for job in with_sandbox]))
-        statuses = exit_status.parse_exit_files(result.stdout)
+        statuses = await self.read_exit_statuses([job.sandbox or "" for job in with_sandbox])
         return {
             job.jobid or "": exit_status.job_from_exit_status(job.jobid or "", statuses[job.sandbox or ""])
             for job in with_sandbox
             if job.sandbox in statuses
         }
+
+    async def read_exit_statuses(self, sandboxes: Sequence[str]) -> dict[str, int]:
+        """``{sandbox: exit status}`` of the sandboxes whose job script wrote its exit-status file:
+        ONE command for all of them ({} when this backend's jobs write none)."""
+        if not self.records_exit_status or not sandboxes:
+            return {}
+        await self.connect()
+        result = await self._run(exit_status.read_argv(list(sandboxes)))
+        return exit_status.parse_exit_files(result.stdout)
 
     async def list_jobs(self) -> list[SchedulerJob]:
         """All of the user's jobs the scheduler knows, not only batchdeck's."""
@@ -830,7 +864,7 @@ class BatchSystem(abc.ABC):
                 )
             elif info.state.is_active:
                 suffix = f" ({info.reason})" if info.reason else ""
-                info = dataclasses.replace(info, reason=CANCEL_REQUESTED + suffix)
+                info = dataclasses.replace(info, reason=cancel_reason(job) + suffix)
         before = (job.state, job.raw_state, job.reason, job.exitcode, job.signal, job.queue)
         job.raw_state = info.raw_state
         job.reason = info.reason
@@ -878,16 +912,20 @@ class BatchSystem(abc.ABC):
             raise BatchdeckError(f"job {job.id} is {job.state}: nothing to cancel")
         await self.connect()
         argv = self.cancel_argv(job.jobid)
-        previous = job.cancel_requested
+        previous, previous_sent = job.cancel_requested, job.cancel_sent
         job.cancel_requested = time.time()
         if on_intent is not None:
             maybe = on_intent(job)
             if maybe is not None:
                 await maybe
+        # Sent from here on, as far as this record knows: stored by the caller after the command
+        # answered. A batchdeck killed before that leaves the intent without it, and the next poll
+        # of any process sends the cancel again (``cancel_due``).
+        job.cancel_sent = job.cancel_requested
         result = await self._run(argv, check=False)
         verdict = self.classify_cancel_output(result)
         if verdict.answer != CancelAnswer.DONE:
-            job.cancel_requested = previous
+            job.cancel_requested, job.cancel_sent = previous, previous_sent
         else:
             self._cancel_requests()[job.id] = job.cancel_requested
         # An id the scheduler no longer knows is not an error that may lose the
@@ -895,6 +933,30 @@ class BatchSystem(abc.ABC):
         await self.update_job_states([job])
         if verdict.answer == CancelAnswer.ERROR and job.state.is_active and job.state != RunState.UNKNOWN:
             raise SchedulerError(self.describe_command(argv), verdict.message or f"exit status {result.exit_status}")
+        return verdict
+
+    def cancel_due(self, job: JobRecord, now: float) -> bool:
+        """The job's cancel is stored but the scheduler still lists it queued, running or held, and no
+        cancel command went out for it within the last poll interval: the poll sends it again
+        (``send_cancel``). One stored without ``cancel_sent`` (the process that stored it was killed
+        before its command, or is sending it right now) counts from the request: the process sending
+        it is not raced, whose "already gone" answer would take the intent back."""
+        if job.cancel_requested is None or not job.jobid:
+            return False
+        if job.state not in (RunState.SUBMITTED, RunState.RUNNING, RunState.STOPPED):
+            return False
+        last = job.cancel_sent if job.cancel_sent is not None else job.cancel_requested
+        return now - last >= self.poll_interval
+
+    async def send_cancel(self, job: JobRecord) -> CancelVerdict:
+        """The scheduler's cancel command for a job whose cancel is already stored (``cancel_due``);
+        the caller has stored ``cancel_sent`` first. The verdict only tells: the next poll reads how
+        the job ended, and a job the scheduler forgot is resolved through accounting."""
+        await self.connect()
+        result = await self._run(self.cancel_argv(job.jobid or ""), check=False)
+        verdict = self.classify_cancel_output(result)
+        if verdict.answer == CancelAnswer.DONE and job.cancel_requested is not None:
+            self._cancel_requests()[job.id] = job.cancel_requested
         return verdict
 
     def _cancel_requests(self) -> dict[str, float]:
@@ -1033,6 +1095,8 @@ class BatchSystem(abc.ABC):
         decision over the sandbox listing (see there).
         """
         if not job.sandbox:
+            if job.reason == "sandbox freed":
+                raise BatchdeckError(f"job {job.id} was freed: its sandbox and results are gone from the cluster")
             raise BatchdeckError(f"job {job.id} has no sandbox yet")
         target = Path(download_dir)
         if not target.is_dir():
@@ -1058,9 +1122,7 @@ class BatchSystem(abc.ABC):
             overwrite,
             changed_only,
         )
-        report = TransferReport(skipped=list(plan.skip))
-        for name in plan.missing:
-            report.failed[name] = "not found in the sandbox"
+        report = TransferReport(skipped=list(plan.skip), missing=list(plan.missing))
         pairs = [(posixpath.join(job.sandbox, name), str(target / name)) for name in plan.copy]
         if pairs:
             failures = await self.transport.get_files(pairs, progress)
@@ -1072,7 +1134,7 @@ class BatchSystem(abc.ABC):
                 else:
                     report.copied.append(name)
                     report.bytes_copied += listing[name].size
-        if job.state == RunState.TERMINATING and not report.failed:
+        if job.state == RunState.TERMINATING and report.fetched:
             job.transition(RunState.TERMINATED, "results fetched")
         return report
 
