@@ -1,5 +1,6 @@
 """The CLI's `status`, `list`, `wait`, `get` and `peek --follow` through the session model (#10 item 3),
-journal housekeeping done by another process reaching a running app (#11 item 3).
+journal housekeeping done by another process reaching a running app (#11 item 3), `history` with a
+window reaching before the epoch, and `resubmit --failed-only` recording the new array in the journal.
 
 Real processes: the local backend, the real CLI in subprocesses, the app under Textual's pilot, the
 real SLURM and Grid Engine of this machine. Nothing sleeps to make timing pass.
@@ -19,6 +20,7 @@ import pytest
 
 from batchdeck.backends.engine.config import Config, parse_cluster
 from batchdeck.backends.engine.deck import Deck
+from batchdeck.backends.engine.history import EARLIEST, clamped
 from batchdeck.backends.engine.journal import Journal
 from batchdeck.backends.engine.session import Session
 from batchdeck.backends.errors import JobNotFound
@@ -203,3 +205,28 @@ async def test_forget_and_clean_from_the_cli_leave_a_running_app(tmp_path: Path)
         assert cleaned.returncode == 0 and "forgot keep0002" in cleaned.stdout, cleaned
         await wait_for(pilot, lambda: rows(app) == {"keep0000"}, timeout=30)
         assert set(app.jobs_by_id) == {"keep0000"}
+
+
+# ---- history before the epoch --------------------------------------------------------------------
+
+
+def test_a_window_start_before_the_epoch_is_clamped() -> None:
+    assert clamped(time.time() - 100000 * 86400) == EARLIEST == 86400
+    assert clamped(1.7e9) == 1.7e9
+
+
+@pytest.mark.parametrize("scheduler", ["slurm", "sge"])
+def test_history_since_before_the_epoch_works(scheduler: str, env: dict[str, str], request: pytest.FixtureRequest) -> None:
+    request.getfixturevalue(f"{scheduler}_cluster")
+
+    def jobids(since: str) -> set[str]:
+        proc = cli(env, "history", "--cluster", scheduler, "--since", since, "--json")
+        assert proc.returncode == 0, proc.stderr
+        return {str(r["jobid"]) for r in json.loads(proc.stdout)}
+
+    recent = jobids("7d")
+    # before the clamp, sacct read the start "-711-01-06T..." as a window with nothing in it: an empty list
+    for since in ("100000d", "1000000d"):
+        assert jobids(since) >= recent
+    table = cli(env, "history", "--cluster", scheduler, "--since", "100000d", "--limit", "3")
+    assert table.returncode == 0 and table.stdout.startswith("CLUSTER"), table.stderr
