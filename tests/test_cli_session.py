@@ -106,6 +106,33 @@ async def test_the_session_takes_in_what_another_process_wrote_and_forgot(tmp_pa
         await other.close()
 
 
+async def test_a_poll_that_ended_after_another_process_forgot_its_job_does_not_bring_it_back(tmp_path: Path) -> None:
+    deck, other = local_deck(tmp_path, interval=60), local_deck(tmp_path, interval=60)
+    gate = tmp_path / "gate"
+    try:
+        job = await deck.submit("c", JobSpec(command=["/bin/sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.1; done"]))
+        session = Session(deck)
+        session.load()
+        real_poll = deck.poll
+
+        async def forgotten_meanwhile(name: str):  # type: ignore[no-untyped-def]
+            # the poll has stored its answer; before the session takes it in, another process
+            # forgets the job (forget --force) and the session's journal sync sees that
+            result = await real_poll(name)
+            other.journal.forget([job.id])
+            await session.sync_journal()
+            return result
+
+        deck.poll = forgotten_meanwhile  # type: ignore[method-assign]
+        changes = await session.poll("c")
+        assert changes is not None and job.id not in changes.jobs
+        assert job.id not in session.jobs
+    finally:
+        gate.touch()
+        await deck.close()
+        await other.close()
+
+
 # ---- the CLI -------------------------------------------------------------------------------------
 
 
