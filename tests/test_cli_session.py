@@ -133,6 +133,37 @@ async def test_a_poll_that_ended_after_another_process_forgot_its_job_does_not_b
         await other.close()
 
 
+@pytest.mark.parametrize("scheduler", ["slurm", "sge"])
+async def test_the_session_lists_a_job_batchdeck_did_not_submit_until_it_leaves_the_queue(
+    scheduler: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """What ``peek --follow CLUSTER:JOBID`` asks: the cluster's one status listing, through the session."""
+    request.getfixturevalue(f"{scheduler}_cluster")
+    conf = parse_cluster(scheduler, {"type": scheduler, "sandbox_root": str(tmp_path / "sb")}, None)
+    deck = Deck(Config(path=None, clusters={scheduler: conf}), Journal(tmp_path / "journal.sqlite"))
+    if scheduler == "slurm":
+        submit = ["sbatch", "--parsable", "--hold", "-o", "/dev/null", "--wrap", "true"]
+    else:
+        submit = ["qsub", "-terse", "-h", "-o", "/dev/null", "-j", "y", "-b", "y", "true"]
+    jobid = subprocess.run(submit, capture_output=True, text=True, check=True).stdout.strip()
+    cancel = ["scancel" if scheduler == "slurm" else "qdel", jobid]
+    try:
+        session = Session(deck)
+        assert await session.refresh([scheduler]) == {}
+        info = session.listed(scheduler, jobid)
+        assert info is not None and info.state.is_active and info.jobid == jobid
+        subprocess.run(cancel, capture_output=True, check=True)
+
+        async def gone() -> bool:
+            assert await session.refresh([scheduler]) == {}
+            return session.listed(scheduler, jobid) is None
+
+        await eventually(gone, timeout=60, what=f"job {jobid} to leave the listing")
+    finally:
+        subprocess.run(cancel, capture_output=True)
+        await deck.close()
+
+
 # ---- the CLI -------------------------------------------------------------------------------------
 
 
