@@ -20,8 +20,9 @@ from ..backends.engine import job_control, resubmit
 from ..backends.engine.deck import CLEAN_AGE, Deck, lost_note, may_still_run, next_check, succeeded
 from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec_changes, split_list
 from ..backends.engine.script_directives import spec_with_script_directives
+from ..backends.engine.session import Session
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
-from ..backends.errors import BatchdeckError, ConfigError, JobNotFound, RemoteFileNotFound
+from ..backends.errors import BatchdeckError, ConfigError, RemoteFileNotFound
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, Outcome
 from ..backends.schedulers.base import NOT_WRITTEN, tag_of, task_ranges
 from ..backends.schedulers.registry import dependency_directives
@@ -311,19 +312,11 @@ def _spec_from_args(args: argparse.Namespace, template: JobTemplate = NO_TEMPLAT
         raise
 
 
-async def _refresh(deck: Deck, clusters: Sequence[str]) -> list[str]:
-    """Poll every cluster once, all at the same time; return one warning line per cluster that failed.
-
-    Concurrently, so one slow or hung cluster costs its own timeout, not the sum of all.
-    """
-    results = await asyncio.gather(*(deck.poll(cluster) for cluster in clusters), return_exceptions=True)
-    warnings = []
-    for cluster, result in zip(clusters, results, strict=True):
-        if isinstance(result, BatchdeckError):
-            warnings.append(f"warning: cluster {cluster!r} could not be refreshed: {result}")
-        elif isinstance(result, BaseException):
-            raise result
-    return warnings
+async def _refresh(session: Session, clusters: Sequence[str], due_only: bool = False) -> list[str]:
+    """Poll these clusters once through the session (all at the same time, each at most once at a
+    time); return one warning line per cluster that failed."""
+    errors = await session.refresh(clusters, due_only)
+    return [f"warning: cluster {cluster!r} could not be refreshed: {why}" for cluster, why in errors.items()]
 
 
 def _shown(message: object) -> str:
@@ -391,14 +384,17 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
     if command == "list":
         if args.cluster:
             deck.config.cluster(args.cluster)
-        jobs = deck.jobs(args.cluster)
+        session = Session(deck)
+        jobs = session.track_cluster(args.cluster)
         failed: list[str] = []
         if not args.no_refresh:
             # a submit still unresolved is asked about too, even as its cluster's only such job
             active = sorted({j.cluster for j in jobs if may_still_run(j)})
-            failed = await _refresh(deck, active)
+            failed = await _refresh(session, active)
             _warn(failed)
-            jobs = deck.jobs(args.cluster)
+            jobs = sorted(
+                (j for j in session.jobs.values() if args.cluster in (None, j.cluster)), key=lambda j: j.created
+            )
         _warn_about_malformed(deck)
         if args.json:
             _print_json([j.summary() for j in jobs])
@@ -407,10 +403,11 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
         # the table is there, but not up to date: a script must be able to tell
         return 1 if failed else 0
     if command == "status":
-        job = deck.job(args.id)
+        session = Session(deck)
+        [job] = session.track([args.id])
         if may_still_run(job):
-            _warn(await _refresh(deck, [job.cluster]))
-            job = deck.job(job.id)
+            _warn(await _refresh(session, [job.cluster]))
+            job = session.current(job.id)
         if args.json:
             _print_json(job.summary())
         else:
@@ -419,9 +416,10 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
     if command == "peek":
         return await _peek(deck, args)
     if command == "get":
-        job = deck.job(args.id)
+        session = Session(deck)
+        [job] = session.track([args.id])
         if may_still_run(job):
-            _warn(await _refresh(deck, [job.cluster]))
+            _warn(await _refresh(session, [job.cluster]))
         report = await deck.get_results(args.id, args.dir, overwrite=args.overwrite, changed_only=not args.all)
         for name in report.copied:
             print(f"copied   {terminal_safe(name)}")
@@ -782,12 +780,15 @@ async def _wait(deck: Deck, args: argparse.Namespace) -> int:
     """Poll each cluster of the named jobs at its own interval until all have finished."""
     if args.timeout is not None and args.timeout <= 0:
         raise CliError("--timeout must be > 0")
-    waiting = {deck.job(ident).id for ident in args.ids}
-    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    session = Session(deck)
+    waiting = {job.id for job in session.track(args.ids)}
+    deadline = None if args.timeout is None else session.monotonic() + args.timeout
     all_ok = True
-    while True:
+
+    def report_finished() -> None:
+        nonlocal all_ok
         for job_id in sorted(waiting):
-            job = deck.job(job_id)
+            job = session.current(job_id)
             if not _finished(job):
                 continue
             waiting.discard(job_id)
@@ -797,16 +798,21 @@ async def _wait(deck: Deck, args: argparse.Namespace) -> int:
             print(line, flush=True)
             if args.notify:
                 _notify("batchdeck: job " + ("done" if ok else "did not succeed"), line)
+
+    while True:
+        report_finished()
         if not waiting:
             return 0 if all_ok else 1
-        clusters = sorted({deck.job(j).cluster for j in waiting})
-        _warn(await _refresh(deck, clusters))
-        if deadline is not None and time.monotonic() >= deadline:
+        clusters = sorted({session.current(j).cluster for j in waiting})
+        # each cluster at its own interval (a failing one backs off), one status query each
+        _warn(await _refresh(session, clusters, due_only=True))
+        report_finished()
+        if not waiting:
+            return 0 if all_ok else 1
+        if deadline is not None and session.monotonic() >= deadline:
             print(f"{PROG}: still running after {args.timeout:g} s: {' '.join(sorted(waiting))}", file=sys.stderr)
             return 124
-        interval = min(deck.config.clusters[c].poll_interval for c in clusters if c in deck.config.clusters)
-        pause = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
-        await asyncio.sleep(pause)
+        await session.wait_before_next(clusters, deadline)
 
 
 def _notify(title: str, body: str) -> None:
@@ -818,6 +824,11 @@ def _notify(title: str, body: str) -> None:
 #: bytes per read when peek streams a file: memory stays about one chunk, and no
 #: single remote command runs long enough to meet the SSH timeout, whatever the size
 PEEK_CHUNK = 4 * 1024 * 1024
+
+
+#: seconds between two reads of a followed file (tail -f's pace); whether the job still runs is
+#: asked of the session, which polls its cluster only at the cluster's poll interval
+FOLLOW_READ_EVERY = 1.0
 
 
 #: reads ``size`` bytes (None: to the end) at ``offset`` (< 0: from the end): the bytes and the file's size
@@ -834,15 +845,31 @@ async def _peek(deck: Deck, args: argparse.Namespace) -> int:
         job = record
     else:
         job = deck.job(args.id)
-    job, first, size = await _peek_first(deck, job, args)
+    session = Session(deck)
+    session.track([job.id])
+
+    async def refreshed() -> JobRecord:
+        """The job as the session has it, its cluster polled first when its poll is due."""
+        if may_still_run(session.current(job.id)):
+            await _refresh_or_fail(session, session.current(job.id).cluster)
+        return session.current(job.id)
+
+    job, first, size = await _peek_first(deck, job, args, refreshed)
 
     def read(offset: int, size: int | None) -> Awaitable[tuple[bytes, int]]:
         return deck.peek(job.id, args.stderr, offset=offset, size=size)
 
     async def running() -> bool:
-        return (await deck.refresh_job(job.id)).state.is_active
+        return (await refreshed()).state.is_active
 
     return await _stream(read, running, first, size, args, _output_name(job, args.stderr))
+
+
+async def _refresh_or_fail(session: Session, cluster: str) -> None:
+    """Poll the cluster through the session if its poll is due; a failed poll ends the peek (exit 1)."""
+    errors = await session.refresh([cluster], due_only=True)
+    if cluster in errors:
+        raise BatchdeckError(errors[cluster])
 
 
 async def _peek_any(deck: Deck, cluster: str, jobid: str, args: argparse.Namespace) -> int:
@@ -856,17 +883,18 @@ async def _peek_any(deck: Deck, cluster: str, jobid: str, args: argparse.Namespa
         ended = "" if details.state.is_active else " (for a finished job the accounting keeps no output path)"
         raise CliError(f"{cluster}:{jobid}: the scheduler does not say where its {which} goes{ended}")
     name = f"{cluster}:{jobid}'s {which} {path}"
+    session = Session(deck)
 
     def read(offset: int, size: int | None) -> Awaitable[tuple[bytes, int]]:
         return backend.transport.read_range(path, offset, size)
 
     async def running() -> bool:
-        try:
-            return (await job_control.job_details(backend, jobid)).state.is_active
-        except JobNotFound:
-            # Known when the peek began, so it ended: Grid Engine forgets a finished job
-            # before qacct has it, and SLURM after MinJobAge.
-            return False
+        # The cluster's status listing, through the session at the cluster's poll interval (the
+        # same one query per refresh that covers batchdeck's jobs). Listed when the peek began,
+        # so gone means ended: Grid Engine forgets a finished job before qacct has it.
+        await _refresh_or_fail(session, cluster)
+        info = session.listed(cluster, jobid)
+        return info is not None and info.state.is_active
 
     offset = 0 if args.bytes == 0 else -args.bytes
     said = False
@@ -881,7 +909,7 @@ async def _peek_any(deck: Deck, cluster: str, jobid: str, args: argparse.Namespa
         if not said:
             print(f"{PROG}: waiting for {terminal_safe(name)}", file=sys.stderr)
             said = True
-        await asyncio.sleep(1)
+        await asyncio.sleep(FOLLOW_READ_EVERY)
     return await _stream(read, running, first, size, args, name)
 
 
@@ -921,10 +949,12 @@ async def _stream(
         if not await running():
             finished = True  # one more read: what the job wrote before it ended
             continue
-        await asyncio.sleep(1)
+        await asyncio.sleep(FOLLOW_READ_EVERY)
 
 
-async def _peek_first(deck: Deck, job: JobRecord, args: argparse.Namespace) -> tuple[JobRecord, bytes, int]:
+async def _peek_first(
+    deck: Deck, job: JobRecord, args: argparse.Namespace, refreshed: Callable[[], Awaitable[JobRecord]]
+) -> tuple[JobRecord, bytes, int]:
     """The first chunk to print and the file's size; with --follow, waits for a pending job's output."""
     offset = 0 if args.bytes == 0 else -args.bytes
     size = PEEK_CHUNK if args.bytes == 0 else min(PEEK_CHUNK, args.bytes)
@@ -943,8 +973,8 @@ async def _peek_first(deck: Deck, job: JobRecord, args: argparse.Namespace) -> t
         if not said:
             print(f"{PROG}: waiting for {job.id}'s {terminal_safe(_output_name(job, args.stderr))} ({job.state.value})", file=sys.stderr)
             said = True
-        await asyncio.sleep(1)
-        job = await deck.refresh_job(job.id)
+        await asyncio.sleep(FOLLOW_READ_EVERY)
+        job = await refreshed()
 
 
 def _output_name(job: JobRecord, stderr: bool) -> str:

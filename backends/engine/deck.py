@@ -508,13 +508,6 @@ class Deck:
             adopted.append(job)
         return adopted
 
-    async def refresh_job(self, job_id: str) -> JobRecord:
-        job = self.job(job_id)
-        if may_still_run(job):
-            await self.poll(job.cluster)
-            job = self.job(job_id)
-        return job
-
     async def _resolved(self, job: JobRecord, action: str) -> JobRecord:
         """The job, its submit first resolved by its tag if it is still "submitting"; refuses
         (one line) when the scheduler's state of it is still unknown after that."""

@@ -45,9 +45,21 @@ class HistoryCache:
         self.entries[(cluster, int(since // 60))] = (now, answer)
 
 
+#: the earliest window start asked of a scheduler: one day after the epoch. A window reaching before
+#: it (``--since 100000d``) means "everything"; sacct refuses a start before 1970 and a negative
+#: epoch has no date every scheduler reads, and in every time zone one day in is still after 1970.
+EARLIEST = 86400.0
+
+
+def clamped(since: float) -> float:
+    """``since``, moved forward to EARLIEST if it is before it."""
+    return max(since, EARLIEST)
+
+
 async def query_history(backend: BatchSystem, since: float) -> list[HistoryRecord]:
-    """The user's jobs that ended since ``since`` (epoch seconds), newest first: ONE command
-    (the scheduler's ``history_argv`` / ``parse_history_output`` hooks)."""
+    """The user's jobs that ended since ``since`` (epoch seconds; clamped to EARLIEST), newest
+    first: ONE command (the scheduler's ``history_argv`` / ``parse_history_output`` hooks)."""
+    since = clamped(since)
     await backend.connect()  # history_argv may need what prepare() learnt (the login user)
     argv = backend.history_argv(since)
     records = backend.parse_history_output(await backend.run_command(argv, check=False), since)

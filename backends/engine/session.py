@@ -29,6 +29,8 @@ FINISHED = frozenset({RunState.TERMINATING, RunState.TERMINATED})
 QUEUES_EVERY = 30.0
 #: jobs the first frame shows before the rest of the journal is read
 RECENT = 500
+#: seconds between polls of clusters that have no schedule of their own (their settings are broken)
+DEFAULT_INTERVAL = 10.0
 #: row key prefix of a job batchdeck did not start (cannot clash with an 8-character batchdeck id)
 OTHER_PREFIX = "other:"
 
@@ -178,6 +180,8 @@ class Session:
         # put back its older copy of a job the sync brought in.
         self._sync_count = 0
         self._synced: dict[str, int] = {}
+        # ... nor put back a job another process forgot meanwhile (sync number of the forget)
+        self._removed_at: dict[str, int] = {}
 
     # ------------------------------------------------------------------ listeners
 
@@ -492,7 +496,9 @@ class Session:
             fresh = [
                 job
                 for job in [*result.jobs, *result.changed]
-                if job.id in changed_ids or self._synced.get(job.id, -1) <= started_sync
+                if (job.id in changed_ids or self._synced.get(job.id, -1) <= started_sync)
+                # forgotten by another process while this poll ran (it stored its answer first)
+                and self._removed_at.get(job.id, -1) <= started_sync
             ]
             changes = changes | self._apply(fresh)
         finally:
@@ -558,7 +564,98 @@ class Session:
         for ident in removed:
             del self.jobs[ident]
             self._synced.pop(ident, None)
+        for ident in gone:
+            self._removed_at[ident] = self._sync_count
         return self._emit(self._apply(jobs) | ChangeSet(removed=frozenset(removed), clusters=frozenset(clusters)))
+
+    # ------------------------------------------------------------------ the CLI's use
+
+    def track(self, ids: Iterable[str]) -> list[JobRecord]:
+        """Take in the jobs a command names (ids or unique prefixes; raises JobNotFound) and
+        return them: a CLI run holds only the jobs it was asked about, not the journal."""
+        self._follow_journal()
+        jobs = [self.deck.job(ident) for ident in ids]
+        self._apply(jobs)
+        return [self.jobs[job.id] for job in jobs]
+
+    def track_cluster(self, cluster: str | None = None) -> list[JobRecord]:
+        """Take in every job of ``cluster`` (None: all) as the journal has it now, in creation order."""
+        self._follow_journal()
+        jobs = self.deck.jobs(cluster)
+        self._apply(jobs)
+        return [self.jobs[job.id] for job in jobs]
+
+    def _follow_journal(self) -> None:
+        """From now on, ``refresh`` also takes in what other processes write (a cancel from another
+        terminal ends a ``wait`` too): the journal's change marks as they are before the first read."""
+        if self._data_version is None:
+            self._data_version = self.deck.journal.data_version()
+            self._seen_change = self.deck.journal.last_change()
+
+    def current(self, job_id: str) -> JobRecord:
+        """The session's copy of a tracked job: what the last refresh (or sync) made of it; JobNotFound
+        once another process forgot it."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(f"job {job_id} is no longer in the journal (forgotten by another batchdeck process)")
+        return job
+
+    def listed(self, cluster: str, jobid: str) -> SchedulerJob | None:
+        """The scheduler's entry for ``jobid`` in the cluster's last status listing, whoever submitted
+        it (None: not listed, i.e. no longer queued or running)."""
+        status = self.deck.status.get(cluster)
+        for info in status.other_jobs if status is not None else []:
+            if jobid in (info.jobid, info.array_id):
+                return info
+        return None
+
+    async def refresh(self, clusters: Iterable[str], due_only: bool = False) -> dict[str, str]:
+        """Poll these clusters once, all at the same time (one slow cluster costs its own timeout,
+        not the sum), through the same in-flight guard and error capture as the app's timer.
+        ``due_only``: only those whose next poll is due. Returns cluster -> why it could not be
+        refreshed, for each that failed."""
+        names = list(dict.fromkeys(clusters))
+        now = self.monotonic()
+        due = set(self.due(now))
+        pollable = [n for n in names if n in self._schedule and (not due_only or n in due)]
+        # a cluster the configuration no longer (or never validly) names: the Deck says why
+        others = [n for n in names if n not in self._schedule]
+
+        async def unpollable(name: str) -> str:
+            try:
+                await self.deck.poll(name)
+            except BatchdeckError as exc:
+                return str(exc)
+            return ""
+
+        _polled, answers = await asyncio.gather(
+            asyncio.gather(*(self.poll(n) for n in pollable)), asyncio.gather(*(unpollable(n) for n in others))
+        )
+        why_not = {n: self.error(n) for n in pollable} | dict(zip(others, answers, strict=True))
+        errors = {n: why_not[n] for n in names if why_not.get(n)}
+        if self._data_version is not None and self._journal_moved():
+            await self.sync_journal()
+        if others:
+            # their jobs as the journal has them (a failed poll changed nothing but their marks)
+            self._apply(job for name in others for job in self.deck.jobs(name) if job.id in self.jobs)
+        return errors
+
+    def next_due(self, clusters: Iterable[str]) -> float:
+        """When (monotonic) the first of these clusters is due for its next poll: its interval after
+        the last one started, or its back-off after a failure."""
+        times = [self._schedule[n].next_poll for n in clusters if n in self._schedule]
+        if not times:
+            # none is polled on a schedule (each cluster is broken): ask again at the default interval
+            return self.monotonic() + DEFAULT_INTERVAL
+        return min(times)
+
+    async def wait_before_next(self, clusters: Iterable[str], until: float | None = None) -> None:
+        """Sleep until the first of these clusters is due for its next poll, or until ``until``
+        (monotonic), whichever comes first."""
+        when = self.next_due(clusters)
+        if until is not None:
+            when = min(when, until)
+        await asyncio.sleep(max(0.0, when - self.monotonic()))
 
     # ------------------------------------------------------------------ actions
 
