@@ -1,6 +1,8 @@
 """The fault suite (#17 item 10, #11's kill -9 tests): batchdeck's CLI killed with SIGKILL at points spread over
 submit, cancel and get; a private sshd killed and stopped under it; a damaged journal. Each asserts that
-nothing is lost, nothing duplicated, no partial file sits under a final name and every failure is one line.
+nothing is lost, nothing duplicated, no partial file (download or input) sits under a final name, every
+failure is one line, and (``watched``, tests/outside_tree.py) that no file outside the sandbox, the data
+folder and the get destination was touched, here or on the SSH cluster's side, and no canary was made.
 
 The kill points are fractions of the time one undisturbed run of the same command took on this machine,
 so every phase (start-up, connect, the scheduler call, the journal write) gets hit whatever the machine's
