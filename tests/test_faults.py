@@ -165,11 +165,19 @@ def agree(env: dict[str, str], scheduler: Scheduler) -> tuple[list[dict[str, obj
     assert not doubled, f"one scheduler job in several records: {doubled}"
     names = sorted(held.values())
     assert len(names) == len(set(names)), f"one submit became several scheduler jobs: {names}"
-    for record in records:
-        if record["jobid"] and record["state"] in ("SUBMITTED", "RUNNING"):
-            assert str(record["jobid"]) in before.keys() | held.keys(), (
-                f"record {record['id']} claims a job the scheduler does not hold: {record}"
-            )
+    # A local runner launched (setsid) just before its submit was killed may write its pid only a
+    # moment later on a loaded machine ("starting"): it must appear, within a deadline.
+    deadline = time.monotonic() + 30
+    while True:
+        claimed = [
+            r for r in records
+            if r["jobid"] and r["state"] in ("SUBMITTED", "RUNNING") and str(r["jobid"]) not in before.keys() | held.keys()
+        ]  # fmt: skip
+        if not any(r["raw_state"] == "starting" for r in claimed) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # a poll interval, not a wait for timing: the loop ends when the runner shows
+        held = {**held, **scheduler.jobs()}
+    assert not claimed, f"records claim jobs the scheduler does not hold: {claimed}"
     return records, held
 
 
