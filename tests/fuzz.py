@@ -125,6 +125,7 @@ PARSERS: list[Parser] = [
             ("parse_qconf_queues", sge.parse_qconf_queues),
             ("parse_qconf_pe", sge.parse_qconf_pe),
             ("parse_slot_limits", sge.parse_slot_limits),
+            ("parse_qselect", sge.parse_qselect),
         ],
     ),
     *_parsers(

@@ -1,6 +1,8 @@
 """The fault suite (#17 item 10, #11's kill -9 tests): batchdeck's CLI killed with SIGKILL at points spread over
 submit, cancel and get; a private sshd killed and stopped under it; a damaged journal. Each asserts that
-nothing is lost, nothing duplicated, no partial file sits under a final name and every failure is one line.
+nothing is lost, nothing duplicated, no partial file (download or input) sits under a final name, every
+failure is one line, and (``watched``, tests/outside_tree.py) that no file outside the sandbox, the data
+folder and the get destination was touched, here or on the SSH cluster's side, and no canary was made.
 
 The kill points are fractions of the time one undisturbed run of the same command took on this machine,
 so every phase (start-up, connect, the scheduler call, the journal write) gets hit whatever the machine's
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from outside_tree import LocalTree, RemoteTree, Snapshot, Tree, hostile_value
 
 from helpers import process_gone
 
@@ -100,8 +103,35 @@ class Scheduler:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+@pytest.fixture
+def watched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[Tree, Snapshot]]]:
+    """The trees a loop must leave alone outside its sandboxes, data folder and destinations (each
+    planted with canaries, then snapshot): this test's folder (the CLI runs in its ``cwd/``, so a
+    stray relative write shows there) and any remote home the test adds with ``watch``. Checked
+    when the test ends, after its clean-up."""
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    trees: list[tuple[Tree, Snapshot]] = []
+    # what batchdeck may write (sandboxes, data folder, get destinations) and the test's own files
+    allowed = ["sandboxes", "data", "reference", "results", "sources", "batchdeck.toml", "private-sshd", *(f"killed-{k}" for k in range(KILLS))]
+    watch(trees, LocalTree(tmp_path, allowed))
+    yield trees
+    problems = [problem for tree, before in trees for problem in tree.changes(before)]
+    for tree, _before in trees:
+        tree.unplant()
+    assert not problems, f"files outside the sandbox, data folder and destination touched: {problems}"
+
+
+def watch(trees: list[tuple[Tree, Snapshot]], tree: Tree) -> None:
+    """Plant ``tree``'s canaries and snapshot it: ``watched`` checks it when the test ends."""
+    tree.plant()
+    trees.append((tree, tree.snapshot()))
+
+
 @pytest.fixture(params=["local", "slurm"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[str, str], Scheduler]]:
+def target(
+    request: pytest.FixtureRequest, tmp_path: Path, watched: list[tuple[Tree, Snapshot]]
+) -> Iterator[tuple[dict[str, str], Scheduler]]:
     kind = str(request.param)
     if kind == "slurm":
         request.getfixturevalue("slurm_cluster")
@@ -135,44 +165,77 @@ def agree(env: dict[str, str], scheduler: Scheduler) -> tuple[list[dict[str, obj
     assert not doubled, f"one scheduler job in several records: {doubled}"
     names = sorted(held.values())
     assert len(names) == len(set(names)), f"one submit became several scheduler jobs: {names}"
-    for record in records:
-        if record["jobid"] and record["state"] in ("SUBMITTED", "RUNNING"):
-            assert str(record["jobid"]) in before.keys() | held.keys(), (
-                f"record {record['id']} claims a job the scheduler does not hold: {record}"
-            )
+    # A local runner launched (setsid) just before its submit was killed may write its pid only a
+    # moment later on a loaded machine ("starting"): it must appear, within a deadline.
+    deadline = time.monotonic() + 30
+    while True:
+        claimed = [
+            r for r in records
+            if r["jobid"] and r["state"] in ("SUBMITTED", "RUNNING") and str(r["jobid"]) not in before.keys() | held.keys()
+        ]  # fmt: skip
+        if not any(r["raw_state"] == "starting" for r in claimed) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # a poll interval, not a wait for timing: the loop ends when the runner shows
+        held = {**held, **scheduler.jobs()}
+    assert not claimed, f"records claim jobs the scheduler does not hold: {claimed}"
     return records, held
 
 
 # ---- kill -9 over submit, cancel, get -----------------------------------------------------------
 
 
-def test_killed_submits_lose_and_duplicate_nothing(target: tuple[dict[str, str], Scheduler]) -> None:
+def make_inputs(folder: Path) -> tuple[Path, Path]:
+    """A folder of many small files and one larger file: copying them takes long enough that some
+    kills land during the copy."""
+    tree = folder / "tree"
+    tree.mkdir(parents=True)
+    for k in range(1500):
+        (tree / f"part-{k:04}.txt").write_bytes(secrets.token_bytes(700))
+    big = folder / "big.bin"
+    big.write_bytes(secrets.token_bytes(8_000_000))
+    return tree, big
+
+
+def partial_inputs(root: Path, tree: Path, big: Path) -> list[str]:
+    """Sandboxes holding an input under its final name that is not a whole copy of its source."""
+    wrong = []
+    for sandbox in root.iterdir() if root.exists() else []:
+        copy = sandbox / "in.bin"
+        if copy.exists() and not filecmp.cmp(copy, big, shallow=False):
+            wrong.append(str(copy))
+        folder = sandbox / "in-tree"
+        if folder.exists():
+            names = sorted(p.name for p in folder.iterdir())
+            if names != sorted(p.name for p in tree.iterdir()) or filecmp.cmpfiles(folder, tree, names, shallow=False)[1:] != ([], []):
+                wrong.append(str(folder))
+    return wrong
+
+
+def test_killed_submits_lose_and_duplicate_nothing(target: tuple[dict[str, str], Scheduler], tmp_path: Path) -> None:
     env, scheduler = target
-    duration, first = timed(
-        env, "submit", "--cluster", "c", "--name", f"{scheduler.marker}-0", "--", "sleep", LONG
-    )
+    tree, big = make_inputs(tmp_path / "sources")
+    # inputs a kill may cut short, and an --env value a shell would run if it ever read it unquoted
+    job_args = ["--input", f"{tree}=in-tree", "--input", f"{big}=in.bin", "--env", f"BD_HOSTILE={hostile_value(str(tmp_path))}",
+                "--", "sleep", LONG]  # fmt: skip
+    duration, first = timed(env, "submit", "--cluster", "c", "--name", f"{scheduler.marker}-0", *job_args)
     assert first.returncode == 0, first.stderr
     statuses = [
-        killed_after(
-            env,
-            delay,
-            "submit",
-            "--cluster",
-            "c",
-            "--name",
-            f"{scheduler.marker}-{k + 1}",
-            "--",
-            "sleep",
-            LONG,
-        )
+        killed_after(env, delay, "submit", "--cluster", "c", "--name", f"{scheduler.marker}-{k + 1}", *job_args)
         for k, delay in enumerate(kill_points(duration))
     ]
     assert -signal.SIGKILL in statuses, "no submit was killed: the loop tested nothing"
+    # a killed copy leaves its part in the control folder, never under the name the job reads
+    assert not partial_inputs(scheduler.root, tree, big), partial_inputs(scheduler.root, tree, big)
     records, held = agree(env, scheduler)
     assert first.stdout.strip() in {r["id"] for r in records}
     # every submit that ran to its end is a job; a killed one is a job or a record saying it is not one yet
     for record in records:
         assert record["jobid"] or record["state"] in ("NEW", "TERMINATED"), record
+    # every job that was submitted has its inputs whole
+    for record in records:
+        if record["jobid"]:
+            sandbox = scheduler.root / str(record["id"])
+            assert filecmp.cmp(sandbox / "in.bin", big, shallow=False), record
 
 
 def test_killed_cancels_still_end_every_job(target: tuple[dict[str, str], Scheduler]) -> None:
@@ -227,15 +290,18 @@ MAKE_RESULTS = (
 
 
 @pytest.fixture(params=["local", "ssh"])
-def results_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+def results_env(
+    request: pytest.FixtureRequest, tmp_path: Path, watched: list[tuple[Tree, Snapshot]]
+) -> dict[str, str]:
     config = tmp_path / "batchdeck.toml"
     if request.param == "local":
         text = f'[clusters.c]\ntype = "local"\nsandbox_root = "{tmp_path / "sandboxes"}"\n'
     else:
         ssh = request.getfixturevalue("sshd_env")
-        text = ssh_cluster_toml(
-            ssh, int(ssh["SSHD_PORT"]), ssh["SSHD_KNOWN_HOSTS"], f"~/faults-{secrets.token_hex(4)}"
-        )
+        root = f"faults-{secrets.token_hex(4)}"
+        # the cluster's side: its user's home, but for the sandboxes
+        watch(watched, RemoteTree(ssh, [root]))
+        text = ssh_cluster_toml(ssh, int(ssh["SSHD_PORT"]), ssh["SSHD_KNOWN_HOSTS"], f"~/{root}")
     config.write_text(text)
     return {**os.environ, "BATCHDECK_DATA_DIR": str(tmp_path / "data"), "BATCHDECK_CONFIG": str(config)}
 
@@ -385,19 +451,22 @@ def private_sshd(sshd_env: dict[str, str], tmp_path: Path) -> Iterator[PrivateSs
         server.stop()
 
 
-def private_env(sshd_env: dict[str, str], server: PrivateSshd, tmp_path: Path) -> dict[str, str]:
+def private_env(
+    sshd_env: dict[str, str], server: PrivateSshd, tmp_path: Path, watched: list[tuple[Tree, Snapshot]]
+) -> dict[str, str]:
     config = tmp_path / "batchdeck.toml"
-    root = f"~/faults-{secrets.token_hex(4)}"
+    root = f"faults-{secrets.token_hex(4)}"
+    watch(watched, RemoteTree(sshd_env, [root]))
     config.write_text(
-        ssh_cluster_toml(sshd_env, server.port, str(server.known_hosts), root, "ssh_timeout = 4\n")
+        ssh_cluster_toml(sshd_env, server.port, str(server.known_hosts), f"~/{root}", "ssh_timeout = 4\n")
     )
     return {**os.environ, "BATCHDECK_DATA_DIR": str(tmp_path / "data"), "BATCHDECK_CONFIG": str(config)}
 
 
 def test_a_stopped_sshd_fails_list_and_submit_in_bounded_time_with_one_line(
-    sshd_env: dict[str, str], private_sshd: PrivateSshd, tmp_path: Path
+    sshd_env: dict[str, str], private_sshd: PrivateSshd, tmp_path: Path, watched: list[tuple[Tree, Snapshot]]
 ) -> None:
-    env = private_env(sshd_env, private_sshd, tmp_path)
+    env = private_env(sshd_env, private_sshd, tmp_path, watched)
     job = cli(env, "submit", "--cluster", "c", "--", "sleep", LONG)
     assert job.returncode == 0, job.stderr
     private_sshd.signal_all(signal.SIGSTOP)
@@ -419,9 +488,9 @@ def test_a_stopped_sshd_fails_list_and_submit_in_bounded_time_with_one_line(
 
 
 def test_an_sshd_killed_during_get_fails_in_one_line_and_the_next_get_completes(
-    sshd_env: dict[str, str], private_sshd: PrivateSshd, tmp_path: Path
+    sshd_env: dict[str, str], private_sshd: PrivateSshd, tmp_path: Path, watched: list[tuple[Tree, Snapshot]]
 ) -> None:
-    env = private_env(sshd_env, private_sshd, tmp_path)
+    env = private_env(sshd_env, private_sshd, tmp_path, watched)
     proc = cli(env, "submit", "--cluster", "c", "--output", "big.bin", "--", "/bin/sh", "-c",
                "head -c 300000000 /dev/zero > big.bin")  # fmt: skip
     job = proc.stdout.strip()

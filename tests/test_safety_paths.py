@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import posixpath
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from safety_backends import Backend, backend_fixture, make_system  # noqa: F401 - the fixture "backend"
 
-from batchdeck.backends.errors import InvalidJobSpec, UnsafePath
-from batchdeck.backends.model import JobSpec, RunState
+from batchdeck.backends.errors import InvalidJobSpec, TransportError, UnsafePath
+from batchdeck.backends.model import JobRecord, JobSpec, RunState
 from batchdeck.backends.schedulers.base import JOB_SCRIPT, BatchSystem
 from batchdeck.backends.schedulers.lsf import LsfBatchSystem
 from batchdeck.backends.schedulers.paths import check_user_paths
@@ -106,3 +108,49 @@ async def test_stdout_and_stderr_in_subfolders_work_on_every_backend(backend: Ba
     assert (out, err) == (b"out\n", b"err\n"), backend.kind
     script, _ = await backend.transport.read_range(posixpath.join(job.sandbox, JOB_SCRIPT))
     assert b"echo out" in script
+
+
+async def test_an_input_copy_cut_short_is_never_under_the_name_the_job_reads(tmp_path: Path) -> None:
+    """Inputs land in the control folder first and are renamed into place once all arrived: a copy
+    that fails half way (here a folder with a dangling link: the copy takes the other files first,
+    as a killed submit or a dropped connection would) leaves no partial input under its own name."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for k in range(20):
+        (tree / f"f{k}.txt").write_text(f"{k}\n")
+    (tree / "zz-dangling").symlink_to(tmp_path / "nowhere")
+    whole = tmp_path / "whole.bin"
+    whole.write_bytes(os.urandom(10000))
+    system = make_system("local", LocalTransport(), str(tmp_path / "sandboxes"))
+    job = JobRecord(id="cut00001", cluster="c", spec=JobSpec(
+        command=["true"], inputs={str(whole): "whole.bin", str(tree): "in-tree"}))  # fmt: skip
+    with pytest.raises(TransportError):
+        await system.submit_job(job)
+    sandbox = tmp_path / "sandboxes" / "cut00001"
+    assert not (sandbox / "in-tree").exists() and not (sandbox / "whole.bin").exists()
+    assert (sandbox / ".batchdeck" / "incoming" / "in-tree" / "f0.txt").exists()  # the part, where no job reads it
+
+
+async def test_inputs_nested_dashed_and_beside_output_folders_arrive_whole(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("a\n")
+    extra = tmp_path / "extra.txt"
+    extra.write_text("extra\n")
+    system = make_system("local", LocalTransport(), str(tmp_path / "sandboxes"))
+    spec = JobSpec(
+        command=["sh", "-c", "cat sub/a.txt sub/inner/extra.txt ./-dash.txt"],
+        inputs={str(data): "sub", str(extra): "sub/inner/extra.txt", str(tmp_path / "data" / "a.txt"): "-dash.txt"},
+        stdout="sub/out.txt",  # the output folder is the input folder
+    )
+    job = await system.submit_job(JobRecord(id="nest0001", cluster="c", spec=spec))
+    sandbox = tmp_path / "sandboxes" / "nest0001"
+    assert job.jobid and not (sandbox / ".batchdeck" / "incoming").exists()
+    assert sorted(str(p.relative_to(sandbox)) for p in sandbox.rglob("*") if ".batchdeck" not in p.parts and p.name != "out.txt") == [
+        "-dash.txt", "sub", "sub/a.txt", "sub/inner", "sub/inner/extra.txt"]  # fmt: skip
+    out = sandbox / "sub" / "out.txt"
+    deadline = time.monotonic() + 60
+    while not (out.exists() and out.read_text().count("\n") == 3):
+        assert time.monotonic() < deadline, "the job did not read its inputs"
+        await asyncio.sleep(0.1)
+    assert out.read_text() == "a\nextra\na\n"

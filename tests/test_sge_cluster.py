@@ -243,17 +243,33 @@ async def test_cores_beyond_the_queues_slots_are_refused_before_qsub(deck: Deck)
 
 
 def test_the_cli_refuses_too_many_cores_before_recording_anything(sge_cluster: None, tmp_path: Path) -> None:
+    """#17 item 9 on the real daemon: this node's all.q has 2 slots and pe smp is $pe_slots, so 3
+    cores (and 99999999999) are refused by submit and submit --dry-run in one line naming the
+    queue and its slots, with nothing recorded or created; 2 cores run."""
     config = tmp_path / "batchdeck.toml"
     config.write_text(f'[clusters.grid]\ntype = "sge"\nsandbox_root = "{tmp_path / "g"}"\n')
     env = {**os.environ, "BATCHDECK_DATA_DIR": str(tmp_path / "data"), "BATCHDECK_CONFIG": str(config)}
     cli = [sys.executable, "-m", "batchdeck.tui.cli"]
-    proc = subprocess.run(
-        [*cli, "submit", "--cluster", "grid", "--cores", "99999999999", "--", "true"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )
-    assert proc.returncode == 1, proc
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert "99999999999 cores" in proc.stderr and "all.q" in proc.stderr, proc.stderr
+    for cores in ("99999999999", "3"):
+        for dry in ([], ["--dry-run"]):
+            proc = subprocess.run(
+                [*cli, "submit", "--cluster", "grid", *dry, "--cores", cores, "--", "true"],
+                env=env, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert proc.returncode == 1 and proc.stdout == "", (dry, proc)
+            assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+            assert f"{cores} cores" in proc.stderr and "at most 2" in proc.stderr, proc.stderr
+            assert "queue all.q: 2 slots" in proc.stderr, proc.stderr
     listed = subprocess.run([*cli, "list", "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert json.loads(listed.stdout) == []
     assert not (tmp_path / "g").exists() or not any((tmp_path / "g").iterdir())
+    dry = subprocess.run([*cli, "submit", "--cluster", "grid", "--dry-run", "--cores", "2", "--", "true"],
+                         env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert dry.returncode == 0 and "-pe smp 2" in dry.stdout, dry
+    fits = subprocess.run([*cli, "submit", "--cluster", "grid", "--cores", "2", "--", "sh", "-c", "echo $NSLOTS"],
+                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert fits.returncode == 0, fits.stderr
+    job = fits.stdout.strip()
+    waited = subprocess.run([*cli, "wait", job], env=env, capture_output=True, text=True, timeout=300)
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    assert (tmp_path / "g" / job / "stdout.txt").read_text().strip() == "2"  # Grid Engine gave it 2 slots

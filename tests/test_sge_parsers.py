@@ -446,7 +446,7 @@ def test_every_state_letter_seen_in_real_qstat_output_is_mapped(name: str) -> No
 
 def test_queue_slots_from_the_test_cluster() -> None:
     assert sge.parse_qconf_queues(sample("qconf-sq-all.q.txt")) == {
-        "all.q": sge.QueueSlots("all.q", 2, frozenset({"smp"}))
+        "all.q": sge.QueueSlots("all.q", 2, frozenset({"smp"}), 2, (), None, ("@allhosts",))
     }
 
 
@@ -454,9 +454,20 @@ def test_pe_slots_from_the_test_cluster() -> None:
     assert sge.parse_qconf_pe(sample("qconf-sp-smp.txt")) == sge.PeSlots("smp", 2, "$pe_slots")
 
 
+def test_queue_instances_from_the_test_cluster() -> None:
+    assert sge.parse_qselect(sample("qselect.txt")) == {"all.q": ("vm",)}
+    assert sge.parse_qselect(sample("qselect-q-all.q.txt")) == {"all.q": ("vm",)}
+    assert sge.parse_qselect("") == {}
+    with pytest.raises(ParseError):
+        sge.parse_qselect(sample("qconf-sq-error-no-such-queue.stderr.txt"))
+
+
 def test_slot_limits_from_the_one_round_trip() -> None:
-    limits = sge.parse_slot_limits(sample("qconf-slots-smp.txt"))
-    assert limits == sge.SlotLimits(sge.parse_qconf_queues(sample("qconf-sq-all.q.txt")), sge.parse_qconf_pe(sample("qconf-sp-smp.txt")))
+    limits = sge.parse_slot_limits(sample("qconf-slots-hosts-smp.txt"))
+    queues = sge.parse_qconf_queues(sample("qconf-sq-all.q.txt"))
+    assert limits == sge.SlotLimits(queues, sge.parse_qconf_pe(sample("qconf-sp-smp.txt")), {"all.q": ("vm",)})
+    # the capture of the script before it asked qselect: no hosts known
+    assert sge.parse_slot_limits(sample("qconf-slots-smp.txt")) == sge.SlotLimits(queues, limits.pe, None)
     # qconf -sp of a parallel environment that does not exist prints nothing on stdout
     assert sge.parse_slot_limits(sample("qconf-slots-no-such-pe.txt")).pe is None
 
@@ -471,7 +482,12 @@ def _enhanced(slots: str, pe_list: str) -> str:
 
 def test_host_dependent_slots_count_their_largest_host() -> None:
     text = _enhanced("1,[node1=4], [@big=16],\\\n                      [node9=8]", "NONE,[@big=smp mpi]")
-    assert sge.parse_qconf_queues(text)["all.q"] == sge.QueueSlots("all.q", 16, frozenset({"smp", "mpi"}))
+    queue = sge.parse_qconf_queues(text)["all.q"]
+    assert queue == sge.QueueSlots(
+        "all.q", 16, frozenset({"smp", "mpi"}), 1, (("node1", 4), ("node9", 8)), 16, ("@allhosts",)
+    )
+    # a host's own value; any other host may be in @big (qconf -sq does not say): 16 at most
+    assert (queue.slots_of("node1"), queue.slots_of("node9"), queue.slots_of("other")) == (4, 8, 16)
     second = text.replace("all.q", "long.q")
     assert sorted(sge.parse_qconf_queues(text + "\n" + second)) == ["all.q", "long.q"]
 
@@ -497,8 +513,8 @@ def test_unreadable_pe_output_is_a_parse_error() -> None:
         sge.parse_slot_limits(sample("qconf-sq-all.q.txt"))  # no "@@@ pe" line
 
 
-#: the test cluster's all.q (2 slots) and pe smp (2 slots, $pe_slots)
-REAL_LIMITS = sge.parse_slot_limits(sample("qconf-slots-smp.txt"))
+#: the test cluster's all.q (2 slots, one host vm) and pe smp (2 slots, $pe_slots)
+REAL_LIMITS = sge.parse_slot_limits(sample("qconf-slots-hosts-smp.txt"))
 
 
 @pytest.mark.parametrize(("cores", "queue"), [(1, None), (2, None), (2, "all.q"), (2, "all.q@vm"), (2, "*.q"), (9, "nosuch.q")])
@@ -513,19 +529,90 @@ def test_cores_over_the_queues_slots_are_refused_in_one_line(cores: int, queue: 
     message = str(caught.value)
     assert "\n" not in message
     assert f"asks for {cores} cores" in message and "at most 2" in message
-    assert "all.q" in message and "smp" in message and "'grid'" in message
+    assert "queue all.q: 2 slots" in message and "parallel environment smp" in message and "'grid'" in message
 
 
 def test_a_queue_without_the_parallel_environment_is_named() -> None:
-    limits = sge.parse_slot_limits(sample("qconf-slots-smp.txt").replace("pe_list               smp", "pe_list               NONE"))
+    limits = sge.parse_slot_limits(sample("qconf-slots-hosts-smp.txt").replace("pe_list               smp", "pe_list               NONE"))
     sge.check_slots(1, None, limits, "smp", "grid")
     with pytest.raises(LimitExceeded, match=r"no queue .*\(all\.q\) takes parallel environment smp"):
         sge.check_slots(2, None, limits, "smp", "grid")
 
 
-def test_a_spanning_parallel_environment_is_bounded_by_its_own_slots_only() -> None:
-    text = sample("qconf-slots-smp.txt").replace("$pe_slots", "$fill_up").replace("slots              2", "slots              64")
+def edited_limits(
+    rule: str,
+    pe_slots: int = 64,
+    slots: str = "2,[node2=8],[node3=4]",
+    hosts: str | None = "all.q@vm\nall.q@node2\nall.q@node3\n",
+    hostlist: str = "@allhosts",
+) -> sge.SlotLimits:
+    """The real capture of SLOTS_SCRIPT (qconf-slots-hosts-smp.txt) edited, as PROVENANCE.md says:
+    the allocation rule, the PE's slots, the queue's slots and hostlist, qselect's instances
+    (None: qselect printed nothing, as where it failed)."""
+    text = sample("qconf-slots-hosts-smp.txt")
+    text = text.replace("allocation_rule    $pe_slots", f"allocation_rule    {rule}")
+    text = text.replace("@@@ pe\npe_name            smp\nslots              2", f"@@@ pe\npe_name            smp\nslots              {pe_slots}")
+    text = re.sub(r"(?m)^slots                 2$", f"slots                 {slots}", text)
+    text = text.replace("hostlist              @allhosts", f"hostlist              {hostlist}")
+    text = text.replace("@@@ hosts\nall.q@vm\n", f"@@@ hosts\n{hosts or ''}")
     limits = sge.parse_slot_limits(text)
-    sge.check_slots(64, None, limits, "smp", "grid")  # may span hosts: the queue's 2 per host do not bound it
-    with pytest.raises(LimitExceeded, match=r"at most 64 \(parallel environment smp: 64 slots\)"):
-        sge.check_slots(65, None, limits, "smp", "grid")
+    assert limits.pe is not None and (limits.pe.allocation_rule, limits.pe.slots) == (rule, pe_slots)
+    return limits
+
+
+def refused_at(cores: int, limits: sge.SlotLimits, queue: str | None = None) -> str:
+    with pytest.raises(LimitExceeded) as caught:
+        sge.check_slots(cores, queue, limits, "smp", "grid")
+    message = str(caught.value)
+    assert "\n" not in message and f"asks for {cores} cores" in message, message
+    return message
+
+
+def test_pe_slots_puts_the_job_on_its_largest_host() -> None:
+    limits = edited_limits("$pe_slots")  # hosts vm 2, node2 8, node3 4
+    sge.check_slots(8, None, limits, "smp", "grid")
+    assert "at most 8 (queue all.q: 8 slots on its largest host, all on one host;" in refused_at(9, limits)
+
+
+def test_a_fixed_allocation_rule_counts_the_hosts_that_have_that_many() -> None:
+    limits = edited_limits("4")  # 4 on each host: node2 (8) and node3 (4) have them, vm (2) not
+    sge.check_slots(8, None, limits, "smp", "grid")
+    assert "at most 8 (queue all.q: 2 of 3 hosts have the 4 slots allocation_rule 4 puts on each;" in refused_at(9, limits)
+    limits = edited_limits("2")  # every host has 2
+    sge.check_slots(6, None, limits, "smp", "grid")
+    assert "at most 6" in refused_at(7, limits)
+    assert "at most 0" in refused_at(2, edited_limits("16"))  # no host has 16
+
+
+@pytest.mark.parametrize("rule", ["$fill_up", "$round_robin"])
+def test_spreading_rules_sum_the_queues_hosts(rule: str) -> None:
+    limits = edited_limits(rule)  # 2 + 8 + 4
+    sge.check_slots(14, None, limits, "smp", "grid")
+    assert f"at most 14 (queue all.q: 14 slots over 3 hosts ({rule})" in refused_at(15, limits)
+    # the parallel environment's own total bounds it below that
+    message = refused_at(11, edited_limits(rule, pe_slots=10))
+    assert f"at most 10 (queue all.q: 14 slots over 3 hosts ({rule}); parallel environment smp: 10 slots, allocation_rule {rule})" in message
+    # the real single host: 2 slots, whatever the rule
+    assert "at most 2" in refused_at(3, edited_limits(rule, slots="2", hosts="all.q@vm\n"))
+
+
+def test_without_qselect_the_hostlist_names_the_hosts_or_only_the_pe_bounds() -> None:
+    named = edited_limits("$fill_up", hosts=None, hostlist="vm node2")
+    assert named.instances is None
+    assert "at most 10 (queue all.q: 10 slots over 2 hosts" in refused_at(11, named)
+    grouped = edited_limits("$fill_up", hosts=None)  # @allhosts: which hosts, qconf -sq does not say
+    sge.check_slots(64, None, grouped, "smp", "grid")
+    assert "at most 64 (parallel environment smp: 64 slots, allocation_rule $fill_up)" in refused_at(65, grouped)
+    # an allocation rule batchdeck does not know: only the parallel environment's total
+    sge.check_slots(64, None, edited_limits("$weird"), "smp", "grid")
+
+
+def test_only_the_queues_asked_for_count() -> None:
+    limits = edited_limits("$fill_up")
+    queues = sample("qconf-slots-hosts-smp.txt").partition("@@@ hosts\n")[0]
+    # a second queue long.q on vm alone (the real all.q renamed)
+    long_q = sge.parse_qconf_queues(queues.replace("all.q", "long.q"))
+    both = sge.SlotLimits({**limits.queues, **long_q}, limits.pe, {**(limits.instances or {}), "long.q": ("vm",)})
+    sge.check_slots(16, None, both, "smp", "grid")  # 14 + 2 on vm
+    assert "at most 2 (queue long.q: 2 slots over 1 hosts" in refused_at(3, both, "long.q")
+    assert "at most 16 (queues all.q, long.q: 16 slots over 3 hosts" in refused_at(17, both, "*.q")

@@ -68,6 +68,14 @@ from .transfer_plan import FileFacts, expand_folders, plan_download
 
 JOB_SCRIPT = f"{CONTROL_DIR}/job.sh"
 USER_SCRIPT = f"{CONTROL_DIR}/user-script"
+#: where a submit copies the inputs before renaming them into place (``_place_inputs``)
+INCOMING = f"{CONTROL_DIR}/incoming"
+#: sh -c SCRIPT sh SANDBOX INCOMING NAME...: each name from INCOMING into the sandbox, then INCOMING removed
+PLACE_INPUTS_SCRIPT = (
+    'cd "$1" || exit 1; from=$2; shift 2; for name in "$@"; do '
+    'if [ -e "$name" ] || [ -L "$name" ]; then echo "input $name: the sandbox already holds that name" >&2; exit 1; fi; '
+    'mv -- "$from/$name" "$name" || exit 1; done; rmdir -- "$from"'
+)
 TAG_PREFIX = "bd-"
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -625,15 +633,11 @@ class BatchSystem(abc.ABC):
         sandbox = self.sandbox_path(job)
         job.sandbox = sandbox
         await self.transport.makedirs(posixpath.join(sandbox, CONTROL_DIR))
+        if job.spec.inputs:
+            await self._place_inputs(job, sandbox)
         for folder in output_folders(job.spec):
             # The scheduler opens stdout/stderr before the job runs (SLURM fails, Grid Engine goes to Eqw)
             await self.transport.makedirs(posixpath.join(sandbox, folder))
-        if job.spec.inputs:
-            pairs = []
-            for local, remote in job.spec.inputs.items():
-                path = local[len("file://") :] if local.startswith("file://") else local
-                pairs.append((path, posixpath.join(sandbox, safe_relative_path(remote))))
-            await self.transport.put_files(pairs)
         if job.spec.script is not None:
             await self.transport.write_file(
                 posixpath.join(sandbox, USER_SCRIPT), job.spec.script.encode(), mode=0o700
@@ -652,6 +656,23 @@ class BatchSystem(abc.ABC):
         job.last_seen = time.time()
         job.transition(RunState.SUBMITTED, "submitted")
         return job
+
+    async def _place_inputs(self, job: JobRecord, sandbox: str) -> None:
+        """Copy the inputs into ``INCOMING`` (inside the control folder, never a user path), then
+        rename each into place: a copy cut short (a killed submit, a dropped connection) never
+        sits under the name the job reads. Runs before any other user path exists in the fresh
+        sandbox, so every rename lands on a free name."""
+        incoming = posixpath.join(sandbox, INCOMING)
+        pairs = []
+        tops: dict[str, None] = {}
+        for local, remote in job.spec.inputs.items():
+            path = local[len("file://") :] if local.startswith("file://") else local
+            relative = safe_relative_path(remote)
+            pairs.append((path, posixpath.join(incoming, relative)))
+            # an input inside another input's folder moves with that folder
+            tops[relative.split("/", 1)[0]] = None
+        await self.transport.put_files(pairs)
+        await self._run(["sh", "-c", PLACE_INPUTS_SCRIPT, "sh", sandbox, INCOMING, *tops], "placing the inputs")
 
     # ------------------------------------------------------------------ state
 

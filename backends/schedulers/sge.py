@@ -607,6 +607,30 @@ class QueueSlots:
     slots: int
     #: every parallel environment the queue takes, on any of its hosts
     pe_list: frozenset[str]
+    #: the slots of a host the queue names no value for (the value outside brackets)
+    default_slots: int = 0
+    #: ``[host=N]``: a host's own slots
+    host_slots: tuple[tuple[str, int], ...] = ()
+    #: the largest ``[@hostgroup=N]``: which hosts a group holds qconf -sq does not say
+    group_slots: int | None = None
+    #: ``hostlist``: host names and ``@hostgroups``
+    hostlist: tuple[str, ...] = ()
+
+    def slots_of(self, host: str) -> int:
+        """The most slots this queue may have on ``host``: its own value, else the default or a
+        host group's (an upper bound: a job is refused only when no host could take it)."""
+        own = dict(self.host_slots)
+        if host in own:
+            return own[host]
+        return max(self.default_slots, self.group_slots or 0)
+
+    def hosts(self, instances: dict[str, tuple[str, ...]] | None) -> tuple[str, ...] | None:
+        """The queue's hosts: ``qselect``'s queue instances, else the hostlist when it names hosts
+        only (a ``@hostgroup`` there without qselect: unknown, None)."""
+        if instances is not None:
+            return instances.get(self.name, ())
+        names = tuple(h for h in self.hostlist if h.upper() != "NONE")
+        return None if any(h.startswith("@") for h in names) else names
 
 
 @dataclass(frozen=True)
@@ -623,6 +647,8 @@ class PeSlots:
 class SlotLimits:
     queues: dict[str, QueueSlots]
     pe: PeSlots | None
+    #: ``qselect``: each cluster queue's hosts (queue instances); None when unknown
+    instances: dict[str, tuple[str, ...]] | None = None
 
 
 def _qconf_records(text: str, first_key: str, what: str) -> list[dict[str, str]]:
@@ -661,19 +687,54 @@ def _slot_count(value: str, what: str, text: str) -> int:
     return int(value)
 
 
+def _host_pairs(value: str) -> list[tuple[str | None, str]]:
+    """``1,[node1=4],[@big=8]`` -> [(None, "1"), ("node1", "4"), ("@big", "8")]."""
+    pairs: list[tuple[str | None, str]] = []
+    for part in re.findall(r"\[[^\]]*\]|[^,\[\]]+", value):
+        part = part.strip()
+        if part.startswith("["):
+            host, _, own = part[1:-1].partition("=")
+            if own.strip():
+                pairs.append((host.strip(), own.strip()))
+        elif part:
+            pairs.append((None, part))
+    return pairs
+
+
 @parser("qconf -sq output")
 def parse_qconf_queues(text: str) -> dict[str, QueueSlots]:
-    """``qconf -sq QUEUE_LIST``: each cluster queue's slots per host and parallel environments."""
+    """``qconf -sq QUEUE_LIST``: each cluster queue's slots per host, hosts and parallel environments."""
     what = "qconf -sq output"
     queues: dict[str, QueueSlots] = {}
     for record in _qconf_records(text, "qname", what):
         name = record.get("qname", "")
         if not name or "slots" not in record:
             raise ParseError(what, "a queue without a name or slots", text)
-        slots = max(_slot_count(v, what, text) for v in _host_values(record["slots"]) or ["x"])
+        pairs = [(host, _slot_count(v, what, text)) for host, v in _host_pairs(record["slots"])]
+        if not pairs:
+            raise ParseError(what, f"slots {record['slots']!r} is not a number", text)
+        slots = max(count for _host, count in pairs)
+        default = max((count for host, count in pairs if host is None), default=0)
+        own = tuple((host, count) for host, count in pairs if host and not host.startswith("@"))
+        groups = [count for host, count in pairs if host and host.startswith("@")]
         pes = {pe for v in _host_values(record.get("pe_list", "NONE")) for pe in v.split()} - {"NONE"}
-        queues[name] = QueueSlots(name, slots, frozenset(pes))
+        hostlist = tuple(record.get("hostlist", "").replace(",", " ").split())
+        queues[name] = QueueSlots(name, slots, frozenset(pes), default, own, max(groups, default=None), hostlist)
     return queues
+
+
+@parser("qselect output")
+def parse_qselect(text: str) -> dict[str, tuple[str, ...]]:
+    """``qselect``: one ``QUEUE@HOST`` queue instance a line -> each queue's hosts."""
+    hosts: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        queue, at, host = line.strip().partition("@")
+        if not at or not queue or not host or " " in line.strip():
+            raise ParseError("qselect output", f"{line.strip()!r} is not QUEUE@HOST", text)
+        hosts.setdefault(queue, []).append(host)
+    return {queue: tuple(names) for queue, names in hosts.items()}
 
 
 @parser("qconf -sp output")
@@ -687,28 +748,72 @@ def parse_qconf_pe(text: str) -> PeSlots:
     return PeSlots(record["pe_name"], _slot_count(record["slots"], what, text), record.get("allocation_rule", ""))
 
 
-#: one round trip for every queue and the parallel environment a multi-core job asks for
-SLOTS_SCRIPT = 'qconf -sq "*"; echo "@@@ pe"; qconf -sp "$1"'
+#: one round trip for every queue, their hosts (queue instances) and the parallel environment a
+#: multi-core job asks for
+SLOTS_SCRIPT = 'qconf -sq "*"; echo "@@@ hosts"; qselect; echo "@@@ pe"; qconf -sp "$1"'
 
 
 @parser("qconf slots output")
 def parse_slot_limits(text: str) -> SlotLimits:
-    """The output of ``SLOTS_SCRIPT``: queues, then after ``@@@ pe`` the parallel environment
-    (either part empty where its qconf failed: that limit is then unknown)."""
-    queues_text, marker, pe_text = text.partition("@@@ pe\n")
+    """The output of ``SLOTS_SCRIPT``: queues, after ``@@@ hosts`` qselect's queue instances, after
+    ``@@@ pe`` the parallel environment (a part empty where its command failed: that limit is then
+    unknown; an output without ``@@@ hosts``, of the script before it asked qselect, has no hosts)."""
+    head, marker, pe_text = text.partition("@@@ pe\n")
     if not marker:
         raise ParseError("qconf slots output", "no '@@@ pe' line", text)
+    queues_text, hosts_marker, hosts_text = head.partition("@@@ hosts\n")
     queues = parse_qconf_queues(queues_text) if queues_text.strip() else {}
-    return SlotLimits(queues, parse_qconf_pe(pe_text) if pe_text.strip() else None)
+    instances = parse_qselect(hosts_text) if hosts_marker and hosts_text.strip() else None
+    return SlotLimits(queues, parse_qconf_pe(pe_text) if pe_text.strip() else None, instances)
+
+
+def _per_host(candidates: list[QueueSlots], instances: dict[str, tuple[str, ...]] | None) -> dict[str, int] | None:
+    """Each host's slots summed over the candidate queues on it; None when the hosts are unknown."""
+    totals: dict[str, int] = {}
+    for queue in candidates:
+        hosts = queue.hosts(instances)
+        if hosts is None:
+            return None
+        for host in hosts:
+            totals[host] = totals.get(host, 0) + queue.slots_of(host)
+    # no instance listed at all: qselect saw none of them, which is no reason to refuse a job
+    return totals or None
+
+
+def _queue_bound(
+    cores: int, candidates: list[QueueSlots], pe: PeSlots | None, instances: dict[str, tuple[str, ...]] | None
+) -> tuple[int, str] | None:
+    """The most cores the candidate queues can give one job under ``pe``'s allocation rule, and why
+    (None: unknown). ``$pe_slots`` (and a one-core job): all on one host; an integer N: N on each
+    host that has N; ``$fill_up`` / ``$round_robin``: the sum over the queues' hosts."""
+    names = ", ".join(sorted(q.name for q in candidates))
+    which = f"queue {names}" if len(candidates) == 1 else f"queues {names}"
+    hosts = _per_host(candidates, instances)
+    rule = pe.allocation_rule if pe is not None and cores > 1 else "$pe_slots"
+    if rule == "$pe_slots":
+        if hosts:
+            return max(hosts.values()), f"{which}: {max(hosts.values())} slots on its largest host, all on one host"
+        best = max(q.slots for q in candidates)
+        return best, f"{which}: {best} slots per host, all on one host"
+    if hosts is None:
+        return None  # may span hosts the queue's hostlist does not name
+    if rule.isdecimal() and int(rule) > 0:
+        per = int(rule)
+        fit = sum(1 for count in hosts.values() if count >= per)
+        return per * fit, f"{which}: {fit} of {len(hosts)} hosts have the {per} slots allocation_rule {per} puts on each"
+    if rule in ("$fill_up", "$round_robin"):
+        total = sum(hosts.values())
+        return total, f"{which}: {total} slots over {len(hosts)} hosts ({rule})"
+    return None
 
 
 def check_slots(cores: int, queue: str | None, limits: SlotLimits, pe_name: str, cluster: str) -> None:
     """Refuse a job of ``cores`` that no queue (``queue``: qsub's ``-q`` list) and parallel
     environment ``pe_name`` can give: qsub takes such a job, and it waits forever.
 
-    A queue list that names no known queue is left to qsub, which refuses it itself; with
-    an allocation rule other than ``$pe_slots`` a job may span hosts, so only the
-    parallel environment's total bounds it.
+    A queue list that names no known queue is left to qsub, which refuses it itself. The queues
+    bound a job by the parallel environment's allocation rule (``_queue_bound``), the parallel
+    environment by its own total.
     """
     candidates = list(limits.queues.values())
     if queue:
@@ -726,20 +831,21 @@ def check_slots(cores: int, queue: str | None, limits: SlotLimits, pe_name: str,
                 f"takes parallel environment {pe_name} (pe_list; parallel_environment)"
             )
         candidates = with_pe
-    one_host = cores == 1 or (pe is not None and pe.allocation_rule == "$pe_slots")
-    best = max(candidates, key=lambda q: q.slots) if candidates and one_host else None
-    bounds = [b for b in (best.slots if best else None, pe.slots if pe else None) if b is not None]
-    if not bounds or cores <= min(bounds):
-        return
-    why = []
-    if best is not None:
-        which = "queue" if queue or len(candidates) == 1 else "the largest queue,"
-        why.append(f"{which} {best.name}: {best.slots} slots per host")
+    if cores > 1 and pe is None:
+        return  # the parallel environment unknown: so is its allocation rule
+    bounds: list[tuple[int, str]] = []
+    by_queue = _queue_bound(cores, candidates, pe, limits.instances) if candidates else None
+    if by_queue is not None:
+        bounds.append(by_queue)
     if pe is not None:
-        spread = ", all on one host" if pe.allocation_rule == "$pe_slots" else ""
-        why.append(f"parallel environment {pe.name}: {pe.slots} slots{spread}")
+        rule = f", allocation_rule {pe.allocation_rule}" if pe.allocation_rule else ""
+        bounds.append((pe.slots, f"parallel environment {pe.name}: {pe.slots} slots{rule}"))
+    if not bounds or cores <= min(b for b, _ in bounds):
+        return
+    most = min(b for b, _ in bounds)
     raise LimitExceeded(
-        f"job asks for {cores} cores but cluster {cluster!r} gives one job at most {min(bounds)} ({'; '.join(why)})"
+        f"job asks for {cores} cores but cluster {cluster!r} gives one job at most {most} "
+        f"({'; '.join(why for _, why in bounds)})"
     )
 
 
