@@ -80,7 +80,8 @@ def parse_task_array(text: str) -> TaskArray:
             raise ValueError(f"{part.strip()!r} in {raw!r}: the last task id is below the first")
         if step < 1:
             raise ValueError(f"{part.strip()!r} in {raw!r}: the step must be at least 1")
-        runs.append((first, last if step == 1 else last - (last - first) % step, step))
+        last = last if step == 1 else last - (last - first) % step
+        runs.append((first, last, step if last > first else 1))
     array = TaskArray(tuple(runs), throttle)
     count = sum((last - first) // step + 1 for first, last, step in runs)
     if count > MAX_TASKS:

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchdeck.backends.errors import BatchdeckError, InvalidJobSpec
 from batchdeck.backends.model import JobRecord, JobSpec, Outcome, RunState, TaskState
@@ -61,6 +63,18 @@ def test_bad_ranges_are_named(text: str, why: str) -> None:
     with pytest.raises(ValueError, match=why) as caught:
         parse_task_array(text)
     assert "\n" not in str(caught.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789-,:%[] x;$", max_size=20))
+def test_any_text_is_task_ids_or_one_line_value_error(text: str) -> None:
+    try:
+        array = parse_task_array(text)
+    except ValueError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert parse_task_array(array.text()) == array  # the stored form reads back the same
+    assert listed_task_ids(text) == array.tasks() or "[" in text or "]" in text
 
 
 def _job(**spec: object) -> JobRecord:
