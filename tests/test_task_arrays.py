@@ -303,7 +303,7 @@ async def test_every_task_writes_its_own_files(deck: Deck) -> None:
         assert (await file_text(f".batchdeck/exitcode.{task}")).strip() == ("1" if task == 2 else "0")
 
 
-async def test_an_array_job_is_one_record_summarising_its_tasks(deck: Deck) -> None:
+async def test_an_array_job_is_one_record_summarising_its_tasks(deck: Deck, tmp_path: Path) -> None:
     job = await deck.shell(TASK_SCRIPT, array="1-3")
     good = await deck.shell('echo "task $BATCHDECK_TASK_ID"', array="1-2")
     before = deck.transport.count(deck.backend.status_argv()[0])
@@ -315,6 +315,14 @@ async def test_an_array_job_is_one_record_summarising_its_tasks(deck: Deck) -> N
     assert (job.state, job.outcome) == (RunState.TERMINATING, Outcome.FAILED)
     assert job.failed_tasks() == ["2"] and "tasks 2" in job.reason, job.reason
     assert job.summary()["task_counts"]["done"] == 2 and job.summary()["task_counts"]["failed"] == 1
+    # each task peeked by its own file; the download brings each task's files into DEST/TASK/
+    data, _size = await deck.backend.peek_bytes(job, job.output_name(True, "2"))
+    assert data == b"task 2 err\n"
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    report = await deck.backend.get_results(job, dest)
+    assert report.ok and (dest / "1" / "stdout.txt").read_text() == "task 1 out\n"
+    assert (dest / "3" / "stderr.txt").read_text() == "task 3 err\n" and not (dest / ".batchdeck").exists()
 
 
 def test_peek_names_an_array_task(tmp_path: Path) -> None:
