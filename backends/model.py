@@ -235,6 +235,11 @@ def task_count_word(task: TaskState) -> str:
     return "failed" if task.failed else "done"
 
 
+def counts_line(counts: dict[str, int]) -> str:
+    """An array's tasks by state: ``12 run · 30 pend · 3 failed`` (states without tasks left out)."""
+    return " · ".join(f"{counts[word]} {word}" for word in TASK_COUNT_WORDS if counts.get(word))
+
+
 @dataclass
 class Transition:
     time: float

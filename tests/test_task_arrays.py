@@ -240,6 +240,8 @@ def test_failed_only_resubmits_the_failed_tasks_of_a_batchdeck_array(tmp_path: P
     job.transition(RunState.TERMINATING)
     job.set_outcome(Outcome.FAILED)
     journal.save(job)
+    listed = subprocess.run([*BATCHDECK, "list", "--no-refresh"], env=env, capture_output=True, text=True, timeout=60)
+    assert "TERMINATING [3 done]" not in listed.stdout and "[2 done · 3 failed]" in listed.stdout, listed.stdout
     dry = resubmit("--dry-run", "--walltime", "5m")
     assert dry.returncode == 0, dry.stderr
     assert "#SBATCH --array=2,4-5%2" in dry.stdout and "#SBATCH --time=00:05:00" in dry.stdout

@@ -22,7 +22,7 @@ from ..backends.engine.job_specs import JobSpecError, SpecText, build_spec, spec
 from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
 from ..backends.errors import BatchdeckError, JobNotFound, RemoteFileNotFound
-from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState
+from ..backends.model import HistoryRecord, JobRecord, JobSpec, RunState, counts_line
 from ..backends.schedulers.base import tag_of, task_ranges
 from ..backends.schedulers.registry import dependency_directives
 from ..backends.task_array import parse_task_array
@@ -222,6 +222,8 @@ def _print_jobs(jobs: Sequence[JobRecord]) -> None:
         elif job.exitcode is not None:
             exit_text = str(job.exitcode)
         state = job.state.value + (" (stale)" if job.stale else "")
+        if job.spec.array:
+            state += f" [{counts_line(job.task_counts())}]"  # an array: its tasks counted by state
         reason = " · ".join(part for part in (job.reason, next_check(job)) if part)
         rows.append(
             (job.id, job.name, job.cluster, job.jobid or "-", state, str(job.outcome or "-"), _elapsed(job), exit_text,
