@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchdeck.backends.errors import BatchdeckError, InvalidJobSpec
-from batchdeck.backends.model import JobRecord, JobSpec, Outcome, RunState, TaskState
+from batchdeck.backends.model import JobRecord, JobSpec, Outcome, RunState, SchedulerJob, TaskState
 from batchdeck.backends.schedulers.local import LocalBatchSystem
 from batchdeck.backends.schedulers.lsf import LsfBatchSystem, read_bsub_directives
 from batchdeck.backends.schedulers.pbs import PbsBatchSystem, read_pbs_directives
@@ -325,6 +325,41 @@ async def test_an_array_job_is_one_record_summarising_its_tasks(deck: Deck, tmp_
     report = await deck.backend.get_results(job, dest)
     assert report.ok and (dest / "1" / "stdout.txt").read_text() == "task 1 out\n"
     assert (dest / "3" / "stderr.txt").read_text() == "task 3 err\n" and not (dest / ".batchdeck").exists()
+
+
+# ---------------------------------------------------------------------------- the app's rows (pure)
+
+
+def test_one_row_per_array_with_counts_and_task_rows_when_unfolded() -> None:
+    from batchdeck.backends.engine.deck import ClusterStatus
+    from batchdeck.tui.rows import JobFilter, other_key, split_task_key, task_key, visible_rows
+
+    job = _job(array="1-45%12")
+    job.jobid = "900"
+    job.transition(RunState.RUNNING)
+    for task in range(1, 46):
+        state = RunState.RUNNING if task <= 12 else RunState.SUBMITTED
+        job.tasks[str(task)] = TaskState(state)
+    for task in (13, 14, 15):
+        job.tasks[str(task)] = TaskState(RunState.TERMINATING, outcome=Outcome.FAILED, exitcode=2)
+    status = ClusterStatus("c")
+    status.other_jobs = [
+        SchedulerJob("77_1", RunState.RUNNING, name="plain", array_id="77", array_task="1"),
+        SchedulerJob("77_[2-4]", RunState.SUBMITTED, name="plain", array_id="77", array_task="2-4"),
+        SchedulerJob("78", RunState.RUNNING, name="single"),
+    ]
+    parents: dict[str, str] = {}
+    arrays: set[str] = set()
+    rows = visible_rows([job], {"c": status}, JobFilter(), 0.0, {}, None, frozenset(), parents, arrays)
+    assert list(rows) == [job.id, other_key("c", "77"), other_key("c", "78")]
+    assert str(rows[job.id][-1]) == "12 run · 30 pend · 3 failed" and "▸" in str(rows[job.id][2])
+    assert str(rows[other_key("c", "77")][-1]) == "1 run · 3 pend" and arrays == {other_key("c", "77")}
+    unfolded = visible_rows([job], {"c": status}, JobFilter(), 0.0, {}, None,
+                            frozenset({job.id, other_key("c", "77")}), parents, arrays)  # fmt: skip
+    assert len(unfolded) == 3 + 45 + 2
+    assert parents[task_key(job.id, "14")] == job.id and parents[other_key("c", "77_1")] == other_key("c", "77")
+    assert split_task_key(task_key(job.id, "14")) == (job.id, "14") and split_task_key(job.id) == (job.id, None)
+    assert "✘" in str(unfolded[task_key(job.id, "14")][5]) and "exit 2" in str(unfolded[task_key(job.id, "14")][-1])
 
 
 def test_peek_names_an_array_task(tmp_path: Path) -> None:
