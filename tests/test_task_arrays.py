@@ -203,6 +203,11 @@ def test_an_array_is_summarised_from_its_tasks() -> None:
     failed = summarise("7", [1, 2, 3], {"1": ok, "2": bad, "3": bad})
     assert failed is not None and (failed.outcome, failed.exitcode) == (Outcome.FAILED, 3)
     assert failed.reason == "2 of 3 tasks failed: tasks 2,3"
+    gone = TaskState(RunState.TERMINATING, outcome=Outcome.CANCELLED)
+    cancelled = summarise("7", [1, 2], {"1": gone, "2": gone})
+    assert cancelled is not None and (cancelled.state, cancelled.outcome) == (RunState.TERMINATED, Outcome.CANCELLED)
+    killed = summarise("7", [1, 2], {"1": gone, "2": TaskState(RunState.TERMINATING, outcome=Outcome.KILLED, exitcode=137)})
+    assert killed is not None and killed.outcome == Outcome.FAILED and killed.exitcode is None
     assert listed_task_ids("4-10:2") == [4, 6, 8, 10] and listed_task_ids("[3-5%2]") == [3, 4, 5]
     assert listed_task_ids("7") == [7] and listed_task_ids("") == [] and listed_task_ids("x") == []
 
@@ -370,3 +375,4 @@ def test_peek_names_an_array_task(tmp_path: Path) -> None:
             job.output_name(task=task)
     with pytest.raises(BatchdeckError, match="not an array job"):
         _job().output_name(task="1")
+

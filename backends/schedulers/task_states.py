@@ -62,7 +62,14 @@ def summarise(jobid: str, wanted: list[int], tasks: Mapping[str, TaskState]) -> 
             jobid=jobid, state=RunState.TERMINATING, raw_state="done", reason=f"all {counts} ok", exitcode=0,
             outcome=Outcome.OK,
         )  # fmt: skip
-    codes = [code for t in failed if (code := tasks[t].exitcode)]
+    outcomes = {tasks[t].outcome for t in failed}
+    if outcomes == {Outcome.CANCELLED}:
+        return SchedulerJob(
+            jobid=jobid, state=RunState.TERMINATED, raw_state="cancelled",
+            reason=f"cancelled ({len(failed)} of {counts}: tasks {','.join(failed)})", outcome=Outcome.CANCELLED,
+        )  # fmt: skip
+    # an exit code only from tasks that exited with one: a cancel (killed, lost tasks) carries none
+    codes = [code for t in failed if tasks[t].outcome == Outcome.FAILED and (code := tasks[t].exitcode)]
     return SchedulerJob(
         jobid=jobid,
         state=RunState.TERMINATING,
