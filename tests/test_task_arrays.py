@@ -376,3 +376,10 @@ def test_peek_names_an_array_task(tmp_path: Path) -> None:
     with pytest.raises(BatchdeckError, match="not an array job"):
         _job().output_name(task="1")
 
+
+async def test_a_cancelled_array_ends_cancelled(deck: Deck) -> None:
+    job = await deck.shell("sleep 120", array="1-3")
+    await deck.wait([job], lambda: any(t.state == RunState.RUNNING for t in job.tasks.values()), 120, "a running task")
+    await deck.backend.cancel_job(job)
+    await deck.wait([job], lambda: not job.state.is_active, 180, "the cancelled array to end")
+    assert job.outcome == Outcome.CANCELLED, (job.state, job.reason, job.tasks)
