@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -383,3 +384,27 @@ async def test_a_cancelled_array_ends_cancelled(deck: Deck) -> None:
     await deck.backend.cancel_job(job)
     await deck.wait([job], lambda: not job.state.is_active, 180, "the cancelled array to end")
     assert job.outcome == Outcome.CANCELLED, (job.state, job.reason, job.tasks)
+
+
+@pytest.mark.slurm
+def test_peek_task_of_a_plain_sbatch_array(slurm_cluster: None, tmp_path: Path) -> None:
+    scratch = Path("/var/tmp/batchdeck-test") / f"plain-{os.getpid()}-{tmp_path.name}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    config = _config(tmp_path, "slurm")
+    env = {**os.environ, "BATCHDECK_DATA_DIR": str(tmp_path / "data"), "BATCHDECK_CONFIG": config}
+    submitted = subprocess.run(
+        ["sbatch", "--parsable", "--array=1-2", "-t", "2", f"--output={scratch}/out-%A_%a.txt", "--wrap", "echo plain task $SLURM_ARRAY_TASK_ID"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    array_id = submitted.stdout.strip().split(";")[0]
+    try:
+        deadline = time.monotonic() + 120
+        while not (scratch / f"out-{array_id}_2.txt").exists() or not (scratch / f"out-{array_id}_2.txt").read_text():
+            assert time.monotonic() < deadline, "task 2 never wrote its output"
+            time.sleep(0.2)
+        peek = subprocess.run([*BATCHDECK, "peek", f"c:{array_id}", "--task", "2"], env=env, capture_output=True, text=True, timeout=60)
+        assert peek.returncode == 0 and peek.stdout == "plain task 2\n", peek.stderr
+        bad = subprocess.run([*BATCHDECK, "peek", f"c:{array_id}", "--task", "x"], env=env, capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2 and "--task expects a task id" in bad.stderr
+    finally:
+        subprocess.run(["scancel", array_id], capture_output=True, timeout=60)
