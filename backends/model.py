@@ -12,7 +12,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import InvalidStateTransition
+from .errors import BatchdeckError, InvalidStateTransition
+from .task_array import parse_task_array
 
 
 class RunState(str, enum.Enum):
@@ -153,6 +154,8 @@ class JobSpec:
     constraint: str | None = None  # node features (SLURM --constraint) or a resource string (-l, -R)
     #: words passed to the submit command as they are, before the script (quoted by the transport)
     extra_args: list[str] = field(default_factory=list)
+    #: a job array's task ids as SLURM's --array writes them (task_array.TaskArray.text()), or None
+    array: str | None = None
 
     def scheduler_options(self) -> list[str]:
         """The names of the scheduler options this spec sets (SCHEDULER_OPTIONS' keys)."""
@@ -175,7 +178,66 @@ SCHEDULER_OPTIONS: dict[str, str] = {
     "nodes": "nodes",
     "constraint": "constraint",
     "extra_args": "extra scheduler arguments",
+    "array": "array",
 }
+
+
+@dataclass
+class TaskState:
+    """One task of a batchdeck array job, as the last refresh saw it."""
+
+    state: RunState
+    raw_state: str = ""
+    reason: str = ""
+    outcome: Outcome | None = None
+    exitcode: int | None = None
+    signal: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return not self.state.is_active and self.outcome is not None and not self.outcome.is_success
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "raw_state": self.raw_state,
+            "reason": self.reason,
+            "outcome": self.outcome.value if self.outcome is not None else None,
+            "exitcode": self.exitcode,
+            "signal": self.signal,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskState:
+        return cls(
+            state=RunState(data.get("state", "UNKNOWN")),
+            raw_state=str(data.get("raw_state", "")),
+            reason=str(data.get("reason", "")),
+            outcome=Outcome.parse(data.get("outcome")),
+            exitcode=data.get("exitcode"),
+            signal=data.get("signal"),
+        )
+
+
+#: the words task counts are shown with, in this order (``task_counts``)
+TASK_COUNT_WORDS: tuple[str, ...] = ("run", "pend", "held", "done", "failed", "unknown")
+
+
+def task_count_word(task: TaskState) -> str:
+    if task.state == RunState.RUNNING:
+        return "run"
+    if task.state == RunState.SUBMITTED:
+        return "pend"
+    if task.state == RunState.STOPPED:
+        return "held"
+    if task.state == RunState.UNKNOWN:
+        return "unknown"
+    return "failed" if task.failed else "done"
+
+
+def counts_line(counts: dict[str, int]) -> str:
+    """An array's tasks by state: ``12 run · 30 pend · 3 failed`` (states without tasks left out)."""
+    return " · ".join(f"{counts[word]} {word}" for word in TASK_COUNT_WORDS if counts.get(word))
 
 
 @dataclass
@@ -224,6 +286,9 @@ class JobRecord:
     #: and shows when the next check is
     recheck_at: float | None = None
     recheck_interval: float | None = None
+    #: an array job's tasks by task id (``spec.array``), as the last refresh saw them; tasks not
+    #: seen yet are absent
+    tasks: dict[str, TaskState] = field(default_factory=dict)
     # The journal's change number of the row this copy was read from (0: never
     # written). Not part of the record: the journal writes conditionally on it, so
     # a copy that another process changed meanwhile cannot overwrite that change.
@@ -272,6 +337,22 @@ class JobRecord:
     def name(self) -> str:
         return self.spec.name
 
+    def output_name(self, stderr: bool = False, task: str | None = None) -> str:
+        """The sandbox-relative stdout (or stderr) file; an array task's is in its folder, TASK/.
+
+        Raises ``BatchdeckError`` for an array job without a task, or a task it does not have.
+        """
+        name = self.spec.stderr if stderr else self.spec.stdout
+        if not self.spec.array:
+            if task is not None:
+                raise BatchdeckError(f"job {self.id} is not an array job: it has no task {task}")
+            return name
+        if task is None:
+            raise BatchdeckError(f"job {self.id} is an array (tasks {self.spec.array}): name one task (peek --task N)")
+        if not task.isdecimal() or int(task) not in parse_task_array(self.spec.array).tasks():
+            raise BatchdeckError(f"job {self.id} has no task {task!r} (tasks {self.spec.array})")
+        return f"{int(task)}/{name}"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.value
@@ -280,12 +361,14 @@ class JobRecord:
             for t in self.history
         ]
         data["outcome"] = self.outcome.value if self.outcome is not None else None
+        data["tasks"] = {task: info.to_dict() for task, info in self.tasks.items()}
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobRecord:
         data = dict(data)
         data["spec"] = JobSpec.from_dict(data.get("spec") or {})
+        data["tasks"] = {str(task): TaskState.from_dict(info) for task, info in (data.get("tasks") or {}).items()}
         data["state"] = RunState(data.get("state", "NEW"))
         data["history"] = [
             Transition(h["time"], RunState(h["old"]), RunState(h["new"]), h.get("reason", ""))
@@ -318,6 +401,33 @@ class JobRecord:
             "recheck_at": self.recheck_at,
             "cancel_requested": self.cancel_requested,
             "cancel_sent": self.cancel_sent,
+            **(self.array_summary() if self.spec.array else {}),
+        }
+
+    def task_counts(self) -> dict[str, int]:
+        """How many tasks are in each state (``TASK_COUNT_WORDS``); tasks not seen yet count as pending."""
+        counts = dict.fromkeys(TASK_COUNT_WORDS, 0)
+        for task in self.tasks.values():
+            counts[task_count_word(task)] += 1
+        if self.spec.array and self.state.is_active:
+            unseen = len(parse_task_array(self.spec.array).tasks()) - len(self.tasks)
+            counts["pend"] += max(0, unseen)
+        return counts
+
+    def task_ids(self) -> list[str]:
+        """An array job's task ids (as text, ascending); none for a plain job."""
+        return [str(t) for t in parse_task_array(self.spec.array).tasks()] if self.spec.array else []
+
+    def failed_tasks(self) -> list[str]:
+        return sorted((t for t, info in self.tasks.items() if info.failed), key=int)
+
+    def array_summary(self) -> dict[str, Any]:
+        """The array's part of ``summary``: its ids, each task's state, the counts, the failed ids."""
+        return {
+            "array": self.spec.array,
+            "tasks": {t: self.tasks[t].to_dict() for t in sorted(self.tasks, key=int)},
+            "task_counts": self.task_counts(),
+            "failed_tasks": self.failed_tasks(),
         }
 
 

@@ -133,7 +133,7 @@ def test_failed_only_refuses_what_it_cannot_do_in_one_line(env: dict[str, str]) 
     first = cli(env, "submit", "--name", "plain", "--", "true")
     assert first.returncode == 0, first.stderr
     own = cli(env, "resubmit", first.stdout.strip(), "--failed-only")
-    assert own.returncode == 2 and "never arrays" in own.stderr and len(own.stderr.strip().splitlines()) == 1
+    assert own.returncode == 2 and "is not an array job" in own.stderr and len(own.stderr.strip().splitlines()) == 1
 
 
 def test_failed_only_on_grid_engine_says_why_not(sge_cluster: None, env: dict[str, str]) -> None:

@@ -45,11 +45,11 @@ def test_outputs_batchdeck_cannot_keep_are_replaced_and_said_so() -> None:
     assert any("--chdir" in n or "-D" in n for n in reading.notes)
 
 
-def test_arrays_from_directives_are_refused_in_one_line() -> None:
-    for reader, script in ((read_sbatch_directives, "#SBATCH --array=1-2\n"), (read_qsub_directives, "#$ -t 1-3\n"),
-                           (read_pbs_directives, "#PBS -J 1-3\n"), (read_bsub_directives, "#BSUB -J 'a[1-3]'\n")):  # fmt: skip
-        with pytest.raises(InvalidJobSpec, match="not supported yet"):
-            reader(script)
+def test_arrays_from_directives_are_honoured() -> None:
+    # the array becomes the job's (tests/test_task_arrays.py): no longer refused
+    for reader, script in ((read_sbatch_directives, "#SBATCH --array=1-2\n"), (read_qsub_directives, "#$ -t 1-2\n"),
+                           (read_pbs_directives, "#PBS -J 1-2\n"), (read_bsub_directives, "#BSUB -J 'a[1-2]'\n")):  # fmt: skip
+        assert reader(script).values["array"] == "1-2"
 
 
 def test_grid_engine_pbs_and_lsf_tables() -> None:

@@ -138,6 +138,7 @@ async def test_prefill_reaches_every_field(workdir: Path) -> None:
         ("nodes", "-1", "at least 1 node"),
         ("constraint", "a$(reboot)", "no quotes"),
         ("extra", "--comment='open", "cannot split"),
+        ("array", "3-1", "below the first"),
     ],
 )
 async def test_scheduler_option_errors(workdir: Path, ident: str, bad: str, says: str) -> None:
@@ -158,7 +159,8 @@ async def test_scheduler_option_errors(workdir: Path, ident: str, bad: str, says
 @pytest.mark.parametrize(
     ("ident", "good", "label"),
     [("account", "proj1", "account"), ("qos", "normal", "QOS / project"), ("gpus", "1", "GPUs"),
-     ("nodes", "2", "nodes"), ("constraint", "avx2&ib", "constraint"), ("extra", "--exclusive", "extra scheduler arguments")],
+     ("nodes", "2", "nodes"), ("constraint", "avx2&ib", "constraint"), ("extra", "--exclusive", "extra scheduler arguments"),
+     ("array", "1-3", "array")],
 )  # fmt: skip
 async def test_an_option_the_scheduler_cannot_honour_is_refused(workdir: Path, ident: str, good: str,
                                                                 label: str) -> None:

@@ -23,9 +23,10 @@ from ..backends.engine.script_directives import spec_with_script_directives
 from ..backends.engine.session import Session
 from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
 from ..backends.errors import BatchdeckError, ConfigError, RemoteFileNotFound
-from ..backends.model import HistoryRecord, JobRecord, JobSpec, Outcome
+from ..backends.model import HistoryRecord, JobRecord, JobSpec, Outcome, counts_line
 from ..backends.schedulers.base import NOT_WRITTEN, tag_of, task_ranges
 from ..backends.schedulers.registry import dependency_directives
+from ..backends.task_array import parse_task_array
 from ..backends.text import first_line, terminal_safe
 from ..backends.transports.base import command_line
 from ..backends.units import (
@@ -80,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", default="", metavar="N", help="GPUs (SLURM)")
     p.add_argument("--nodes", default="", metavar="N", help="nodes (SLURM)")
     p.add_argument("--constraint", default="", help="node features (SLURM) or a resource string (Grid Engine -l, LSF -R)")
+    p.add_argument("--array", default="", metavar="IDS",
+                   help="a job array: task ids like 1-100%%10 (at most 10 at once), 1,3,5 or 1-9:2")  # fmt: skip
     p.add_argument("--extra", default="", metavar="WORDS", help="more scheduler arguments, as shell words, e.g. --extra='--exclusive'")
     p.add_argument("--template", metavar="NAME", help="start from the config's [templates.NAME]; options given here win")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
@@ -109,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
     p.add_argument("--bytes", type=int, default=65536, metavar="N", help="last N bytes (0: the whole file)")
     p.add_argument("--follow", action="store_true", help="keep printing new output until the job ends")
+    p.add_argument("--task", metavar="N", help="an array job's task N (its own stdout/stderr)")
 
     p = sub.add_parser("get", help="download a job's results into DIR")
     p.add_argument("id")
@@ -223,6 +227,8 @@ def _print_jobs(jobs: Sequence[JobRecord]) -> None:
         elif job.exitcode is not None:
             exit_text = str(job.exitcode)
         state = job.state.value + (" (stale)" if job.stale else "")
+        if job.spec.array:
+            state += f" [{counts_line(job.task_counts())}]"  # an array: its tasks counted by state
         reason = " · ".join(part for part in (job.reason, next_check(job)) if part)
         rows.append(
             (job.id, job.name, job.cluster, job.jobid or "-", state, str(job.outcome or "-"), _elapsed(job), exit_text,
@@ -251,9 +257,12 @@ CLI_LABELS = {
     "gpus": "--gpus",
     "nodes": "--nodes",
     "constraint": "--constraint",
+    "array": "--array",
 }
 #: fields whose errors are bad usage of the command line (the others are bad files)
-USAGE_FIELDS = frozenset({"command", "cores", "memory", "walltime", "env", "account", "qos", "gpus", "nodes", "constraint"})
+USAGE_FIELDS = frozenset(
+    {"command", "cores", "memory", "walltime", "env", "account", "qos", "gpus", "nodes", "constraint", "array"}
+)
 
 
 def _template(deck: Deck, args: argparse.Namespace) -> JobTemplate:
@@ -303,6 +312,7 @@ def _spec_from_args(args: argparse.Namespace, template: JobTemplate = NO_TEMPLAT
         nodes=args.nodes,
         constraint=args.constraint,
         extra_args=extra,
+        array=args.array,
     )
     try:
         return build_spec(text, CLI_LABELS).raise_first()
@@ -370,7 +380,8 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
                  "cores": args.cores if args.cores is not None else template.cores,
                  "walltime": args.walltime or template.walltime or None,
                  "memory_per_core": args.memory or template.memory or None,
-                 "queue": args.queue or template.queue or None, "stdout": args.stdout, "stderr": args.stderr}  # fmt: skip
+                 "queue": args.queue or template.queue or None, "stdout": args.stdout, "stderr": args.stderr,
+                 "array": args.array or None}  # fmt: skip
         explicit = {key for key, value in given.items() if value is not None}
         kind = deck.config.cluster(cluster).type
         spec, notes = spec_with_script_directives(spec, kind, explicit)
@@ -576,10 +587,24 @@ async def _resubmit_failed_tasks(
     changes: dict[str, Any],
 ) -> int:  # fmt: skip
     """``--failed-only``: the array's failed task ids, submitted again by the scheduler itself, in the
-    job's own directory. batchdeck submits no arrays of its own (their directive is refused), so the
-    new array is one of the user's jobs batchdeck did not submit: CLUSTER:JOBID, as the old one."""
-    if record is not None or cluster is None or jobid is None:
-        raise CliError(f"--failed-only: {args.id} is one of batchdeck's jobs, which are never arrays; give CLUSTER:JOBID of an array job")
+    job's own directory: the new array is one of the user's jobs batchdeck did not submit, CLUSTER:JOBID,
+    as the old one. One of batchdeck's own arrays is submitted again from its stored spec."""
+    if record is not None:
+        # one of batchdeck's own arrays: its stored spec again, with just the failed task ids
+        if not record.spec.array:
+            raise CliError(f"--failed-only: job {record.id} is not an array job")
+        if record.state.is_active:
+            raise CliError(f"--failed-only: array job {record.id} is still {record.state}; wait until its tasks have ended")
+        failed = record.failed_tasks()
+        if not failed:
+            raise CliError(f"--failed-only: no task of array job {record.id} failed")
+        # the same throttle (%N) as the first time
+        again = dataclasses.replace(parse_task_array(task_ranges([int(t) for t in failed])),
+                                    throttle=parse_task_array(record.spec.array).throttle)  # fmt: skip
+        spec = dataclasses.replace(record.spec, **changes, array=again.text())
+        return await _submit_or_show(deck, record.cluster, spec, args.dry_run)
+    if cluster is None or jobid is None:
+        raise CliError(f"--failed-only: give a batchdeck array job or CLUSTER:JOBID of an array job, not {args.id}")
     backend = deck.backend(cluster)
     plan = await resubmit.plan_failed_tasks(backend, jobid, changes)
     tasks = task_ranges(plan.tasks)
@@ -841,6 +866,10 @@ async def _peek(deck: Deck, args: argparse.Namespace) -> int:
     if _is_target(deck, args.id):
         cluster, jobid, record = _target(deck, args.id)
         if record is None:
+            if args.task is not None:
+                if not args.task.isdecimal():
+                    raise CliError(f"--task expects a task id (a whole number), got {args.task!r}")
+                jobid = deck.backend(cluster).task_jobid(jobid, int(args.task))
             return await _peek_any(deck, cluster, jobid, args)
         job = record
     else:
@@ -854,15 +883,16 @@ async def _peek(deck: Deck, args: argparse.Namespace) -> int:
             await _refresh_or_fail(session, session.current(job.id).cluster)
         return session.current(job.id)
 
+    job.output_name(args.stderr, args.task)  # an array needs its task, a plain job has none
     job, first, size = await _peek_first(deck, job, args, refreshed)
 
     def read(offset: int, size: int | None) -> Awaitable[tuple[bytes, int]]:
-        return deck.peek(job.id, args.stderr, offset=offset, size=size)
+        return deck.peek(job.id, args.stderr, offset=offset, size=size, task=args.task)
 
     async def running() -> bool:
         return (await refreshed()).state.is_active
 
-    return await _stream(read, running, first, size, args, _output_name(job, args.stderr))
+    return await _stream(read, running, first, size, args, _output_name(job, args))
 
 
 async def _refresh_or_fail(session: Session, cluster: str) -> None:
@@ -962,23 +992,23 @@ async def _peek_first(
     while True:
         waiting = args.follow and job.state.is_active
         if not job.sandbox and not waiting:
-            await deck.peek(job.id, args.stderr)  # raises the reason: freed, or no sandbox yet
+            await deck.peek(job.id, args.stderr, task=args.task)  # raises the reason: freed, or no sandbox yet
         if job.sandbox:
             try:
-                data, total = await deck.peek(job.id, args.stderr, offset=offset, size=size)
+                data, total = await deck.peek(job.id, args.stderr, offset=offset, size=size, task=args.task)
                 return job, data, total
             except RemoteFileNotFound:
                 if not waiting:
                     raise
         if not said:
-            print(f"{PROG}: waiting for {job.id}'s {terminal_safe(_output_name(job, args.stderr))} ({job.state.value})", file=sys.stderr)
+            print(f"{PROG}: waiting for {job.id}'s {terminal_safe(_output_name(job, args))} ({job.state.value})", file=sys.stderr)
             said = True
         await asyncio.sleep(FOLLOW_READ_EVERY)
         job = await refreshed()
 
 
-def _output_name(job: JobRecord, stderr: bool) -> str:
-    return job.spec.stderr if stderr else job.spec.stdout
+def _output_name(job: JobRecord, args: argparse.Namespace) -> str:
+    return job.output_name(args.stderr, args.task)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,16 @@ from ..backends.engine.deck import Deck
 from ..backends.engine.history import WINDOWS
 from ..backends.engine.journal import Journal
 from ..backends.errors import BatchdeckError
-from ..backends.model import HistoryRecord, JobRecord, JobSpec, Outcome, QueueInfo, RunState, SchedulerJob
+from ..backends.model import (
+    HistoryRecord,
+    JobRecord,
+    JobSpec,
+    Outcome,
+    QueueInfo,
+    RunState,
+    SchedulerJob,
+    TaskState,
+)
 from .app import BatchdeckApp
 
 #: 2026-03-02 09:30:00 UTC: the demo's "now"
@@ -91,8 +100,25 @@ def _job(
     return job
 
 
-def build_demo_deck(root: Path = DEMO_ROOT) -> tuple[Deck, dict[str, list[QueueInfo]]]:
-    """The demo deck (its journal, config and sandboxes rebuilt under ``root``) and its queues."""
+def _demo_array(now: float) -> JobRecord:
+    """A batchdeck array of 45 tasks on hpc: 12 run, 30 pend, 3 failed."""
+    job = _job("z1y2x3w4", "sweep", "hpc", ["./sweep.sh"], RunState.RUNNING, now - 1200, queue="short",
+               started=now - 1100, raw_state="RUNNING", reason="12 of 45 tasks running",
+               sandbox="/home/ada/.batchdeck/jobs/z1y2x3w4")  # fmt: skip
+    job.spec.array = "1-45%12"
+    for task in range(1, 46):
+        if task <= 12:
+            job.tasks[str(task)] = TaskState(RunState.RUNNING, "RUNNING")
+        elif task <= 15:
+            job.tasks[str(task)] = TaskState(RunState.TERMINATING, "FAILED", "failed", Outcome.FAILED, exitcode=2)
+        else:
+            job.tasks[str(task)] = TaskState(RunState.SUBMITTED, "PENDING", "JobArrayTaskLimit")
+    return job
+
+
+def build_demo_deck(root: Path = DEMO_ROOT, arrays: bool = False) -> tuple[Deck, dict[str, list[QueueInfo]]]:
+    """The demo deck (its journal, config and sandboxes rebuilt under ``root``) and its queues;
+    ``arrays`` adds a batchdeck array job and a plain ``sbatch --array`` one."""
     if root.exists():
         shutil.rmtree(root)
     sandboxes = root / "sandboxes"
@@ -122,6 +148,8 @@ def build_demo_deck(root: Path = DEMO_ROOT) -> tuple[Deck, dict[str, list[QueueI
              queue="all.q", started=now - 850, raw_state="r", stale=True,
              sandbox="/home/ada/.batchdeck/jobs/q7r8s9t0"),
     ]
+    if arrays:
+        jobs.append(_demo_array(now))
     for job in jobs:
         journal.save(job)
     lines = [f"epoch {n:3d}/40  loss {2.5 / (n + 1):.4f}  acc {min(0.99, 0.4 + n * 0.02):.3f}" for n in range(1, 25)]
@@ -143,6 +171,15 @@ def build_demo_deck(root: Path = DEMO_ROOT) -> tuple[Deck, dict[str, list[QueueI
         SchedulerJob("48240", RunState.SUBMITTED, raw_state="PENDING", name="bd-i9j0k1l2-sweep-07", user="ada",
                      queue="gpu", reason="Priority"),
     ]
+    if arrays:
+        status["hpc"].other_jobs += [
+            SchedulerJob("48300_1", RunState.RUNNING, raw_state="RUNNING", name="render", user="ada", queue="short",
+                         start_time=now - 600, array_id="48300", array_task="1"),
+            SchedulerJob("48300_2", RunState.RUNNING, raw_state="RUNNING", name="render", user="ada", queue="short",
+                         start_time=now - 590, array_id="48300", array_task="2"),
+            SchedulerJob("48300_[3-8%2]", RunState.SUBMITTED, raw_state="PENDING", name="render", user="ada",
+                         queue="short", reason="JobArrayTaskLimit", array_id="48300", array_task="3-8%2"),
+        ]  # fmt: skip
     status["oldhpc"].state = "error"
     status["oldhpc"].error = "cannot connect to gate.old.example.org:22: Connection refused"
     queues = {
@@ -184,8 +221,8 @@ def _demo_history(deck: Deck, now: float) -> None:
         "cannot connect to gate.old.example.org:22: Connection refused"))  # fmt: skip
 
 
-def demo_app(root: Path = DEMO_ROOT, theme: str | None = None) -> BatchdeckApp:
-    deck, queues = build_demo_deck(root)
+def demo_app(root: Path = DEMO_ROOT, theme: str | None = None, arrays: bool = False) -> BatchdeckApp:
+    deck, queues = build_demo_deck(root, arrays)
     app = BatchdeckApp(
         deck, clock=lambda: FIXED_NOW, auto_refresh=False, queues=queues, peek_interval=3600,
         download_base=root / "downloads",

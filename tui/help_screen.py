@@ -21,6 +21,7 @@ ROWS: tuple[Row, ...] = (
     (("cancel",), "", "cancel the selected job (asks first)"),
     (("peek", "enter"), " / ", "peek: live tail of the job's stdout"),
     (("stream",), "", "toggle stdout / stderr in the peek"),
+    (("tasks",), "", "expand / collapse the selected array job into its tasks (each task peekable)"),
     (("command",), "", "show the selected job's whole command in Details, or one line again"),
     (("peek_follow", "peek_top"), " / ", "in the peek: go to the end and follow it / go to the file's start"),
     (("peek_search", "peek_next", "peek_previous"), "  ", "in the peek: search the file (on the cluster) / next / previous match"),

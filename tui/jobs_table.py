@@ -10,7 +10,7 @@ from textual.coordinate import Coordinate
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
 from .fitted_table import FittedTable
-from .rows import COLUMNS, DISPLAY_ORDER, ESSENTIAL_COLUMNS, Row, other_key
+from .rows import COLUMNS, DISPLAY_ORDER, ESSENTIAL_COLUMNS, Row
 
 #: rows added per step when many arrive at once
 FILL_CHUNK = 1000
@@ -167,7 +167,7 @@ class JobsTable(FittedTable[str | Text]):
             # New rows were appended; a new batchdeck job belongs before the
             # other jobs, so re-sort only when the order is off.
             if [row.key.value for row in self.ordered_rows] != order:
-                self._reorder(order)
+                self._reorder(order, rows)
             shown = {key: rows[key] for key in order}
             if len(added) > len(now):
                 self._pending = rows
@@ -208,12 +208,21 @@ class JobsTable(FittedTable[str | Text]):
         for key, cells in rows.items():
             self.add_row(*(cells[index] for index in _ORDER), key=key)
 
-    def _reorder(self, order: list[str]) -> None:
-        position = {key: index for index, key in enumerate(order)}
+    def _reorder(self, order: list[str], rows: dict[str, Row]) -> None:
+        # the sort sees cells, not keys: each row is found again by its (by, id, cluster) cells
+        # (an array's task rows, "└ 3", are told apart by them only within one array)
+        position: dict[tuple[str, str, str], int] = {}
+        for index, key in enumerate(order):
+            cells = rows[key]
+            position.setdefault((str(cells[0]), str(cells[1]), str(cells[3])), index)
+        if len(position) < len(order):
+            # two expanded arrays of one cluster: the cells cannot tell their tasks apart
+            self.clear()
+            self.add_rows_keyed({key: rows[key] for key in order})
+            return
 
         def where(values: tuple[str | Text, ...]) -> int:
             src, job, cluster = (str(v) for v in values)
-            key = job if src == "bd" else other_key(cluster, job)
-            return position.get(key, len(position))
+            return position.get((src, job, cluster), len(position))
 
         self.sort("src", "id", "cluster", key=where)

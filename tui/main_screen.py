@@ -53,6 +53,7 @@ from .rows import (
     fold_text,
     full_command,
     queue_row,
+    split_task_key,
     visible_rows,
 )
 from .submit_screen import SubmitRequest, SubmitScreen
@@ -199,6 +200,11 @@ class MainScreen(Screen[None]):
         self.session = session
         self.live = live
         self._row_cache: RowCache = {}
+        # row keys of the array jobs unfolded into their tasks (a view choice)
+        self.expanded: set[str] = set()
+        # what the last refresh drew: task row key -> its array's row key, and the plain arrays' rows
+        self._parents: dict[str, str] = {}
+        self._array_rows: set[str] = set()
         self.peek_interval = peek_interval
         # None: per-job folders under the current directory, as the CLI does.
         self.download_base = download_base
@@ -396,7 +402,10 @@ class MainScreen(Screen[None]):
         selection = session.selection
         table = self.query_one(JobsTable)
         flt = JobFilter(selection.filter_cluster, selection.filter_queue, selection.text)
-        rows = visible_rows(session.jobs.values(), session.status, flt, session.clock(), self.state_colours, self._row_cache)
+        rows = visible_rows(
+            session.jobs.values(), session.status, flt, session.clock(), self.state_colours, self._row_cache,
+            frozenset(self.expanded), self._parents, self._array_rows,
+        )  # fmt: skip
         table.sync(rows)
         jobs_title = f"Jobs ({len(rows)}"
         if selection.text:
@@ -412,9 +421,10 @@ class MainScreen(Screen[None]):
         elif key.startswith(OTHER_PREFIX):
             info = self.session.other_job(key)
             peek.show_detail(other_detail(info) if info else Text(""))
-        elif key in self.session.jobs:
+        elif split_task_key(key)[0] in self.session.jobs:
             expand_key = key_text(self.app, "command").split(" / ")[0]
-            peek.show_detail(job_detail(self.session.jobs[key], self.session.clock(), self.whole_command, expand_key))
+            job = self.session.jobs[split_task_key(key)[0]]
+            peek.show_detail(job_detail(job, self.session.clock(), self.whole_command, expand_key))
 
     # ------------------------------------------------------------------ the user's intent
 
@@ -468,7 +478,8 @@ class MainScreen(Screen[None]):
             if not quiet:
                 self.notify("that job was not started by batchdeck: only its state is shown", severity="warning")
             return None
-        return self.session.selected_job
+        # a task's row acts on its array job (cancel, download); peek reads the task's own files
+        return self.session.jobs.get(split_task_key(key)[0])
 
     def action_submit(self) -> None:
         session = self.session
@@ -604,9 +615,37 @@ class MainScreen(Screen[None]):
         job = self.selected_job()
         if job is None:
             return
+        task = split_task_key(self.session.selection.job or "")[1]
+        if job.spec.array and task is None:
+            tasks = key_text(self.app, "tasks")
+            self.notify(f"{job.id} is an array job: unfold its tasks ({tasks}) and peek one", severity="warning")
+            return
         peek = self.query_one(PeekView)
-        peek.open(job.id)
+        peek.open(job.id, task=task)
         peek.log_widget.focus()
+
+    def action_toggle_tasks(self) -> None:
+        """Unfold the selected array job into one row per task, or fold it (also from a task's row)."""
+        key = self.session.selection.job
+        if key is None:
+            self.notify("no job selected", severity="warning")
+            return
+        array_key = self._parents.get(key, key)
+        if array_key not in self.expanded and not self._is_array_row(array_key):
+            self.notify("the selected job is no array job", severity="warning")
+            return
+        if array_key in self.expanded:
+            self.expanded.discard(array_key)
+        else:
+            self.expanded.add(array_key)
+        self.refresh_jobs()
+        self.query_one(JobsTable).select_key(array_key)
+
+    def _is_array_row(self, key: str) -> bool:
+        job = self.session.jobs.get(key)
+        if job is not None:
+            return bool(job.spec.array)
+        return key in self._array_rows
 
     def action_toggle_stream(self) -> None:
         peek = self.query_one(PeekView)

@@ -307,6 +307,7 @@ class PeekView(Vertical):
         self.deck = deck
         self.interval = interval
         self.tail: LogFile | None = None
+        self.peek_task: str | None = None  # the array task peeked
         self._timer: Timer | None = None
         self._error: str = ""
         self._pattern = ""
@@ -326,12 +327,14 @@ class PeekView(Vertical):
     def show_detail(self, text: Text | str) -> None:
         self.query_one("#detail", Static).update(text)
 
-    def open(self, job_id: str, stderr: bool = False) -> None:
-        """Start showing a job's stdout (or stderr) from its end, following it."""
-        self.tail = LogFile(DeckLogSource(self.deck, job_id, stderr), job_id, stderr)
+    def open(self, job_id: str, stderr: bool = False, task: str | None = None) -> None:
+        """Start showing a job's (or an array task's) stdout or stderr from its end, following it."""
+        self.peek_task = task
+        self.tail = LogFile(DeckLogSource(self.deck, job_id, stderr, task), job_id, stderr)
         self.log_widget.attach(self.tail)
         self._error = self._note = ""
-        self.border_title = f"Peek {job_id} · {'stderr' if stderr else 'stdout'}"
+        shown = job_id if task is None else f"{job_id} task {task}"
+        self.border_title = f"Peek {shown} · {'stderr' if stderr else 'stdout'}"
         self.add_class("-peeking")
         self._status()
         if self._timer is None:
@@ -350,7 +353,7 @@ class PeekView(Vertical):
 
     def toggle_stream(self) -> None:
         if self.tail is not None:
-            self.open(self.tail.job_id, not self.tail.stderr)
+            self.open(self.tail.job_id, not self.tail.stderr, self.peek_task)
 
     def poll_now(self) -> None:
         if self.tail is not None and not self.tail.busy:

@@ -18,8 +18,20 @@ from rich.text import Text
 
 from ..backends.engine.deck import ClusterStatus, next_check
 from ..backends.engine.session import RefreshInfo
-from ..backends.model import HistoryRecord, JobRecord, Outcome, QueueInfo, RunState, SchedulerJob
+from ..backends.model import (
+    TASK_COUNT_WORDS,
+    HistoryRecord,
+    JobRecord,
+    Outcome,
+    QueueInfo,
+    RunState,
+    SchedulerJob,
+    TaskState,
+    counts_line,
+    task_count_word,
+)
 from ..backends.schedulers.base import tag_of
+from ..backends.schedulers.task_states import listed_task_ids, task_state
 from ..backends.text import terminal_safe
 from ..backends.units import format_exit, format_percent, format_walltime
 from ..themes import DEFAULT_STATE_COLOURS
@@ -54,6 +66,29 @@ OTHER_PREFIX = "other:"
 def other_key(cluster: str, jobid: str) -> str:
     """Row key of a job batchdeck did not submit (cannot clash with an 8-character batchdeck id)."""
     return f"{OTHER_PREFIX}{cluster}:{jobid}"
+
+
+#: separates an array job's key from a task id in a task row's key (never in a batchdeck id)
+TASK_SEPARATOR = "/"
+
+
+def task_key(array_key: str, task: str) -> str:
+    """Row key of one task of the array whose row key is ``array_key``."""
+    return f"{array_key}{TASK_SEPARATOR}{task}"
+
+
+def split_task_key(key: str) -> tuple[str, str | None]:
+    """``(array row key, task id)`` of a task row's key; ``(key, None)`` for any other row."""
+    head, sep, task = key.rpartition(TASK_SEPARATOR)
+    return (head, task) if sep and task.isdecimal() else (key, None)
+
+
+def other_array_counts(tasks: Iterable[SchedulerJob]) -> dict[str, int]:
+    """The counts of a plain (not batchdeck's) array from its listed records (a pending range counts each task)."""
+    counts = dict.fromkeys(TASK_COUNT_WORDS, 0)
+    for info in tasks:
+        counts[task_count_word(task_state(info))] += max(1, len(listed_task_ids(info.array_task)))
+    return counts
 
 
 def state_role(
@@ -133,17 +168,60 @@ def outcome(job: JobRecord) -> str:
 Row = tuple[str | Text, ...]
 
 
-def job_row(job: JobRecord, now: float, colours: dict[str, str]) -> Row:
+def job_row(job: JobRecord, now: float, colours: dict[str, str], expanded: bool = False) -> Row:
     role = job_role(job)
+    name = terminal_safe(job.spec.name)
+    verdict = outcome(job)
+    if job.spec.array:
+        # one row per array: its ids and its tasks counted by state; a key unfolds the tasks
+        name = f"{'▾' if expanded else '▸'} {name} [{job.spec.array}]"
+        counts = counts_line(job.task_counts())
+        verdict = " · ".join(part for part in (verdict if not job.state.is_active else "", counts) if part)
     return (
         "bd",
         terminal_safe(job.id),
-        terminal_safe(job.spec.name),
+        name,
         terminal_safe(job.cluster),
         terminal_safe(job.queue or job.spec.queue or ""),
         state_text(job.state, role, colours, job.stale),
         elapsed(job.started, job.finished, now),
-        outcome(job),
+        verdict,
+    )
+
+
+def task_row(job: JobRecord, task: str, info: TaskState | None, colours: dict[str, str]) -> Row:
+    """One task of a batchdeck array job (a task not seen yet reads as pending)."""
+    state = info.state if info is not None else RunState.SUBMITTED
+    role = state_role(state, info.exitcode if info else None, info.signal if info else None, outcome=info.outcome if info else None)
+    verdict = ""
+    if info is not None and info.outcome is not None and not state.is_active:
+        verdict = verdict_text(info.outcome, info.exitcode, info.signal, info.reason)
+    return (
+        "bd",
+        f"└ {task}",
+        terminal_safe(f"{job.spec.name} task {task}"),
+        terminal_safe(job.cluster),
+        terminal_safe(job.queue or job.spec.queue or ""),
+        state_text(state, role, colours),
+        "",
+        verdict,
+    )
+
+
+def other_array_row(cluster: str, array_id: str, tasks: list[SchedulerJob], colours: dict[str, str], expanded: bool) -> Row:
+    """One row for a plain array job (sbatch --array, qsub -t): its tasks counted by state."""
+    counts = other_array_counts(tasks)
+    state = next((s for s in (RunState.RUNNING, RunState.SUBMITTED, RunState.STOPPED) if any(t.state == s for t in tasks)), tasks[0].state)
+    name = tasks[0].name
+    return (
+        Text("other", style="italic dim"),
+        Text(terminal_safe(array_id), style="italic"),
+        Text(f"{'▾' if expanded else '▸'} {terminal_safe(name)}", style="italic"),
+        terminal_safe(cluster),
+        terminal_safe(tasks[0].queue),
+        state_text(state, state_role(state), colours),
+        "",
+        counts_line(counts),
     )
 
 
@@ -184,6 +262,7 @@ def _row_fingerprint(job: JobRecord, now: float, palette: tuple[tuple[str, str],
     return (
         job.id, job.spec.name, job.cluster, job.queue, job.spec.queue, job.state, job.stale, job.started,
         job.finished, job.exitcode, job.signal, job.reason, job.outcome, job.recheck_at, ticking, palette,
+        job.spec.array, tuple(job.tasks.items()) if job.spec.array else (),
     )  # fmt: skip
 
 
@@ -211,30 +290,67 @@ def visible_rows(
     now: float,
     colours: dict[str, str],
     cache: RowCache | None = None,
+    expanded: frozenset[str] = frozenset(),
+    parents: dict[str, str] | None = None,
+    array_rows: set[str] | None = None,
 ) -> dict[str, Row]:
     """The rows the Jobs table should show, in order: batchdeck's jobs, then the user's others.
+
+    An array job is one row (its tasks counted by state); the ``expanded`` row keys are
+    followed by one row per task (keys ``task_key``). ``parents`` (task row key -> its
+    array's row key) and ``array_rows`` (the plain arrays' row keys) are filled in for the caller.
 
     With ``cache`` (owned by the caller, kept between calls) a job whose row would read the
     same is not drawn again: at 10,000 finished jobs every refresh otherwise rebuilt 10,000
     rows of Rich Text, which kept an idle app at half a core.
     """
     rows: dict[str, Row] = {}
+    parents = {} if parents is None else parents
+    array_rows = set() if array_rows is None else array_rows
+    parents.clear()
+    array_rows.clear()
     palette = tuple(sorted(colours.items()))
     fresh: dict[str, tuple[tuple[object, ...], Row]] = {}
     for job in jobs:
-        key = _row_fingerprint(job, now, palette)
+        unfolded = job.id in expanded and bool(job.spec.array)
+        key = (*_row_fingerprint(job, now, palette), unfolded)
         hit = cache.get(job.id) if cache is not None else None
-        row = hit[1] if hit is not None and hit[0] == key else job_row(job, now, colours)
+        row = hit[1] if hit is not None and hit[0] == key else job_row(job, now, colours, unfolded)
         fresh[job.id] = (key, row)
         if flt.accepts(job.cluster, str(row[QUEUE_COLUMN]), row):
             rows[job.id] = row
+            if unfolded:
+                for task in job.task_ids():
+                    rows[task_key(job.id, task)] = task_row(job, task, job.tasks.get(task), colours)
+                    parents[task_key(job.id, task)] = job.id
     if cache is not None:
         # only the jobs still there: a forgotten job's row does not stay in memory
         cache.clear()
         cache.update(fresh)
     for cluster, status in statuses.items():
+        arrays: dict[str, list[SchedulerJob]] = {}
+        for info in status.other_jobs:
+            if is_other(info) and info.array_id:
+                arrays.setdefault(info.array_id, []).append(info)
         for info in status.other_jobs:
             if not is_other(info):
+                continue
+            if info.array_id:
+                tasks = arrays.pop(info.array_id, None)
+                if tasks is None:
+                    continue  # its array's row is drawn already
+                array_key = other_key(cluster, info.array_id)
+                unfolded = array_key in expanded
+                row = other_array_row(cluster, info.array_id, tasks, colours, unfolded)
+                array_rows.add(array_key)
+                if flt.accepts(cluster, info.queue, row):
+                    rows[array_key] = row
+                    if unfolded:
+                        for member in tasks:
+                            # Grid Engine's tasks carry the array's id: their rows are told apart by the task
+                            member_id = member.jobid if member.jobid != info.array_id else f"{member.jobid}.{member.array_task}"
+                            rows[other_key(cluster, member_id)] = other_row(cluster, member, now, colours)
+                            parents[other_key(cluster, member_id)] = array_key
                 continue
             row = other_row(cluster, info, now, colours)
             if flt.accepts(cluster, info.queue, row):

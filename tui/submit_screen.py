@@ -48,6 +48,7 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("nodes", "Nodes", "e.g. 2 (SLURM)"),
     ("constraint", "Constraint", "node features or a resource string (-l, -R)"),
     ("extra", "Extra args", "more scheduler arguments, e.g. --exclusive"),
+    ("array", "Array", "task ids, e.g. 1-100%10, 1,3,5 or 1-9:2 (empty: one job)"),
 )
 
 #: the template chooser's value for "no template"
@@ -143,6 +144,7 @@ def check_form(
             nodes=values.get("nodes", ""),
             constraint=values.get("constraint", ""),
             extra_args=lists["extra"],
+            array=values.get("array", ""),
         )
     )
     errors = {**check.errors, **unsplit}

@@ -572,24 +572,24 @@ class Deck:
         self._write(job, taken_back)
 
     async def peek(
-        self, job_id: str, stderr: bool = False, offset: int = 0, size: int | None = None
+        self, job_id: str, stderr: bool = False, offset: int = 0, size: int | None = None, task: str | None = None
     ) -> tuple[bytes, int]:
         job = self.job(job_id)
-        name = job.spec.stderr if stderr else job.spec.stdout
+        name = job.output_name(stderr, task)
         return await self.backend(job.cluster).peek_bytes(job, name, offset, size)
 
     async def peek_find(
-        self, job_id: str, stderr: bool, pattern: str, offset: int, backward: bool = False
+        self, job_id: str, stderr: bool, pattern: str, offset: int, backward: bool = False, task: str | None = None
     ) -> int | None:
         """Byte offset of the next (or previous) match of ``pattern`` in the job's output, searched remotely."""
         job = self.job(job_id)
-        name = job.spec.stderr if stderr else job.spec.stdout
+        name = job.output_name(stderr, task)
         return await self.backend(job.cluster).peek_find(job, name, pattern, offset, backward)
 
-    async def peek_line_offset(self, job_id: str, stderr: bool, line: int) -> int:
+    async def peek_line_offset(self, job_id: str, stderr: bool, line: int, task: str | None = None) -> int:
         """Byte offset where (0-based) ``line`` of the job's output starts, counted remotely."""
         job = self.job(job_id)
-        name = job.spec.stderr if stderr else job.spec.stdout
+        name = job.output_name(stderr, task)
         return await self.backend(job.cluster).peek_line_offset(job, name, line)
 
     async def get_results(

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import BatchdeckError, InvalidJobSpec
 from ..model import JobSpec, QueueInfo
+from ..task_array import normalize_task_array
 from ..units import format_memory, format_walltime, parse_memory, parse_walltime
 from .deck import Deck
 
@@ -58,6 +59,7 @@ class SpecText:
     nodes: str = ""
     constraint: str = ""  # node features or a resource string
     extra_args: list[str] = field(default_factory=list)  # words for the submit command
+    array: str = ""  # task ids, e.g. 1-100%10, 1,3,5, 1-9:2; empty: one job
 
 
 @dataclass
@@ -140,6 +142,12 @@ def _scheduler_options(text: SpecText, labels: Mapping[str, str], errors: dict[s
     if constraint and not _RESOURCE.fullmatch(constraint):
         errors["constraint"] = _named(labels.get("constraint", ""), "no quotes, backslashes, $, ` or control characters")
     options["constraint"] = constraint or None
+    options["array"] = None
+    if text.array.strip():
+        try:
+            options["array"] = normalize_task_array(text.array)
+        except ValueError as exc:
+            errors["array"] = _named(labels.get("array", ""), str(exc))
     return options
 
 

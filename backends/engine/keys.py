@@ -66,6 +66,9 @@ ACTIONS: dict[str, KeyAction] = {
     "history": KeyAction("h", "main", "history", "History", "finished jobs from every cluster's accounting (not only batchdeck's)"),
     "resubmit": KeyAction("R", "main", "resubmit", "Resubmit", "submit the selected job again: the form opens with its values", show=False),
     "filter": KeyAction("slash", "main", "filter", "Filter", "filter jobs by text"),
+    "tasks": KeyAction(
+        "a", "main", "toggle_tasks", "Tasks", "expand / collapse the selected array job into its tasks", show=False
+    ),
     "stream": KeyAction("o", "main", "toggle_stream", "Out/Err", "toggle stdout / stderr in the peek"),
     "command": KeyAction(
         "e", "main", "toggle_command", "Command", "show the selected job's whole command in Details, or one line again",

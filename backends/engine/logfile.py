@@ -60,31 +60,32 @@ class LogSource(Protocol):
 class DeckLogSource:
     """A job's stdout or stderr, read through the Deck (and so through its transport)."""
 
-    def __init__(self, deck: _PeekingDeck, job_id: str, stderr: bool = False) -> None:
+    def __init__(self, deck: _PeekingDeck, job_id: str, stderr: bool = False, task: str | None = None) -> None:
         self.deck = deck
         self.job_id = job_id
         self.stderr = stderr
+        self.task = task  # an array job's task, whose own files are read
 
     async def read(self, offset: int, size: int) -> tuple[bytes, int]:
-        return await self.deck.peek(self.job_id, self.stderr, offset=offset, size=size)
+        return await self.deck.peek(self.job_id, self.stderr, offset=offset, size=size, task=self.task)
 
     async def find(self, pattern: str, offset: int, backward: bool) -> int | None:
-        return await self.deck.peek_find(self.job_id, self.stderr, pattern, offset, backward)
+        return await self.deck.peek_find(self.job_id, self.stderr, pattern, offset, backward, task=self.task)
 
     async def line_offset(self, line: int) -> int:
-        return await self.deck.peek_line_offset(self.job_id, self.stderr, line)
+        return await self.deck.peek_line_offset(self.job_id, self.stderr, line, task=self.task)
 
 
 class _PeekingDeck(Protocol):
     async def peek(
-        self, job_id: str, stderr: bool = False, offset: int = 0, size: int | None = None
+        self, job_id: str, stderr: bool = False, offset: int = 0, size: int | None = None, task: str | None = None
     ) -> tuple[bytes, int]: ...
 
     async def peek_find(
-        self, job_id: str, stderr: bool, pattern: str, offset: int, backward: bool = False
+        self, job_id: str, stderr: bool, pattern: str, offset: int, backward: bool = False, task: str | None = None
     ) -> int | None: ...
 
-    async def peek_line_offset(self, job_id: str, stderr: bool, line: int) -> int: ...
+    async def peek_line_offset(self, job_id: str, stderr: bool, line: int, task: str | None = None) -> int: ...
 
 
 @dataclass

@@ -33,6 +33,7 @@ def spec_form_values(spec: JobSpec, script_file: str | None = None) -> dict[str,
             path if os.path.basename(path) == name else f"{path}={name}" for path, name in spec.inputs.items()
         ),
         "outputs": shlex.join(spec.outputs),
+        "array": spec.array or "",
     }
     if spec.command:
         values["command"] = shlex.join([*spec.command, *spec.arguments])

@@ -10,7 +10,7 @@ from ..schedulers.directives import DirectiveReading
 from ..schedulers.registry import read_script_directives
 
 #: JobSpec fields a script's directives may set
-SETTABLE = ("name", "cores", "walltime", "memory_per_core", "queue", "stdout", "stderr")
+SETTABLE = ("name", "cores", "walltime", "memory_per_core", "queue", "stdout", "stderr", "array")
 
 
 def merge_directives(spec: JobSpec, reading: DirectiveReading, explicit: Collection[str]) -> JobSpec:

@@ -57,9 +57,10 @@ from ..model import (
     RunState,
     SchedulerJob,
 )
+from ..task_array import TaskArray, parse_task_array
 from ..transports.base import CommandResult, ProgressCallback, Transport
 from ..units import format_memory, format_walltime
-from . import exit_status
+from . import exit_status, task_states
 from .directives import DirectiveReading
 from .paths import CONTROL_DIR as CONTROL_DIR  # batchdeck's own files in a sandbox; never results
 from .paths import check_user_paths, output_folders
@@ -282,6 +283,10 @@ class BatchSystem(abc.ABC):
     #: ``min_poll_interval`` when the config says none: a scheduler's controller is shared by
     #: every user of the cluster (local processes cost nobody else anything)
     default_min_poll_interval: ClassVar[float] = 1.0
+    #: the environment variable that holds an array task's id inside the task (empty: no arrays)
+    array_task_variable: ClassVar[str] = ""
+    #: what the scheduler replaces by the task id in its -o/-e paths (empty: it names them itself)
+    array_output_pattern: ClassVar[str] = ""
     #: set once prepare() succeeded for the current connection
     _prepared: bool = False
     #: set once the scheduler's own limits (``limits_argv``) were asked on this connection
@@ -429,6 +434,11 @@ class BatchSystem(abc.ABC):
 
     def validate_spec(self, spec: JobSpec) -> None:
         check_sendable_text(spec)
+        if spec.array is not None:
+            try:
+                self.check_array(parse_task_array(spec.array))
+            except ValueError as exc:
+                raise InvalidJobSpec(f"array {spec.array!r}: {exc}") from None
         if bool(spec.command) == bool(spec.script):
             raise InvalidJobSpec("a job needs either a command or a script (not both, not neither)")
         if spec.memory_per_core is not None and spec.memory_per_core <= 0:
@@ -495,7 +505,18 @@ class BatchSystem(abc.ABC):
         return _merge_scripts(job.spec.epilogue, self.epilogue)
 
     def output_paths(self, job: JobRecord, sandbox: str) -> tuple[str, str]:
-        """Where the scheduler's own stdout/stderr options (-o/-e) point."""
+        """Where the scheduler's own stdout/stderr options (-o/-e) point.
+
+        An array's tasks write their own files (``task_files``: the job script redirects
+        itself), so the scheduler's files are only a per-task catch-all in the control folder.
+        """
+        if job.spec.array:
+            control = posixpath.join(sandbox, CONTROL_DIR)
+            pattern = self.array_output_pattern
+            return (
+                posixpath.join(control, f"task-{pattern}.out" if pattern else "task.out"),
+                posixpath.join(control, f"task-{pattern}.err" if pattern else "task.err"),
+            )
         if self.spools_output:
             control = posixpath.join(sandbox, CONTROL_DIR)
             return posixpath.join(control, "scheduler.out"), posixpath.join(control, "scheduler.err")
@@ -506,14 +527,18 @@ class BatchSystem(abc.ABC):
     def _self_redirect(self, job: JobRecord) -> list[str]:
         out = safe_relative_path(job.spec.stdout)
         err = safe_relative_path(job.spec.stderr)
+        # an array task's files go into its own folder, TASK/ (``task_files``)
+        task = '"$batchdeck_task"/' if job.spec.array else ""
         lines = []
         dirs = sorted({posixpath.dirname(p) for p in (out, err)} - {""})
-        if dirs:
+        if job.spec.array:
+            lines.append('mkdir -p -- "$batchdeck_task"' + "".join(f" {task}{shlex.quote(d)}" for d in dirs))
+        elif dirs:
             lines.append("mkdir -p -- " + " ".join(shlex.quote(d) for d in dirs))
         if out == err:
-            lines.append(f"exec > {shlex.quote(out)} 2>&1")
+            lines.append(f"exec > {task}{shlex.quote(out)} 2>&1")
         else:
-            lines.append(f"exec > {shlex.quote(out)} 2> {shlex.quote(err)}")
+            lines.append(f"exec > {task}{shlex.quote(out)} 2> {task}{shlex.quote(err)}")
         return lines
 
     def job_body(self, job: JobRecord, sandbox: str) -> str:
@@ -540,7 +565,13 @@ class BatchSystem(abc.ABC):
             lines.append(directive)
         lines.append(f"# batchdeck job {job.id} on cluster {self.name}")
         lines.append(f"cd {shlex.quote(sandbox)} || exit 1")
-        if self.spools_output:
+        if job.spec.array:
+            # a task id that is not a number would name a folder outside TASK/: refused
+            variable = self.task_variable()
+            lines.append(f'batchdeck_task="${{{variable}}}"')
+            lines.append('case "$batchdeck_task" in ""|*[!0-9]*) echo "batchdeck: not an array task" >&2; exit 1;; esac')
+            lines.append("export BATCHDECK_TASK_ID=$batchdeck_task")
+        if self.spools_output or job.spec.array:
             lines += self._self_redirect(job)
         for key, value in job.spec.environment.items():
             lines.append(f"export {key}={shlex.quote(value)}")
@@ -551,7 +582,11 @@ class BatchSystem(abc.ABC):
         epilogue = self.get_epilogue_script(job)
         if epilogue:
             lines += ["# --- epilogue", epilogue.rstrip("\n")]
-        ending = exit_status.script_lines(sandbox) if self.records_exit_status else ["exit $batchdeck_rc"]
+        ending = (
+            exit_status.script_lines(sandbox, per_task=bool(job.spec.array))
+            if self.records_exit_status
+            else ["exit $batchdeck_rc"]
+        )
         if self.reraises_signal_deaths:
             ending.insert(-1, RERAISE_SIGNAL_DEATH)  # after the exit-status file is written
         lines += ending
@@ -809,6 +844,9 @@ class BatchSystem(abc.ABC):
         listed = await self.query_jobs()
         by_key = {self.jobid_key(info.jobid): info for info in listed}
         active = [job for job in jobs if job.jobid and job.state.is_active]
+        # an array job is its tasks: they are read from the same listing and accounting query
+        arrays = [job for job in active if job.spec.array]
+        active = [job for job in active if not job.spec.array]
         now = time.time()
         seen: dict[str, SchedulerJob] = {}
         for job in active:
@@ -817,8 +855,10 @@ class BatchSystem(abc.ABC):
                 info.jobid = job.jobid or info.jobid
                 seen[job.id] = info
         missing = [job for job in active if job.id not in seen and self._due_for_recheck(job, now)]
-        if missing:
-            finished = await self.query_finished([job.jobid or "" for job in missing])
+        task_ids = self._list_tasks(arrays, listed, now)
+        if missing or task_ids:
+            finished = await self.query_finished([job.jobid or "" for job in missing] + list(task_ids))
+            array_changes = await self._settle_tasks(arrays, task_ids, finished, now)
             # Accounting may lag behind the queue, and it alone has the scheduler's
             # verdict (timeout, memory...): the job's own file is asked only once
             # accounting had accounting_delay to answer.
@@ -836,8 +876,11 @@ class BatchSystem(abc.ABC):
                     seen[job.id] = info
         # by id: `job in missing` compares records field by field, n² of them (20 s on the
         # event loop for 4,000 vanished jobs)
+        else:
+            array_changes = await self._settle_tasks(arrays, {}, {}, now)
         missing_ids = {job.id for job in missing}
         result = PollResult(all_jobs=listed)
+        result.changed.extend(array_changes)
         for job in active:
             info = seen.get(job.id)
             if info is not None:
@@ -850,6 +893,73 @@ class BatchSystem(abc.ABC):
                 if self._resolve_vanished(job, now):
                     result.changed.append(job)
         return result
+
+    def _array_tasks(self, job: JobRecord) -> list[int]:
+        return parse_task_array(job.spec.array or "").tasks()
+
+    def _list_tasks(self, arrays: Sequence[JobRecord], listed: Sequence[SchedulerJob], now: float) -> dict[str, tuple[JobRecord, int]]:
+        """Copy each listed task into its array's record; the ids (``task_jobid``) of the tasks
+        still active in a record that the listing no longer shows, for accounting."""
+        rows: dict[str, list[SchedulerJob]] = {}
+        for info in listed:
+            if info.array_id:
+                rows.setdefault(self.jobid_key(info.array_id), []).append(info)
+        ask: dict[str, tuple[JobRecord, int]] = {}
+        for job in arrays:
+            shown: dict[int, SchedulerJob] = {}
+            for info in rows.get(self.jobid_key(job.jobid or ""), []):
+                for task in task_states.listed_task_ids(info.array_task):
+                    shown[task] = info
+            if shown:
+                job.last_seen = now
+                job.stale = False
+            for task in self._array_tasks(job):
+                if task in shown:
+                    job.tasks[str(task)] = task_states.task_state(shown[task])
+                elif str(task) in job.tasks and job.tasks[str(task)].state.is_active:
+                    ask[self.task_jobid(job.jobid or "", task)] = (job, task)
+                elif str(task) not in job.tasks and not shown:
+                    # never seen: the array may have left the queue before any refresh saw it
+                    ask[self.task_jobid(job.jobid or "", task)] = (job, task)
+        return ask
+
+    async def _settle_tasks(
+        self, arrays: Sequence[JobRecord], asked: dict[str, tuple[JobRecord, int]],
+        finished: dict[str, SchedulerJob], now: float,
+    ) -> list[JobRecord]:  # fmt: skip
+        """Tasks from accounting, then from their exit-status files once accounting had
+        ``accounting_delay``; then each array's state from its tasks. Returns the changed records."""
+        overdue: dict[str, list[int]] = {}
+        for task_jobid, (job, task) in asked.items():
+            info = finished.get(task_jobid)
+            if info is not None and not info.state.is_active:
+                job.tasks[str(task)] = task_states.task_state(info)
+            elif now - (job.last_seen or job.submitted or job.created) > self.accounting_delay:
+                overdue.setdefault(job.id, []).append(task)
+        by_id = {job.id: job for job in arrays}
+        for job_id, tasks in overdue.items():
+            job = by_id[job_id]
+            statuses = await self._read_task_exit_files(job, tasks)
+            for task in tasks:
+                if task in statuses:
+                    info = exit_status.job_from_exit_status(job.jobid or "", statuses[task])
+                    job.tasks[str(task)] = task_states.task_state(info)
+                else:
+                    job.tasks[str(task)] = task_states.lost_task()
+        changed = []
+        for job in arrays:
+            before = {t: dataclasses.replace(info) for t, info in job.tasks.items()}
+            summary = task_states.summarise(job.jobid or "", self._array_tasks(job), job.tasks)
+            moved = summary is not None and self.apply_status(job, summary)
+            if moved or before != job.tasks or job.id in overdue:
+                changed.append(job)
+        return changed
+
+    async def _read_task_exit_files(self, job: JobRecord, tasks: list[int]) -> dict[int, int]:
+        if not self.records_exit_status or not job.sandbox:
+            return {}
+        result = await self._run(exit_status.read_tasks_argv(job.sandbox, tasks))
+        return {int(task): status for task, status in exit_status.parse_exit_files(result.stdout).items()}
 
     def _resolve_vanished(self, job: JobRecord, now: float) -> bool:
         """A job neither the queue, accounting nor its sandbox answers for. True if it changed."""
@@ -1099,7 +1209,11 @@ class BatchSystem(abc.ABC):
         """Sandbox-relative names to download; None means every file of the sandbox."""
         if not job.spec.outputs:
             return None
-        names = [safe_relative_path(n) for n in (job.spec.stdout, job.spec.stderr, *job.spec.outputs)]
+        own: tuple[str, ...] = (job.spec.stdout, job.spec.stderr)
+        if job.spec.array:
+            # each task's stdout/stderr are in its folder, TASK/ (``JobRecord.output_name``)
+            own = tuple(f"{task}/{name}" for task in parse_task_array(job.spec.array).tasks() for name in own)
+        names = [safe_relative_path(n) for n in (*own, *job.spec.outputs)]
         return list(dict.fromkeys(names))
 
     async def get_results(
@@ -1360,6 +1474,22 @@ class BatchSystem(abc.ABC):
         """Optional hook: the script from ``batch_script_argv``'s result.
         Raises ``SchedulerError`` when the scheduler has no script for the job."""
         raise not_available(self.type_name, "resubmitting")
+
+    def task_variable(self) -> str:
+        """Optional hook: the environment variable holding a task's id (default ``array_task_variable``;
+        PBS: its flavour's)."""
+        return self.array_task_variable
+
+    def task_jobid(self, jobid: str, task: int) -> str:
+        """Optional hook: the id accounting knows one task of the array ``jobid`` by
+        (default SLURM's and LSF's ``ID_TASK`` / ``ID[TASK]`` forms: ``ID_TASK``)."""
+        return f"{jobid}_{task}"
+
+    def check_array(self, array: TaskArray) -> None:
+        """Optional hook: raise ValueError (one line) for task ids the scheduler cannot take
+        (Grid Engine and PBS Pro: one range only). Arrays themselves are refused by
+        ``unhonoured_options`` where the backend does not list ``array`` in ``honoured_options``."""
+        return None
 
     @staticmethod
     def read_script_directives(script: str) -> DirectiveReading:

@@ -32,13 +32,37 @@ READ_SCRIPT = (
 FROM_FILE = "from its exit-status file; the scheduler keeps no record of it"
 
 
-def script_lines(sandbox: str) -> list[str]:
-    """The job script's last lines: record ``$batchdeck_rc`` atomically, then exit with it."""
+def task_exit_file(task: int | str) -> str:
+    """The sandbox-relative exit-status file of one array task."""
+    return f"{EXIT_FILE}.{task}"
+
+
+def script_lines(sandbox: str, per_task: bool = False) -> list[str]:
+    """The job script's last lines: record ``$batchdeck_rc`` atomically, then exit with it.
+
+    An array task writes its own file (``task_exit_file``: ``$batchdeck_task`` is its id), so
+    tasks never overwrite each other's status.
+    """
     path = shlex.quote(f"{sandbox.rstrip('/')}/{EXIT_FILE}")
+    if per_task:
+        path += '."$batchdeck_task"'
     return [
         f"{{ printf '%s\\n' \"$batchdeck_rc\" > {path}.tmp && mv -f {path}.tmp {path}; }} 2>/dev/null",
         "exit $batchdeck_rc",
     ]
+
+
+#: ``$1`` the sandbox, then task ids: one record per task, as READ_SCRIPT's per sandbox
+READ_TASKS_SCRIPT = (
+    'd=$1; shift; for t do v=; '
+    f'[ -r "$d/{EXIT_FILE}.$t" ] && IFS= read -r v < "$d/{EXIT_FILE}.$t"; '
+    "printf '%s\\037%s\\036' \"$t\" \"$v\"; done"
+)
+
+
+def read_tasks_argv(sandbox: str, tasks: list[int]) -> list[str]:
+    """One command that reads the exit-status files of an array's ``tasks`` (``task_exit_file``)."""
+    return ["sh", "-c", READ_TASKS_SCRIPT, "batchdeck-exit-status", sandbox, *map(str, tasks)]
 
 
 def read_argv(sandboxes: list[str]) -> list[str]:

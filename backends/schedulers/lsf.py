@@ -34,6 +34,7 @@ from ..model import (
     outcome_from_exit,
     settle_exit,
 )
+from ..task_array import TaskArray, normalize_task_array, parse_task_array
 from ..transports.base import CommandResult
 from ..units import parse_duration
 from .base import (
@@ -813,9 +814,15 @@ def _lsf_resources(value: str | None, reading: DirectiveReading) -> None:
 
 def _lsf_name(value: str | None, reading: DirectiveReading) -> None:
     name = value or ""
-    if "[" in name:
-        raise ValueError("a job array (NAME[1-10]) from the script's directives is not supported yet: batchdeck would track only one task")
-    reading.values["name"] = name
+    match = re.fullmatch(r"([^\[]*)\[([^\]]*)\](?:%(\d+))?", name)
+    if match:
+        # NAME[1-10:2,15]%4: the array's ids in SLURM's syntax, which is LSF's too
+        name = match.group(1)
+        reading.values["array"] = normalize_task_array(match.group(2) + (f"%{match.group(3)}" if match.group(3) else ""))
+    elif "[" in name or "]" in name:
+        raise ValueError(f"expected NAME[IDS] or NAME[IDS]%N for a job array, got {name!r}")
+    if name:
+        reading.values["name"] = name
 
 
 BSUB_RULES: tuple[OptionRule, ...] = (
@@ -877,7 +884,9 @@ class LsfBatchSystem(BatchSystem):
 
     type_name = "lsf"
     #: QOS is LSF's project (-P); the constraint a resource requirement (-R)
-    honoured_options = frozenset({"qos", "constraint", "extra_args"})
+    honoured_options = frozenset({"qos", "constraint", "extra_args", "array"})
+    array_task_variable = "LSB_JOBINDEX"
+    array_output_pattern = "%I"
     spools_output = True
     submit_regexp = r"Job <(\d+)> is submitted to (?:default )?queue"
     directive_prefix = "#BSUB"
@@ -894,9 +903,21 @@ class LsfBatchSystem(BatchSystem):
     def check_spec(self, spec: JobSpec) -> None:
         """Nothing beyond the queue-name rule (``queue_name_pattern``)."""
 
+    def task_jobid(self, jobid: str, task: int) -> str:
+        return f"{jobid}[{task}]"
+
+    def check_array(self, array: TaskArray) -> None:
+        if min(first for first, _, _ in array.runs) < 1:
+            raise ValueError("LSF's array indices start at 1")
+
     def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
         spec = job.spec
-        lines = [f"#BSUB -J {scheduler_job_name(job, self.max_job_name_length)}"]
+        name = scheduler_job_name(job, self.max_job_name_length)
+        if spec.array:
+            array = parse_task_array(spec.array)
+            throttle = f"%{array.throttle}" if array.throttle is not None else ""
+            name = shlex.quote(f"{name}[{array.ranges()}]{throttle}")
+        lines = [f"#BSUB -J {name}"]
         if spec.queue:
             lines.append(f"#BSUB -q {spec.queue}")
         lines.append(f"#BSUB -n {spec.cores}")

@@ -38,9 +38,11 @@ from ..model import (
     outcome_from_exit,
     settle_exit,
 )
+from ..task_array import TaskArray, normalize_task_array, parse_task_array
 from ..transports.base import CommandResult, Transport
 from ..units import parse_duration, parse_memory
 from .base import (
+    CONTROL_DIR,
     BatchSystem,
     CancelAnswer,
     CancelVerdict,
@@ -59,7 +61,6 @@ from .directives import (
     passthrough_flags,
     read_directives,
     setter,
-    unsupported,
 )
 from .parsing import parser
 
@@ -886,7 +887,7 @@ QSUB_PBS_RULES: tuple[OptionRule, ...] = (
     OptionRule(("-o",), True, output_file("stdout")),
     OptionRule(("-e",), True, output_file("stderr")),
     OptionRule(("-j",), True, _pbs_join),
-    OptionRule(("-J", "-t"), True, unsupported("a job array from the script's directives")),
+    OptionRule(("-J", "-t"), True, setter("array", normalize_task_array)),
     *passthrough_flags("-A", "-W", "-m", "-M", "-P", "-a", "-r", "-v"),
 )
 
@@ -936,7 +937,7 @@ class PbsBatchSystem(BatchSystem):
     """PBS Pro / OpenPBS and TORQUE (setting ``flavour``: ``"pro"``, ``"torque"`` or detected)."""
 
     type_name = "pbs"
-    honoured_options = frozenset({"account", "extra_args"})
+    honoured_options = frozenset({"account", "extra_args", "array"})
     spools_output = True
     submit_regexp = r"^\s*(\d+(?:\[\d*\])?(?:\.[A-Za-z0-9_.\-]+)?)\s*$"
     directive_prefix = "#PBS"
@@ -991,6 +992,19 @@ class PbsBatchSystem(BatchSystem):
     def check_spec(self, spec: JobSpec) -> None:
         """Nothing beyond the queue-name rule (``queue_name_pattern``)."""
 
+    def task_variable(self) -> str:
+        return "PBS_ARRAYID" if self.flavour == "torque" else "PBS_ARRAY_INDEX"
+
+    def check_array(self, array: TaskArray) -> None:
+        # TORQUE's -t takes lists (steps are written out); PBS Pro's -J one range of 2 or more
+        if (self.flavour or "pro") == "torque":
+            return
+        run = array.single_run()
+        if run is None:
+            raise ValueError(f"PBS Pro takes one range FIRST-LAST[:STEP] (qsub -J), not a list like {array.ranges()}")
+        if run[0] >= run[1]:
+            raise ValueError("PBS Pro's -J needs at least two tasks (FIRST below LAST)")
+
     # ------------------------------------------------------------------ script
 
     def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
@@ -1009,6 +1023,17 @@ class PbsBatchSystem(BatchSystem):
         if spec.account:
             lines.append(f"#PBS -A {spec.account}")
         stdout, stderr = self.output_paths(job, sandbox)
+        if spec.array:
+            array = parse_task_array(spec.array)
+            throttle = f"%{array.throttle}" if array.throttle is not None else ""
+            if flavour == "torque":
+                # TORQUE appends -TASK to each task's -o/-e file itself
+                lines.append(f"#PBS -t {array.listed()}{throttle}")
+            else:
+                first, last, step = array.single_run() or array.runs[0]
+                lines.append(f"#PBS -J {first}-{last}" + (f":{step}" if step != 1 else "") + throttle)
+                control = posixpath.join(sandbox, CONTROL_DIR)
+                stdout, stderr = f"{control}/task-^array_index^.out", f"{control}/task-^array_index^.err"
         lines.append(f"#PBS -o {stdout}")
         if posixpath.normpath(stdout) == posixpath.normpath(stderr):
             lines.append("#PBS -j oe")
@@ -1046,6 +1071,11 @@ class PbsBatchSystem(BatchSystem):
         if not result.ok and not parse_unknown_job_ids(result.stderr):
             raise pbs_error("qstat", result)
         return parse_qstat_any(result.stdout, flavour)
+
+    def task_jobid(self, jobid: str, task: int) -> str:
+        # PBS Pro's subjob 123[4].server of array 123[].server
+        base, dot, server = jobid.partition(".")
+        return f"{base.removesuffix('[]')}[{task}]{dot}{server}"
 
     def jobid_key(self, jobid: str) -> str:
         """qsub's answer and qstat's listing may differ in how much server suffix they show."""

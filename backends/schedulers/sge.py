@@ -41,9 +41,11 @@ from ..model import (
     outcome_from_exit,
     settle_exit,
 )
+from ..task_array import TaskArray, normalize_task_array, parse_task_array
 from ..transports.base import CommandResult, Transport
 from ..units import parse_duration, parse_memory
 from .base import (
+    CONTROL_DIR,
     BatchSystem,
     CancelAnswer,
     CancelVerdict,
@@ -59,10 +61,10 @@ from .directives import (
     interpret,
     output_file,
     passthrough_flags,
+    positive_int,
     read_directives,
     replaced,
     setter,
-    unsupported,
 )
 from .parsing import parser
 
@@ -1151,8 +1153,9 @@ QSUB_RULES: tuple[OptionRule, ...] = (
     OptionRule(("-cwd",), False, replaced("batchdeck runs the job in its sandbox")),
     OptionRule(("-wd",), True, replaced("batchdeck runs the job in its sandbox")),
     OptionRule(("-S",), True, replaced("batchdeck's job script runs under /bin/bash")),
-    OptionRule(("-t",), True, unsupported("a job array from the script's directives")),
-    *passthrough_flags("-tc", "-hold_jid", "-hold_jid_ad", "-P", "-A", "-m", "-M", "-p", "-ar", "-a", "-v", "-js"),
+    OptionRule(("-t",), True, setter("array", normalize_task_array)),
+    OptionRule(("-tc",), True, setter("array_throttle", positive_int)),
+    *passthrough_flags("-hold_jid", "-hold_jid_ad", "-P", "-A", "-m", "-M", "-p", "-ar", "-a", "-v", "-js"),
 )
 
 
@@ -1178,7 +1181,13 @@ def read_qsub_directives(script: str) -> DirectiveReading:
             if word == "-pe":
                 words[i + 1 : i + 3] = [f"{words[i + 1]} {words[i + 2]}"]
         joined.append(Directive(directive.line, tuple(words)))
-    return interpret("#$", joined, QSUB_RULES)
+    reading = interpret("#$", joined, QSUB_RULES)
+    throttle = reading.values.pop("array_throttle", None)
+    if throttle is not None:
+        if "array" not in reading.values:
+            raise InvalidJobSpec(f"#$ -tc {throttle}: limits the tasks of an array, but the script asks no -t array")
+        reading.values["array"] = dataclasses.replace(parse_task_array(reading.values["array"]), throttle=throttle).text()
+    return reading
 
 
 # Characters that survive a ``#$`` directive line unquoted and mean nothing special to
@@ -1205,7 +1214,8 @@ class SgeBatchSystem(BatchSystem):
 
     type_name: ClassVar[str] = "sge"
     #: QOS is Grid Engine's project (-P); the constraint a resource request (-l)
-    honoured_options: ClassVar[frozenset[str]] = frozenset({"account", "qos", "constraint", "extra_args"})
+    honoured_options: ClassVar[frozenset[str]] = frozenset({"account", "qos", "constraint", "extra_args", "array"})
+    array_task_variable: ClassVar[str] = "SGE_TASK_ID"
     submit_regexp: ClassVar[str] = SUBMIT_REGEXP
     # Longer names are accepted but qstat's columns and the tag must stay readable.
     max_job_name_length: ClassVar[int] = 64
@@ -1245,12 +1255,21 @@ class SgeBatchSystem(BatchSystem):
             ["-N", scheduler_job_name(job, self.max_job_name_length)],
             ["-S", "/bin/bash"],
             ["-wd", self._check_path(sandbox, "sandbox")],
-            ["-o", stdout],
         ]
-        if spec.stdout == spec.stderr:
-            options.append(["-j", "y"])
+        if spec.array:
+            # the tasks redirect themselves into TASK/; qsub's own files go to the control
+            # folder, where a directory makes Grid Engine name them per task (NAME.oJOB.TASK)
+            array = parse_task_array(spec.array)
+            first, last, step = array.single_run() or array.runs[0]
+            control = self._check_path(f"{sandbox.rstrip('/')}/{CONTROL_DIR}/", "control folder")
+            # a step's ':' cannot be on a #$ line: that option goes on qsub's command line
+            options += [["-t", f"{first}-{last}" + (f":{step}" if step != 1 else "")], ["-o", control], ["-e", control]]
+            if array.throttle is not None:
+                options.append(["-tc", str(array.throttle)])
+        elif spec.stdout == spec.stderr:
+            options += [["-o", stdout], ["-j", "y"]]
         else:
-            options.append(["-e", stderr])
+            options += [["-o", stdout], ["-e", stderr]]
         if spec.queue:
             options.append(["-q", spec.queue])
         if spec.cores > 1:
@@ -1288,6 +1307,12 @@ class SgeBatchSystem(BatchSystem):
         if not result.ok:
             raise self.command_error(result, "qsub")
         return SubmitAnswer(parse_submit_output(result.stdout))
+
+    def check_array(self, array: TaskArray) -> None:
+        if array.single_run() is None:
+            raise ValueError(f"Grid Engine takes one range FIRST-LAST[:STEP] (qsub -t), not a list like {array.ranges()}")
+        if min(first for first, _, _ in array.runs) < 1:
+            raise ValueError("Grid Engine's task ids start at 1")
 
     def check_spec(self, spec: JobSpec) -> None:
         """The cores against the queues' and the parallel environment's slots, once learnt
@@ -1343,7 +1368,9 @@ class SgeBatchSystem(BatchSystem):
 
     def accounting_argv(self, jobids: Sequence[str], attempt: int) -> list[str] | None:
         """qacct -j takes one id: one shell loops over them, one round trip (ids as arguments)."""
-        ids = [str(j) for j in jobids if str(j).isdigit()]
+        # an array task (``task_jobid``: ID.TASK) is in its array's qacct -j ID answer
+        ids = list(dict.fromkeys(str(j).partition(".")[0] for j in jobids))
+        ids = [j for j in ids if j.isdigit()]
         if attempt > 0 or not ids:
             return None
         return ["sh", "-c", QACCT_LOOP, "sh", *ids]
@@ -1360,7 +1387,14 @@ class SgeBatchSystem(BatchSystem):
         if unexpected and not found:
             raise SchedulerError("qacct", "\n".join(unexpected), result.exit_status)
         wanted = set(jobids)
+        if any("." in jobid for jobid in wanted):
+            for task in parse_qacct_records(result.stdout):
+                if task.array_task:
+                    found[self.task_jobid(task.jobid, int(task.array_task))] = task
         return {jobid: info for jobid, info in found.items() if jobid in wanted}
+
+    def task_jobid(self, jobid: str, task: int) -> str:
+        return f"{jobid}.{task}"
 
     # ------------------------------------------------------------------ cancel
 

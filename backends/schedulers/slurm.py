@@ -39,9 +39,11 @@ from ..model import (
     outcome_from_exit,
     settle_exit,
 )
+from ..task_array import normalize_task_array
 from ..transports.base import CommandResult
 from ..units import format_walltime, parse_duration, parse_memory, parse_walltime
 from .base import (
+    CONTROL_DIR,
     BatchSystem,
     CancelAnswer,
     CancelVerdict,
@@ -63,7 +65,6 @@ from .directives import (
     read_directives,
     replaced,
     setter,
-    unsupported,
 )
 from .parsing import parser
 
@@ -1063,7 +1064,7 @@ SBATCH_RULES: tuple[OptionRule, ...] = (
     OptionRule(("-e", "--error"), True, output_file("stderr")),
     OptionRule(("-D", "--chdir"), True, replaced("batchdeck runs the job in its sandbox")),
     # known, with a value, passed through as they are (the value must not be read as a new option)
-    OptionRule(("-a", "--array"), True, unsupported("a job array from the script's directives")),
+    OptionRule(("-a", "--array"), True, setter("array", normalize_task_array)),
     *passthrough_flags(
         "-A", "--account", "-q", "--qos", "-d", "--dependency", "-C", "--constraint",
         "-N", "--nodes", "-n", "--ntasks", "-G", "--gpus", "--gres", "--mail-type", "--mail-user",
@@ -1110,7 +1111,9 @@ class SlurmBatchSystem(BatchSystem):
     """A SLURM cluster (GC3Pie's SlurmLrms, async): only hooks."""
 
     type_name = "slurm"
-    honoured_options = frozenset({"account", "qos", "gpus", "nodes", "constraint", "extra_args"})
+    honoured_options = frozenset({"account", "qos", "gpus", "nodes", "constraint", "extra_args", "array"})
+    array_task_variable = "SLURM_ARRAY_TASK_ID"
+    array_output_pattern = "%a"
     submit_regexp = SUBMIT_REGEXP
     max_job_name_length = 64
     directive_prefix = "#SBATCH"
@@ -1155,12 +1158,18 @@ class SlurmBatchSystem(BatchSystem):
                             ("nodes", spec.nodes), ("constraint", spec.constraint)):  # fmt: skip
             if value is not None:
                 options.append(f"--{flag}={value}")
-        stdout = posixpath.join(sandbox, safe_relative_path(spec.stdout))
-        stderr = posixpath.join(sandbox, safe_relative_path(spec.stderr))
-        options.append(f"--output={_filename_pattern(stdout)}")
-        # Without --error SLURM writes stderr into the --output file: that is the merge.
-        if stderr != stdout:
-            options.append(f"--error={_filename_pattern(stderr)}")
+        if spec.array:
+            options.append(f"--array={spec.array}")
+            # the tasks redirect themselves into TASK/; sbatch's files: one pair per task (%a)
+            control = _filename_pattern(posixpath.join(sandbox, CONTROL_DIR))
+            options += [f"--output={control}/task-%a.out", f"--error={control}/task-%a.err"]
+        else:
+            stdout = posixpath.join(sandbox, safe_relative_path(spec.stdout))
+            stderr = posixpath.join(sandbox, safe_relative_path(spec.stderr))
+            options.append(f"--output={_filename_pattern(stdout)}")
+            # Without --error SLURM writes stderr into the --output file: that is the merge.
+            if stderr != stdout:
+                options.append(f"--error={_filename_pattern(stderr)}")
         options.append(f"--chdir={sandbox}")
         return [f"{self.directive_prefix} {_directive_value(option)}" for option in options]
 
