@@ -186,8 +186,7 @@ class Deck:
         """The job script exactly as ``submit`` would send it (``submit --dry-run``): the same one
         validation, then the connection (the sandbox path needs the frontend's home); nothing recorded."""
         backend = self.backend(cluster)
-        backend.validate_spec(spec)
-        await backend.check_scheduler_limits(spec)  # connects
+        await backend.validate_submission(spec)  # connects: the sandbox path needs the frontend's home
         job = self.new_job(cluster, spec)
         return backend.render_script(job, backend.sandbox_path(job))
 
@@ -195,12 +194,10 @@ class Deck:
         """Record the job, submit it, record the outcome. Returns the run record."""
         job = self.new_job(cluster, spec)
         backend = self.backend(cluster)
-        # The one validation of a submit, before anything is recorded or any
-        # connection made; then the one connection (submit_job's connect() finds
-        # it open), so an unreachable cluster leaves no record behind.
-        backend.validate_spec(spec)
-        # What only the scheduler itself can say (Grid Engine's slots), still before the record
-        await backend.check_scheduler_limits(spec)
+        # The one validation of a submit (the same as --dry-run's), before anything is
+        # recorded; it makes the one connection, so an unreachable cluster leaves no
+        # record behind, and checks what only the scheduler can say (Grid Engine's slots).
+        await backend.validate_submission(spec)
         job.reason = SUBMITTING
         self.journal.save(job)
         sent = False

@@ -421,22 +421,25 @@ class BatchSystem(abc.ABC):
         self.check_spec(spec)
         self.check_limits(spec)
 
-    async def learn_limits(self) -> None:
+    async def learn_limits(self) -> bool:
         """Ask the scheduler, once per connection and only before a submit, what one job may
-        ask of it (``limits_argv``); ``check_spec`` then holds each job against the answer."""
-        if self._limits_learnt:
-            return
+        ask of it (``limits_argv``); ``check_spec`` then holds each job against the answer.
+        Returns whether the scheduler has such a command (there is something to hold it against)."""
         argv = self.limits_argv()
-        if argv is not None:
+        if argv is not None and not self._limits_learnt:
             self.parse_limits_output(await self._run(argv, check=False))
         self._limits_learnt = True
+        return argv is not None
 
-    async def check_scheduler_limits(self, spec: JobSpec) -> None:
-        """The check only the scheduler's own configuration allows (``validate_spec`` ran
-        before, without a connection): connects, learns the limits once, runs ``check_spec``."""
+    async def validate_submission(self, spec: JobSpec) -> None:
+        """The one validation of a submit, and of ``submit --dry-run``: ``validate_spec`` (no
+        connection needed, so a wrong job is refused before one is made), then the one
+        ``connect`` and, where the scheduler tells its limits, ``check_spec`` once more against them.
+        Raises what ``validate_spec``, ``connect`` and ``check_spec`` raise."""
+        self.validate_spec(spec)
         await self.connect()
-        await self.learn_limits()
-        self.check_spec(spec)
+        if await self.learn_limits():
+            self.check_spec(spec)
 
     def unhonoured_options(self, spec: JobSpec) -> dict[str, str]:
         """The scheduler options ``spec`` sets that this backend cannot pass on (option -> one line).
@@ -592,10 +595,8 @@ class BatchSystem(abc.ABC):
         """
         if job.state != RunState.NEW:
             raise InvalidStateTransition(f"job {job.id} was already submitted (state {job.state})")
-        await self.connect()
-        if not validated:  # the caller (Deck.submit) checked it already
-            await self.learn_limits()
-            self.validate_spec(job.spec)
+        if not validated:  # else the caller (Deck.submit) ran validate_submission, which connected
+            await self.validate_submission(job.spec)
         sandbox = self.sandbox_path(job)
         job.sandbox = sandbox
         await self.transport.makedirs(posixpath.join(sandbox, CONTROL_DIR))
