@@ -136,6 +136,10 @@ class Deck:
     def cluster_names(self) -> list[str]:
         return self.config.names
 
+    def scheduler(self, cluster: str) -> type[BatchSystem]:
+        """The class serving ``cluster`` (its pure class hooks and attributes need no connection)."""
+        return backend_class(self.config.cluster(cluster).type)
+
     def backend(self, cluster: str) -> BatchSystem:
         if cluster not in self._backends:
             self._backends[cluster] = make_backend(self.config.cluster(cluster), self.config.path)
