@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import tomllib
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_FOLDERS = ("backends", "tui", "themes")
 
@@ -39,3 +41,18 @@ def test_every_file_on_the_map_exists() -> None:
     tree = {p.name for p in ROOT.rglob("*") if ".venv" not in p.parts and ".git" not in p.parts}
     gone = sorted(name for name in names if name not in tree)
     assert gone == [], f"CONTRIBUTING.md's Layout names files that are not in the tree: {gone}"
+
+
+def _target(makefile: str, name: str) -> str:
+    match = re.search(rf"^{name}:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert match, f"no {name} target"
+    return match.group(1)
+
+
+def test_mypy_strict_runs_in_make_lint_and_ci() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "bin/mypy" in _target(makefile, "lint")
+    assert "lint" in _target(makefile, "test")  # make test lints first, so CI (make test) type-checks
+    assert re.search(r"^make test\b", (ROOT / ".ci" / "run").read_text(), re.M)
+    mypy = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert mypy["strict"] is True and mypy["packages"] == ["batchdeck"]
