@@ -312,3 +312,16 @@ def test_directive_readers_and_dependency_lines_are_class_hooks() -> None:
     assert backend_class("slurm").read_script_directives(script).values == {"walltime": 600}
     assert backend_class("local").read_script_directives(script).values == {}  # local processes read none
     assert backend_class("slurm").dependency_directives([("ok", "7")]) == ["#SBATCH --dependency=afterok:7"]
+
+
+def test_one_error_reduction_and_one_command_error() -> None:
+    """``one_line`` (a scheduler's first meaningful line) and ``command_error`` are defined once, in base.py."""
+    defined: dict[str, list[str]] = {"one_line": [], "command_error": []}
+    for path in _python_files("backends", "tui"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in defined:
+                defined[node.name].append(str(path.relative_to(ROOT)))
+    assert defined == {
+        "one_line": ["backends/schedulers/base.py"],
+        "command_error": ["backends/schedulers/base.py", "backends/schedulers/base.py"],  # the function and its method
+    }
