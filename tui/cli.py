@@ -25,7 +25,6 @@ from ..backends.engine.templates import NO_TEMPLATE, JobTemplate
 from ..backends.errors import BatchdeckError, ConfigError, RemoteFileNotFound
 from ..backends.model import HistoryRecord, JobRecord, JobSpec, Outcome, counts_line
 from ..backends.schedulers.base import NOT_WRITTEN, tag_of, task_ranges
-from ..backends.schedulers.registry import dependency_directives
 from ..backends.task_array import parse_task_array
 from ..backends.text import first_line, terminal_safe
 from ..backends.transports.base import command_line
@@ -383,12 +382,12 @@ async def _run(args: argparse.Namespace, deck: Deck) -> int:
                  "queue": args.queue or template.queue or None, "stdout": args.stdout, "stderr": args.stderr,
                  "array": args.array or None}  # fmt: skip
         explicit = {key for key, value in given.items() if value is not None}
-        kind = deck.config.cluster(cluster).type
-        spec, notes = spec_with_script_directives(spec, kind, explicit)
+        scheduler = deck.scheduler(cluster)
+        spec, notes = spec_with_script_directives(spec, scheduler, explicit)
         _warn([f"note: {note}" for note in notes])
         if args.after:
             conditions = [_dependency(deck, cluster, text) for text in args.after]
-            spec.directives = [*spec.directives, *dependency_directives(kind, conditions)]
+            spec.directives = [*spec.directives, *scheduler.dependency_directives(conditions)]
         return await _submit_or_show(deck, cluster, spec, args.dry_run)
     if command == "resubmit":
         return await _resubmit(deck, args)
@@ -576,7 +575,7 @@ async def _resubmit(deck: Deck, args: argparse.Namespace) -> int:
         details = await job_control.job_details(deck.backend(cluster), jobid)
         base = JobSpec(script=script, name=details.name or "job")
         spec, notes = spec_with_script_directives(
-            dataclasses.replace(base, **changes), deck.config.cluster(cluster).type, set(changes)
+            dataclasses.replace(base, **changes), deck.scheduler(cluster), set(changes)
         )
     _warn([f"note: {note}" for note in notes])
     return await _submit_or_show(deck, cluster, spec, args.dry_run)
@@ -723,7 +722,7 @@ async def _history(deck: Deck, args: argparse.Namespace) -> int:
         deck.config.cluster(args.cluster)
         clusters = [args.cluster]
     else:
-        clusters = [n for n, c in deck.config.clusters.items() if c.type != "local"]
+        clusters = [n for n in deck.config.clusters if deck.scheduler(n).keeps_accounting]
         if not clusters:
             raise CliError("no cluster with a scheduler is configured (local clusters keep no accounting)")
 

@@ -155,7 +155,7 @@ def check_form(
         # leaves empty, and the limits are checked on the job as it will be submitted.
         explicit = {key for key, ident in DIRECTIVE_FIELDS.items() if values.get(ident, "").strip()}
         try:
-            merged, notes = spec_with_script_directives(draft, deck.config.cluster(cluster).type, explicit)
+            merged, notes = spec_with_script_directives(draft, deck.scheduler(cluster), explicit)
         except BatchdeckError as exc:
             errors["script"] = str(exc).splitlines()[0]
         else:

@@ -173,6 +173,10 @@ class Deck:
     def cluster_names(self) -> list[str]:
         return self.config.names
 
+    def scheduler(self, cluster: str) -> type[BatchSystem]:
+        """The class serving ``cluster`` (its pure class hooks and attributes need no connection)."""
+        return backend_class(self.config.cluster(cluster).type)
+
     def backend(self, cluster: str) -> BatchSystem:
         if cluster not in self._backends:
             self._backends[cluster] = make_backend(self.config.cluster(cluster), self.config.path)
@@ -236,8 +240,7 @@ class Deck:
         """The job script exactly as ``submit`` would send it (``submit --dry-run``): the same one
         validation, then the connection (the sandbox path needs the frontend's home); nothing recorded."""
         backend = self.backend(cluster)
-        backend.validate_spec(spec)
-        await backend.check_scheduler_limits(spec)  # connects
+        await backend.validate_submission(spec)  # connects: the sandbox path needs the frontend's home
         job = self.new_job(cluster, spec)
         return backend.render_script(job, backend.sandbox_path(job))
 
@@ -245,12 +248,10 @@ class Deck:
         """Record the job, submit it, record the outcome. Returns the run record."""
         job = self.new_job(cluster, spec)
         backend = self.backend(cluster)
-        # The one validation of a submit, before anything is recorded or any
-        # connection made; then the one connection (submit_job's connect() finds
-        # it open), so an unreachable cluster leaves no record behind.
-        backend.validate_spec(spec)
-        # What only the scheduler itself can say (Grid Engine's slots), still before the record
-        await backend.check_scheduler_limits(spec)
+        # The one validation of a submit (the same as --dry-run's), before anything is
+        # recorded; it makes the one connection, so an unreachable cluster leaves no
+        # record behind, and checks what only the scheduler can say (Grid Engine's slots).
+        await backend.validate_submission(spec)
         job.reason = SUBMITTING
         self.journal.save(job)
         sent = False

@@ -6,8 +6,8 @@ import dataclasses
 from collections.abc import Collection
 
 from ..model import JobSpec
+from ..schedulers.base import BatchSystem
 from ..schedulers.directives import DirectiveReading
-from ..schedulers.registry import read_script_directives
 
 #: JobSpec fields a script's directives may set
 SETTABLE = ("name", "cores", "walltime", "memory_per_core", "queue", "stdout", "stderr", "array")
@@ -24,10 +24,11 @@ def merge_directives(spec: JobSpec, reading: DirectiveReading, explicit: Collect
 
 
 def spec_with_script_directives(
-    spec: JobSpec, cluster_type: str, explicit: Collection[str]
+    spec: JobSpec, scheduler: type[BatchSystem], explicit: Collection[str]
 ) -> tuple[JobSpec, list[str]]:
-    """The spec as it will be submitted, and one note per directive passed through or replaced."""
+    """The spec as it will be submitted to a cluster of ``scheduler``'s class, and one note per
+    directive passed through or replaced (its ``read_script_directives`` hook reads them)."""
     if spec.script is None:
         return spec, []
-    reading = read_script_directives(cluster_type, spec.script)
+    reading = scheduler.read_script_directives(spec.script)
     return merge_directives(spec, reading, explicit), reading.notes

@@ -287,6 +287,8 @@ class BatchSystem(abc.ABC):
     array_task_variable: ClassVar[str] = ""
     #: what the scheduler replaces by the task id in its -o/-e paths (empty: it names them itself)
     array_output_pattern: ClassVar[str] = ""
+    #: the scheduler keeps accounting of ended jobs that ``history`` can read (local processes: none)
+    keeps_accounting: ClassVar[bool] = True
     #: set once prepare() succeeded for the current connection
     _prepared: bool = False
     #: set once the scheduler's own limits (``limits_argv``) were asked on this connection
@@ -465,22 +467,25 @@ class BatchSystem(abc.ABC):
         self.check_spec(spec)
         self.check_limits(spec)
 
-    async def learn_limits(self) -> None:
+    async def learn_limits(self) -> bool:
         """Ask the scheduler, once per connection and only before a submit, what one job may
-        ask of it (``limits_argv``); ``check_spec`` then holds each job against the answer."""
-        if self._limits_learnt:
-            return
+        ask of it (``limits_argv``); ``check_spec`` then holds each job against the answer.
+        Returns whether the scheduler has such a command (there is something to hold it against)."""
         argv = self.limits_argv()
-        if argv is not None:
+        if argv is not None and not self._limits_learnt:
             self.parse_limits_output(await self._run(argv, check=False))
         self._limits_learnt = True
+        return argv is not None
 
-    async def check_scheduler_limits(self, spec: JobSpec) -> None:
-        """The check only the scheduler's own configuration allows (``validate_spec`` ran
-        before, without a connection): connects, learns the limits once, runs ``check_spec``."""
+    async def validate_submission(self, spec: JobSpec) -> None:
+        """The one validation of a submit, and of ``submit --dry-run``: ``validate_spec`` (no
+        connection needed, so a wrong job is refused before one is made), then the one
+        ``connect`` and, where the scheduler tells its limits, ``check_spec`` once more against them.
+        Raises what ``validate_spec``, ``connect`` and ``check_spec`` raise."""
+        self.validate_spec(spec)
         await self.connect()
-        await self.learn_limits()
-        self.check_spec(spec)
+        if await self.learn_limits():
+            self.check_spec(spec)
 
     def unhonoured_options(self, spec: JobSpec) -> dict[str, str]:
         """The scheduler options ``spec`` sets that this backend cannot pass on (option -> one line).
@@ -595,7 +600,9 @@ class BatchSystem(abc.ABC):
     # ------------------------------------------------------------------ commands: the one error path
 
     def describe_command(self, argv: Sequence[str]) -> str:
-        """Optional hook: the name a failed command's message starts with (default: the program)."""
+        """Optional hook: the name a failed command's message starts with.
+
+        Receives the command's argv; returns its name (default: the program). Raises nothing."""
         return str(argv[0])
 
     def command_error(self, result: CommandResult, what: str | None = None) -> SchedulerError:
@@ -661,10 +668,8 @@ class BatchSystem(abc.ABC):
         """
         if job.state != RunState.NEW:
             raise InvalidStateTransition(f"job {job.id} was already submitted (state {job.state})")
-        await self.connect()
-        if not validated:  # the caller (Deck.submit) checked it already
-            await self.learn_limits()
-            self.validate_spec(job.spec)
+        if not validated:  # else the caller (Deck.submit) ran validate_submission, which connected
+            await self.validate_submission(job.spec)
         sandbox = self.sandbox_path(job)
         job.sandbox = sandbox
         await self.transport.makedirs(posixpath.join(sandbox, CONTROL_DIR))
@@ -1195,14 +1200,15 @@ class BatchSystem(abc.ABC):
         await self.connect()
         assert job.sandbox is not None
         argv = ["sh", "-c", _SH_PEEK_OPEN + script, "sh", path, job.sandbox, *[str(a) for a in args]]
-        result = await self.transport.run(argv, timeout=self.ssh_timeout)
+        result = await self._run(argv, check=False)  # the one command path: the cluster's timeout
         if result.exit_status == 3:
             raise RemoteFileNotFound(f"{path} does not exist")
         if result.exit_status == 6:
             raise UnsafePath(
                 f"refusing to read {path}: it is a link to {result.stderr.strip()}, outside the sandbox {job.sandbox}"
             )
-        result.check(f"peek {remote_filename}")
+        if not result.ok:
+            raise self.command_error(result, f"peek {remote_filename}")
         return result.stdout.strip()
 
     def result_files(self, job: JobRecord) -> list[str] | None:
@@ -1296,68 +1302,70 @@ class BatchSystem(abc.ABC):
     async def prepare(self) -> None:
         """Learn, once per connection, what the other hooks need of the frontend.
 
-        Called by ``connect`` after the transport is up and the sandbox root is
-        known (e.g. the login user's name, the scheduler's flavour). May run
-        commands with ``self._run``; raises ``SchedulerError`` / ``TransportError``,
-        ``ParseError`` when a command's answer cannot be read (e.g. an unknown
-        ``qstat --version``), and is called again on the next ``connect`` if it raised.
-        """
+        Called by ``connect`` after the transport is up and the sandbox root is known (e.g. the
+        login user's name, the scheduler's flavour); receives nothing, returns nothing, and may run
+        commands with ``self._run``. Raises ``SchedulerError`` / ``TransportError`` when a command
+        fails, ``ParseError`` when its answer cannot be read (e.g. an unknown ``qstat --version``);
+        it is called again on the next ``connect`` if it raised."""
 
     @abc.abstractmethod
     def script_directives(self, job: JobRecord, sandbox: str) -> list[str]:
         """The scheduler directive lines (``#SBATCH ...``) for the top of the job script.
 
         Receives the job and its absolute sandbox path; returns whole lines. Raises
-        ``InvalidJobSpec`` for a value the scheduler cannot carry.
-        """
+        ``InvalidJobSpec`` for a value the scheduler cannot carry."""
 
     @abc.abstractmethod
     def submit_argv(self, job: JobRecord, script_path: str) -> tuple[list[str], bytes | None]:
-        """The submit command for the written job script: its argv and its stdin (or None).
+        """The submit command for the written job script.
 
-        Run in the sandbox. Raises ``InvalidJobSpec`` for a value it cannot pass.
-        """
+        Receives the job and the script's absolute path; returns the argv and its stdin (or None),
+        run in the sandbox. Raises ``InvalidJobSpec`` for a value it cannot pass."""
 
     @abc.abstractmethod
     def parse_submit_output(self, job: JobRecord, result: CommandResult) -> SubmitAnswer:
-        """The scheduler's job id (and the queue it chose, if it says) from the submit command's result.
+        """The scheduler's answer to the submit command.
 
-        Raises ``SchedulerError`` (``self.command_error``) when the submission failed,
-        ``ParseError`` when the answer carries no job id.
-        """
+        Receives the job and the command's result; returns the scheduler's job id (and the queue it
+        chose, if it says). Raises ``SchedulerError`` (``self.command_error``) when the submission
+        failed, ``ParseError`` when the answer carries no job id."""
 
     @abc.abstractmethod
     def status_argv(self) -> list[str]:
-        """The ONE status query of a refresh: every job of the user the scheduler lists."""
+        """The ONE status query of a refresh: every job of the user the scheduler lists.
+
+        Receives nothing; returns the argv. Raises ``SchedulerError`` when called before
+        ``prepare`` learnt what the query names (SLURM's user)."""
 
     @abc.abstractmethod
     def parse_status_output(self, result: CommandResult) -> list[SchedulerJob] | None:
         """The jobs in the status query's result.
 
-        Returns None when the result says this form of the query is not supported
-        here (the hook then adapts and ``status_argv`` is asked again). Raises
-        ``SchedulerError`` when the query failed, ``ParseError`` on output it cannot read.
-        """
+        Receives the query's result; returns the jobs, or None when the result says this form of the
+        query is not supported here (the hook then adapts and ``status_argv`` is asked again). Raises
+        ``SchedulerError`` when the query failed, ``ParseError`` on output it cannot read."""
 
     def status_followup_argv(self, jobs: list[SchedulerJob]) -> list[str] | None:
-        """Optional hook: one more command for details the status query lacks (None: none, the default).
+        """Optional hook: one more command for details the status query lacks.
 
-        Grid Engine uses it to ask why jobs in error state are; it must stay one
-        command for all such jobs, and only when there are some.
-        """
+        Receives the jobs the status query listed; returns the argv, or None for none (the default).
+        Grid Engine uses it to ask why jobs in error state are; it must stay one command for all
+        such jobs, and only when there are some. Raises nothing."""
         return None
 
     def parse_status_followup(self, jobs: list[SchedulerJob], result: CommandResult) -> list[SchedulerJob]:
-        """Optional hook: ``jobs`` completed with the follow-up's result. Raises nothing."""
+        """Optional hook: the jobs completed with the follow-up's result.
+
+        Receives the jobs and the follow-up command's result; returns the jobs (default: unchanged).
+        Raises nothing: a follow-up it cannot read leaves the jobs as the status query said."""
         return jobs
 
     @abc.abstractmethod
     def accounting_argv(self, jobids: Sequence[str], attempt: int) -> list[str] | None:
         """The ``attempt``-th (0 first) accounting command for jobs that left the queue.
 
-        ``jobids`` are those no earlier alternative answered for; one command for
-        all of them. Returns None when there is no (further) alternative.
-        """
+        Receives the ids no earlier alternative answered for and the attempt number; returns one
+        command for all of them, or None when there is no (further) alternative. Raises nothing."""
 
     @abc.abstractmethod
     def parse_accounting_output(
@@ -1365,59 +1373,73 @@ class BatchSystem(abc.ABC):
     ) -> dict[str, SchedulerJob]:
         """``{job id: record}`` for the ids the ``attempt``-th accounting command knows.
 
-        Ids are matched through ``jobid_key``; unknown ids are left out. Raises
-        ``SchedulerError`` when accounting itself failed (the next alternative is
-        still tried), ``ParseError`` on output it cannot read.
-        """
+        Receives the ids asked, the command's result and the attempt number; returns the records,
+        matched through ``jobid_key``, unknown ids left out. Raises ``SchedulerError`` when
+        accounting itself failed (the next alternative is still tried), ``ParseError`` on output it
+        cannot read."""
 
     @abc.abstractmethod
     def cancel_argv(self, jobid: str) -> list[str]:
-        """The command that cancels (deletes, kills) one job."""
+        """The command that cancels (deletes, kills) one job.
+
+        Receives the scheduler's job id; returns the argv. Raises nothing."""
 
     @abc.abstractmethod
     def classify_cancel_output(self, result: CommandResult) -> CancelVerdict:
-        """What the cancel command's result says: DONE (the scheduler takes the job
-        away), ALREADY_GONE (it no longer knows the job) or ERROR (refused; with the
-        scheduler's message in one line). Raises nothing."""
+        """What the cancel command's result says.
+
+        Receives the result; returns DONE (the scheduler takes the job away), ALREADY_GONE (it no
+        longer knows the job) or ERROR (refused; with the scheduler's message in one line).
+        Raises nothing."""
 
     @abc.abstractmethod
     def queues_argv(self) -> list[list[str]]:
-        """The commands whose results together describe the queues (all are run)."""
+        """The commands whose results together describe the queues (all are run).
+
+        Receives nothing; returns their argvs. Raises nothing."""
 
     @abc.abstractmethod
     def parse_queues_output(self, results: list[CommandResult]) -> list[QueueInfo] | None:
-        """The queues from the results of ``queues_argv``, in order.
+        """The queues from the results of ``queues_argv``.
 
-        Returns None when a form is not supported here (the hook adapts, the
-        commands are asked again). Raises ``SchedulerError`` / ``ParseError``.
-        """
+        Receives the results, in the order of the commands; returns the queues, or None when a form
+        is not supported here (the hook adapts, the commands are asked again). Raises
+        ``SchedulerError`` when a command failed, ``ParseError`` on output it cannot read."""
 
     @abc.abstractmethod
     def check_spec(self, spec: JobSpec) -> None:
-        """Scheduler-specific checks of a job spec, before anything is sent. Raises ``InvalidJobSpec``,
-        or ``LimitExceeded`` for a job over what ``parse_limits_output`` learnt (once it has)."""
+        """Scheduler-specific checks of a job spec, before anything is sent.
+
+        Receives the spec; returns nothing. Raises ``InvalidJobSpec``, or ``LimitExceeded`` for a
+        job over what ``parse_limits_output`` learnt (once it has)."""
 
     def limits_argv(self) -> list[str] | None:
-        """Optional hook: ONE command whose answer says what one job may ask of the scheduler
-        (Grid Engine's queue and parallel environment slots), run once per connection before
-        the first submit (``learn_limits``). Default: None, nothing to ask."""
+        """Optional hook: ONE command whose answer says what one job may ask of the scheduler.
+
+        Receives nothing; returns the argv (Grid Engine's queue and parallel environment slots),
+        run once per connection before the first submit (``learn_limits``), or None: nothing to
+        ask (the default). Raises nothing."""
         return None
 
     def parse_limits_output(self, result: CommandResult) -> None:
-        """Optional hook: keep what ``limits_argv``'s result says, for ``check_spec``. Raises
-        nothing: a limit the scheduler does not tell is left to the scheduler (default: no-op)."""
+        """Optional hook: keep what ``limits_argv``'s result says, for ``check_spec``.
+
+        Receives the result; returns nothing. Raises nothing: a limit the scheduler does not tell,
+        or tells in words it cannot read, is left to the scheduler (default: no-op)."""
         return None
 
     def control_files(self, job: JobRecord, sandbox: str) -> dict[str, tuple[bytes, int]]:
-        """Optional hook: extra files for the sandbox's control folder, ``{name: (bytes, mode)}``.
+        """Optional hook: extra files for the sandbox's control folder.
 
-        Written with the job script, before the submit command. Default: none.
-        """
+        Receives the job and its absolute sandbox path; returns ``{name: (bytes, mode)}``, written
+        with the job script before the submit command (default: none). Raises nothing."""
         return {}
 
     def jobid_key(self, jobid: str) -> str:
-        """Optional hook: the part of a job id that names the job, for matching ids the
-        scheduler prints in several forms (PBS server suffixes). Default: the id."""
+        """Optional hook: the part of a job id that names the job.
+
+        Receives a job id as the scheduler printed it; returns the key ids are matched by (PBS
+        server suffixes; default: the id). Raises nothing."""
         return jobid
 
     # ------------------------------------------------------------------ optional hooks: any of the user's jobs
@@ -1426,53 +1448,60 @@ class BatchSystem(abc.ABC):
     # the capability keeps the default, which says so in one line.
 
     def history_argv(self, since: float) -> list[str]:
-        """Optional hook: ONE accounting command listing the user's jobs that ended since ``since``
-        (epoch seconds). Raises ``AccountingUnavailable`` when batchdeck reads no accounting here
-        (the default)."""
+        """Optional hook: ONE accounting command listing the user's jobs that ended since ``since``.
+
+        Receives epoch seconds; returns the argv. Raises ``AccountingUnavailable`` when batchdeck
+        reads no accounting here (the default)."""
         raise AccountingUnavailable(f"history is not available for {self.type_name} clusters yet ({self.name!r})")
 
     def parse_history_output(self, result: CommandResult, since: float) -> list[HistoryRecord]:
-        """Optional hook: the jobs in ``history_argv``'s result that ended since ``since``, in any order.
+        """Optional hook: the jobs in ``history_argv``'s result that ended since ``since``.
 
-        Raises ``AccountingUnavailable`` (with the scheduler's words) when accounting is off or
-        could not be read, ``ParseError`` on output it cannot read.
-        """
+        Receives the result and epoch seconds; returns the records, in any order. Raises
+        ``AccountingUnavailable`` (with the scheduler's words) when accounting is off or could not be
+        read, or here (the default), ``ParseError`` on output it cannot read."""
         raise AccountingUnavailable(f"history is not available for {self.type_name} clusters yet ({self.name!r})")
 
     def details_argv(self, jobid: str) -> list[str]:
         """Optional hook: ONE command that describes any of the user's jobs, queued or finished.
 
-        ``jobid`` is the scheduler's id, passed as an argument (never inside a script's text).
-        Raises ``BatchdeckError`` when the scheduler has no such command here (the default).
-        """
+        Receives the scheduler's job id, passed as an argument (never inside a script's text);
+        returns the argv. Raises ``BatchdeckError`` when the scheduler has no such command here
+        (the default)."""
         raise not_available(self.type_name, "details")
 
     def parse_details_output(self, jobid: str, result: CommandResult) -> JobDetails:
         """Optional hook: the job's details from ``details_argv``'s result.
 
-        Raises ``JobNotFound`` (with the scheduler's first line) when it knows no such job,
-        ``ParseError`` on output it cannot read.
-        """
+        Receives the job id and the result; returns the details. Raises ``JobNotFound`` (with the
+        scheduler's first line) when it knows no such job, ``SchedulerError`` when the command
+        failed otherwise, ``ParseError`` on output it cannot read, ``BatchdeckError`` where there
+        is no details command (the default)."""
         raise not_available(self.type_name, "details")
 
     def control_argv(self, action: str, jobid: str, value: str | None) -> list[str]:
         """Optional hook: the command that does ``action`` to any of the user's jobs.
 
-        ``action`` is one of ``job_control.ACTIONS`` (``cancel``, ``signal`` with ``value`` a signal
-        name of ``job_control.SIGNALS``, ``hold``, ``release``, ``time_limit`` with ``value`` in
-        seconds), already checked. Raises ``InvalidJobSpec`` for a value the scheduler cannot carry,
-        ``BatchdeckError`` when it cannot do the action here (the default).
-        """
+        Receives ``action``, one of ``job_control.ACTIONS`` (``cancel``, ``signal`` with ``value`` a
+        signal name of ``job_control.SIGNALS``, ``hold``, ``release``, ``time_limit`` with ``value``
+        in seconds), already checked, and the job id; returns the argv. Raises ``InvalidJobSpec`` for
+        a value the scheduler cannot carry, ``ValueError`` for an action outside ``ACTIONS`` (a
+        caller's mistake), ``BatchdeckError`` when it cannot do the action here (the default)."""
         raise not_available(self.type_name, action.replace("_", " "))
 
     def batch_script_argv(self, jobid: str) -> list[str]:
         """Optional hook: ONE command that prints the scheduler's own copy of a job's batch script.
-        Raises ``BatchdeckError`` when the scheduler keeps none batchdeck can read (the default)."""
+
+        Receives the job id; returns the argv. Raises ``BatchdeckError`` when the scheduler keeps
+        none batchdeck can read (the default)."""
         raise not_available(self.type_name, "resubmitting")
 
     def parse_batch_script_output(self, jobid: str, result: CommandResult) -> str:
         """Optional hook: the script from ``batch_script_argv``'s result.
-        Raises ``SchedulerError`` when the scheduler has no script for the job."""
+
+        Receives the job id and the result; returns the script's text. Raises ``SchedulerError``
+        when the scheduler has no script for the job, ``BatchdeckError`` where it keeps none
+        (the default)."""
         raise not_available(self.type_name, "resubmitting")
 
     def task_variable(self) -> str:
@@ -1493,38 +1522,46 @@ class BatchSystem(abc.ABC):
 
     @staticmethod
     def read_script_directives(script: str) -> DirectiveReading:
-        """Optional hook, pure: what a batch script's own directive lines (``#SBATCH``, ``#$`` …) ask
-        for, read up to the first command line as the scheduler reads them. Raises nothing but
+        """Optional hook, pure: what a batch script's own directive lines (``#SBATCH``, ``#$`` …) ask for.
+
+        Receives the script's text, read up to the first command line as the scheduler reads it;
+        returns the values, the lines passed through and notes. Raises nothing but
         ``InvalidJobSpec`` / ``ParseError`` naming the line. Default: nothing (local processes read none)."""
         return DirectiveReading()
 
     @classmethod
     def dependency_directives(cls, conditions: list[tuple[str, str]]) -> list[str]:
-        """Optional hook, pure: directive lines making a job wait for ``(kind, jobid)`` conditions
-        (kind ``ok``, ``any`` or ``notok``; jobid the scheduler's). Raises ``InvalidJobSpec`` for a
-        combination the scheduler cannot express, ``ConfigError`` where it has none (the default)."""
+        """Optional hook, pure: directive lines making a job wait for other jobs.
+
+        Receives ``(kind, jobid)`` conditions (kind ``ok``, ``any`` or ``notok``; jobid the
+        scheduler's); returns whole lines. Raises ``InvalidJobSpec`` for a combination the scheduler
+        cannot express, ``ConfigError`` where it has none (the default)."""
         raise ConfigError(f"{cls.type_name} clusters cannot make a job wait for another (--after)", key="type")
 
     def array_tasks_argv(self, jobid: str) -> list[str]:
-        """Optional hook: ONE accounting command listing the tasks of the array job ``jobid`` (the
-        array's id, or one of its tasks'). Raises ``BatchdeckError`` when the scheduler cannot do
-        it here (the default)."""
+        """Optional hook: ONE accounting command listing the tasks of the array job ``jobid``.
+
+        Receives the array's id, or one of its tasks'; returns the argv. Raises ``BatchdeckError``
+        when the scheduler cannot do it here (the default)."""
         raise not_available(self.type_name, "resubmitting an array's failed tasks")
 
     def parse_array_tasks_output(self, jobid: str, result: CommandResult) -> dict[int, HistoryRecord]:
-        """Optional hook: task id -> its record (``end_time`` None while it has not ended), from
-        ``array_tasks_argv``'s result; empty when ``jobid`` is no array. Raises
-        ``AccountingUnavailable`` when accounting could not be read, ``ParseError`` on output it
-        cannot read."""
+        """Optional hook: the array's tasks from ``array_tasks_argv``'s result.
+
+        Receives the job id and the result; returns task id -> its record (``end_time`` None while
+        it has not ended), empty when ``jobid`` is no array. Raises ``AccountingUnavailable`` when
+        accounting could not be read, ``ParseError`` on output it cannot read, ``BatchdeckError``
+        when the scheduler cannot do it here (the default)."""
         raise not_available(self.type_name, "resubmitting an array's failed tasks")
 
     def array_resubmit_argv(self, tasks: list[int], workdir: str, changes: dict[str, Any]) -> list[str]:
-        """Optional hook: the submit command that runs the batch script read from its stdin again
-        as an array of exactly ``tasks`` (sorted task ids), in ``workdir``, with ``changes`` (JobSpec
-        fields: cores, memory_per_core, walltime, queue, name) overriding the script's directives.
-        Its output is read with ``submit_regexp``. Raises ``InvalidJobSpec`` when the scheduler
-        cannot submit that set of tasks in one command, ``BatchdeckError`` when it cannot do it
-        here (the default)."""
+        """Optional hook: the submit command that runs the batch script read from its stdin again.
+
+        Receives exactly the ``tasks`` to run (sorted task ids), the ``workdir`` and ``changes``
+        (JobSpec fields: cores, memory_per_core, walltime, queue, name) overriding the script's
+        directives; returns the argv, whose output is read with ``submit_regexp``. Raises
+        ``InvalidJobSpec`` when the scheduler cannot submit that set of tasks in one command,
+        ``BatchdeckError`` when it cannot do it here (the default)."""
         raise not_available(self.type_name, "resubmitting an array's failed tasks")
 
 

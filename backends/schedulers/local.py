@@ -321,6 +321,7 @@ class LocalBatchSystem(BatchSystem):
     max_job_name_length = 200
     details_from_journal = True
     default_min_poll_interval = 0.0
+    keeps_accounting = False
 
     def __init__(
         self, settings: ClusterSettings | str, transport: Transport | str | None = None, **keys: Any

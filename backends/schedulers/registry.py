@@ -6,7 +6,6 @@ import importlib
 
 from ..errors import ConfigError
 from .base import BatchSystem
-from .directives import DirectiveReading
 
 # Imported on first use, so a cluster of one type never loads the others' modules.
 BACKENDS: dict[str, str] = {
@@ -30,12 +29,3 @@ def backend_class(type_name: str) -> type[BatchSystem]:
     cls: type[BatchSystem] = getattr(module, class_name)
     return cls
 
-
-def read_script_directives(type_name: str, script: str) -> DirectiveReading:
-    """What a script's directives ask for on a cluster of this type (the class's hook; no connection)."""
-    return backend_class(type_name).read_script_directives(script)
-
-
-def dependency_directives(type_name: str, conditions: list[tuple[str, str]]) -> list[str]:
-    """Directive lines making a job wait for ``(kind, jobid)`` conditions (the class's hook)."""
-    return backend_class(type_name).dependency_directives(conditions)
