@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select, Static
 
 from batchdeck.backends.engine.deck import Deck
-from batchdeck.backends.model import RunState
+from batchdeck.backends.model import JobRecord, RunState
 from batchdeck.tui.app import BatchdeckApp
 from batchdeck.tui.screenshots import wait_for
 from batchdeck.tui.submit_screen import SubmitScreen
@@ -203,34 +207,49 @@ def test_slurm_and_sge_take_the_options_they_honour(tmp_path: Path) -> None:
         deck.journal.close()
 
 
-async def test_a_real_slurm_job_from_the_form_carries_the_options(slurm_cluster: None, tmp_path: Path) -> None:
-    import subprocess
-    import uuid
-
+@pytest.fixture
+def slurm_form(slurm_cluster: None) -> Iterator[Path]:
+    """A configuration of one real SLURM cluster ``hpc`` whose sandboxes the jobs can reach."""
     root = Path("/var/tmp/batchdeck-test") / f"form-{uuid.uuid4().hex[:8]}"
     root.mkdir(parents=True)
     config = Path(os.environ["BATCHDECK_CONFIG"])
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(f'[clusters.hpc]\ntype = "slurm"\nsandbox_root = "{root}"\npoll_interval = 0.5\n')
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+async def open_form(pilot: Pilot[int], app: BatchdeckApp) -> SubmitScreen:
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen))
+    form = app.screen
+    assert isinstance(form, SubmitScreen)
+    return form
+
+
+async def submit_and_show(pilot: Pilot[int], app: BatchdeckApp, form: SubmitScreen) -> tuple[JobRecord, str]:
+    """Submit the form's job to SLURM; the job and what ``scontrol show job`` says of it, after it ended."""
+    await wait_for(pilot, lambda: form.settled and not form.query_one("#submit", Button).disabled, timeout=10)
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: any(j.jobid for j in app.jobs_by_id.values()), timeout=30)
+    (job,) = app.jobs_by_id.values()
+    shown = subprocess.run(["scontrol", "show", "job", str(job.jobid)], capture_output=True, text=True).stdout
+    await wait_for(pilot, lambda: not app.jobs_by_id[job.id].state.is_active, timeout=90)
+    await pilot.press("q")
+    return job, shown
+
+
+async def test_a_real_slurm_job_from_the_form_carries_the_options(slurm_form: Path, tmp_path: Path) -> None:
     app = make_app(tmp_path)
     account = subprocess.run(["sacctmgr", "-n", "-P", "show", "assoc", f"user={os.environ.get('USER', 'root')}",
                               "format=account"], capture_output=True, text=True).stdout.split()[0]  # fmt: skip
     typed = {"command": "sleep 1", "name": "formopts", "account": account, "qos": "normal", "nodes": "1",
              "extra": "--comment=from-the-form"}  # fmt: skip
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen))
-        form = app.screen
-        assert isinstance(form, SubmitScreen)
+        form = await open_form(pilot, app)
         for ident, text in typed.items():
             form.query_one(f"#{ident}", Input).value = text
-        await wait_for(pilot, lambda: form.settled and not form.query_one("#submit", Button).disabled, timeout=10)
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: any(j.jobid for j in app.jobs_by_id.values()), timeout=30)
-        (job,) = app.jobs_by_id.values()
-        shown = subprocess.run(["scontrol", "show", "job", str(job.jobid)], capture_output=True, text=True).stdout
-        await wait_for(pilot, lambda: not app.jobs_by_id[job.id].state.is_active, timeout=90)
-        await pilot.press("q")
+        job, shown = await submit_and_show(pilot, app, form)
     assert f"Account={account}" in shown and "QOS=normal" in shown and "Comment=from-the-form" in shown, shown
     stored = Deck.open()
     try:
@@ -238,7 +257,6 @@ async def test_a_real_slurm_job_from_the_form_carries_the_options(slurm_cluster:
     finally:
         stored.journal.close()
     assert (spec.account, spec.qos, spec.nodes, spec.extra_args) == (account, "normal", 1, ["--comment=from-the-form"])
-    shutil.rmtree(root, ignore_errors=True)
 
 
 SBATCH_SCRIPT = """#!/bin/sh
@@ -281,34 +299,17 @@ def test_a_script_file_s_directives_fill_what_the_form_leaves_empty(tmp_path: Pa
 
 
 async def test_a_real_slurm_job_from_a_script_in_the_form_runs_as_its_directives_say(
-    slurm_cluster: None, tmp_path: Path
+    slurm_form: Path, tmp_path: Path
 ) -> None:
-    import subprocess
-    import uuid
-
-    root = Path("/var/tmp/batchdeck-test") / f"form-{uuid.uuid4().hex[:8]}"
-    root.mkdir(parents=True)
     script = tmp_path / "job.sbatch"
     script.write_text(SBATCH_SCRIPT)
-    config = Path(os.environ["BATCHDECK_CONFIG"])
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f'[clusters.hpc]\ntype = "slurm"\nsandbox_root = "{root}"\npoll_interval = 0.5\n')
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen))
-        form = app.screen
-        assert isinstance(form, SubmitScreen)
+        form = await open_form(pilot, app)
         form.query_one("#script", Input).value = str(script)
         await wait_for(pilot, lambda: form.settled and not form.query_one("#submit", Button).disabled, timeout=10)
         shown_in_form = str(form.query_one("#directives", Static).render())
         assert "cores 2" in shown_in_form and "walltime 00:02:00" in shown_in_form, shown_in_form
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: any(j.jobid for j in app.jobs_by_id.values()), timeout=30)
-        (job,) = app.jobs_by_id.values()
-        shown = subprocess.run(["scontrol", "show", "job", str(job.jobid)], capture_output=True, text=True).stdout
-        await wait_for(pilot, lambda: not app.jobs_by_id[job.id].state.is_active, timeout=90)
-        await pilot.press("q")
+        _job, shown = await submit_and_show(pilot, app, form)
     assert "TimeLimit=00:02:00" in shown and "-swept\n" in shown and "MailType=END" in shown, shown
     assert "NumCPUs=2" in shown or "CPUs/Task=2" in shown, shown
-    shutil.rmtree(root, ignore_errors=True)
