@@ -84,7 +84,7 @@ async def test_one_real_submit_validates_once_and_connects_once(tmp_path: Path, 
         assert calls["BatchSystem.submit_job"] == 1
 
         async def done() -> bool:
-            await deck.refresh_job(job.id)
+            await deck.poll(job.cluster)
             return deck.job(job.id).state == RunState.TERMINATING
 
         await eventually(done, what="the counted job to end")

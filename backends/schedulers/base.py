@@ -1505,19 +1505,26 @@ class BatchSystem(abc.ABC):
         raise not_available(self.type_name, "resubmitting")
 
     def task_variable(self) -> str:
-        """Optional hook: the environment variable holding a task's id (default ``array_task_variable``;
-        PBS: its flavour's)."""
+        """Optional hook: the environment variable holding a task's id inside the task.
+
+        Receives nothing; returns the variable's name (default ``array_task_variable``; PBS: its
+        flavour's; empty where the scheduler runs no arrays). Raises nothing."""
         return self.array_task_variable
 
     def task_jobid(self, jobid: str, task: int) -> str:
-        """Optional hook: the id accounting knows one task of the array ``jobid`` by
-        (default SLURM's and LSF's ``ID_TASK`` / ``ID[TASK]`` forms: ``ID_TASK``)."""
+        """Optional hook: the id accounting knows one task of an array by.
+
+        Receives the array's job id and the task id; returns the task's own id (default SLURM's
+        ``ID_TASK``; LSF ``ID[TASK]``, PBS ``ID[TASK]``). Raises nothing."""
         return f"{jobid}_{task}"
 
     def check_array(self, array: TaskArray) -> None:
-        """Optional hook: raise ValueError (one line) for task ids the scheduler cannot take
-        (Grid Engine and PBS Pro: one range only). Arrays themselves are refused by
-        ``unhonoured_options`` where the backend does not list ``array`` in ``honoured_options``."""
+        """Optional hook: whether the scheduler can take these task ids.
+
+        Receives the parsed ``--array``; returns nothing. Raises ``ValueError`` (one line) for task
+        ids the scheduler cannot take (Grid Engine and PBS Pro: one range only). Arrays themselves
+        are refused by ``unhonoured_options`` where the backend does not list ``array`` in
+        ``honoured_options``."""
         return None
 
     @staticmethod
