@@ -695,10 +695,14 @@ class MainScreen(Screen[None]):
         return key
 
     async def _control(self, key: str, action: str, value: str | None = None) -> None:
+        what = action.replace("_", " ") if action != "time_limit" else "set the time limit of"
         try:
             answer = await self.session.control(key, action, value)
         except BatchdeckError as exc:
-            self._refused(action.replace("_", " ") if action != "time_limit" else "set the time limit of", key, exc)
+            self._refused(what, key, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug must show on screen, not vanish in a worker
+            self._refused(what, key, BatchdeckError(f"{type(exc).__name__}: {exc}"))
             return
         done = f"sent SIG{value}" if action == "signal" else _DONE[action]
         said = f": {terminal_safe(answer)}" if answer else ""
