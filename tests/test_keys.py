@@ -19,7 +19,7 @@ from rich.console import Console
 from textual.binding import Binding
 from textual.containers import ScrollableContainer
 from textual.keys import Keys, _character_to_key, _normalize_key_list
-from textual.widgets import Button, DataTable, Input, OptionList, Select, Switch
+from textual.widgets import Button, DataTable, Input, OptionList, Select, SelectionList, Switch
 from textual.widgets._footer import FooterKey
 
 from batchdeck.backends.engine.config import load_config
@@ -39,15 +39,19 @@ from batchdeck.backends.engine.keys import (
 )
 from batchdeck.backends.errors import ConfigError
 from batchdeck.tui.app import BatchdeckApp
+from batchdeck.tui.columns_screen import ColumnsScreen
 from batchdeck.tui.confirm_screen import ConfirmScreen
+from batchdeck.tui.details_screen import DetailsScreen
 from batchdeck.tui.download_screen import DownloadScreen
 from batchdeck.tui.help_screen import HelpScreen
 from batchdeck.tui.history_screen import HistoryScreen
 from batchdeck.tui.main_screen import FilterInput, MainScreen
 from batchdeck.tui.peek_view import PeekLog, PeekPrompt
 from batchdeck.tui.screenshots import wait_for
+from batchdeck.tui.signal_screen import SignalScreen
 from batchdeck.tui.submit_screen import SubmitScreen
 from batchdeck.tui.theme_screen import ThemeScreen
+from batchdeck.tui.time_limit_screen import TimeLimitScreen
 
 # ---------------------------------------------------------------- the loader
 
@@ -169,6 +173,10 @@ SCOPE_WIDGETS: dict[str, tuple[type, ...]] = {
     "theme": (OptionList,),
     "help": (ScrollableContainer,),
     "history": (DataTable,),
+    "details": (ScrollableContainer,),
+    "signal": (OptionList,),
+    "time_limit": (Input,),
+    "columns": (SelectionList,),
 }
 
 
@@ -194,7 +202,8 @@ def test_the_defaults_load_and_clash_with_nothing() -> None:
 
 def test_every_binding_of_the_app_is_one_of_the_actions() -> None:
     classes = (MainScreen, FilterInput, PeekLog, PeekPrompt, SubmitScreen, ConfirmScreen, DownloadScreen,
-               ThemeScreen, HelpScreen, HistoryScreen)  # fmt: skip
+               ThemeScreen, HelpScreen, HistoryScreen, DetailsScreen, SignalScreen, TimeLimitScreen,
+               ColumnsScreen)  # fmt: skip
     seen: dict[str, str] = {}
     for cls in classes:
         for binding in cls.BINDINGS:

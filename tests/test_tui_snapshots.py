@@ -119,3 +119,72 @@ def test_screen_at_80x24(snap_compare, scene: str, theme: str) -> None:  # noqa:
         await ALL_SCENES[scene](pilot)
 
     assert snap_compare(demo_app(theme=theme), run_before=run_before, terminal_size=NARROW)
+
+
+async def _other_row(pilot: Pilot, key: str) -> None:
+    from batchdeck.tui.jobs_table import JobsTable
+
+    table = pilot.app.query_one(JobsTable)
+    await wait_for(pilot, lambda: key in table.shown)
+    table.select_key(key)
+    await pilot.pause()
+
+
+async def _details(pilot: Pilot) -> None:
+    from batchdeck.tui.details_screen import DetailsScreen
+
+    await _other_row(pilot, "other:hpc:48213")
+    await pilot.press("i")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, DetailsScreen) and pilot.app.screen.rows is not None)
+
+
+async def _signal(pilot: Pilot) -> None:
+    from batchdeck.tui.signal_screen import SignalScreen
+
+    await _other_row(pilot, "other:hpc:48213")
+    await pilot.press("k")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SignalScreen))
+
+
+async def _time_limit(pilot: Pilot) -> None:
+    from batchdeck.tui.time_limit_screen import TimeLimitScreen
+
+    await _other_row(pilot, "other:hpc:48213")
+    await pilot.press("T")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, TimeLimitScreen))
+    await pilot.press(*"12h")
+
+
+async def _columns(pilot: Pilot) -> None:
+    from batchdeck.tui.columns_screen import ColumnsScreen
+
+    await pilot.press("S", "S", "S")  # sorted by name, ascending
+    await pilot.press("C")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ColumnsScreen))
+    await pilot.press("down", "down", "down", "down", "space")  # elapsed hidden
+
+
+async def _other_selected(pilot: Pilot) -> None:
+    await _other_row(pilot, "other:hpc:48213")  # the footer offers the other-job actions
+
+
+ANY_JOB_SCENES = {
+    "details": _details,
+    "signal": _signal,
+    "time_limit": _time_limit,
+    "columns": _columns,
+    "other_row": _other_selected,
+}
+
+
+@pytest.mark.parametrize("theme", [DARK, LIGHT])
+@pytest.mark.parametrize("scene", list(ANY_JOB_SCENES))
+def test_any_job_screen(snap_compare, scene: str, theme: str) -> None:  # noqa: ANN001 - pytest fixture
+    """A job batchdeck did not submit: its details, the signal chooser, a new time limit; the
+    columns dialog over a sorted table; the footer on such a row."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.pause()
+        await ANY_JOB_SCENES[scene](pilot)
+
+    assert snap_compare(demo_app(theme=theme), run_before=run_before, terminal_size=SIZE)

@@ -27,7 +27,7 @@ from ..backends.text import terminal_safe
 from ..themes import DARK, DEFAULT_STATE_COLOURS, STATE_ROLES, THEMES
 from .download_screen import DownloadScreen
 from .main_screen import MainScreen
-from .rows import Clock
+from .rows import COLUMNS, DISPLAY_ORDER, Clock
 from .terminal_notify import send
 from .theme_screen import ThemeScreen
 
@@ -67,8 +67,10 @@ class BatchdeckApp(App[int]):
         self.session.add_listener(self._tell_of_ended_jobs)
         self.ui_settings = ui_settings
         self.owns_deck = owns_deck
+        self._load_view()
         self.main = MainScreen(
-            self.session, live=auto_refresh, peek_interval=peek_interval, download_base=download_base
+            self.session, live=auto_refresh, peek_interval=peek_interval, download_base=download_base,
+            on_view_change=self._save_view,
         )
         # The [keys] table, checked by the config loader: Textual moves the bindings with these ids.
         self.set_keymap(deck.config.keys)
@@ -150,30 +152,56 @@ class BatchdeckApp(App[int]):
         del markup
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
-    def _saved_theme(self) -> str | None:
+    def _ui_data(self) -> dict[str, object]:
         if self.ui_settings is None:
-            return None
+            return {}
         try:
-            name = json.loads(self.ui_settings.read_text()).get("theme")
-        except (OSError, ValueError, AttributeError):
-            return None
+            data = json.loads(self.ui_settings.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _saved_theme(self) -> str | None:
+        name = self._ui_data().get("theme")
         return name if isinstance(name, str) and name in self.available_themes else None
 
-    def _save_theme(self, name: str) -> None:
+    def _save_ui(self, what: str, values: dict[str, object]) -> None:
         if self.ui_settings is None:
             return
-        try:
-            data = json.loads(self.ui_settings.read_text()) if self.ui_settings.exists() else {}
-            if not isinstance(data, dict):
-                data = {}
-        except (OSError, ValueError):
-            data = {}
-        data["theme"] = name
+        data = self._ui_data()
+        data.update(values)
+        # under a temp name, then renamed: a crash mid-write never leaves half a file
+        temp = self.ui_settings.with_name(f".{self.ui_settings.name}.tmp")
         try:
             self.ui_settings.parent.mkdir(parents=True, exist_ok=True)
-            self.ui_settings.write_text(json.dumps(data, indent=2) + "\n")
+            temp.write_text(json.dumps(data, indent=2) + "\n")
+            temp.replace(self.ui_settings)
         except OSError as exc:
-            self.notify(f"cannot save the theme to {self.ui_settings}: {exc.strerror}", severity="warning")
+            self.notify(f"cannot save the {what} to {self.ui_settings}: {exc.strerror}", severity="warning")
+
+    def _save_theme(self, name: str) -> None:
+        self._save_ui("theme", {"theme": name})
+
+    # The Jobs table's sort and columns are remembered beside the theme; a value this version
+    # does not know (a column renamed since) is dropped, never an error at start.
+
+    def _load_view(self) -> None:
+        data = self._ui_data()
+        known = dict(COLUMNS)
+        sort = data.get("sort")
+        if isinstance(sort, list) and len(sort) == 2 and sort[0] in known and isinstance(sort[1], bool):
+            self.session.sort = (sort[0], sort[1])
+        columns = data.get("columns")
+        if isinstance(columns, list):
+            shown = tuple(key for key in DISPLAY_ORDER if key in columns)
+            self.session.columns = shown if shown and shown != DISPLAY_ORDER else None
+
+    def _save_view(self) -> None:
+        sort = self.session.sort
+        self._save_ui(
+            "Jobs table's sort and columns",
+            {"sort": list(sort) if sort else None, "columns": list(self.session.columns or DISPLAY_ORDER)},
+        )
 
     def _theme_changed(self, _theme: object) -> None:
         self._update_state_colours()

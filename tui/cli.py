@@ -30,7 +30,6 @@ from ..backends.text import first_line, terminal_safe
 from ..backends.transports.base import command_line
 from ..backends.units import (
     format_exit,
-    format_memory,
     format_percent,
     format_walltime,
     format_when,
@@ -644,50 +643,16 @@ def _when(epoch: float | None) -> str:
 
 async def _show(deck: Deck, args: argparse.Namespace) -> int:
     cluster, jobid, record = _target(deck, args.id)
-    backend = deck.backend(cluster)
-    lost = lost_note(record, time.time()) if record is not None else ""
-    if backend.details_from_journal and record is not None:
-        details = job_control.details_from_record(record)
-    else:
-        try:
-            details = await job_control.job_details(backend, jobid)
-        except BatchdeckError:
-            if not lost or record is None:
-                raise
-            details = job_control.details_from_record(record)  # the scheduler forgot it: that is what lost means
-    if record is not None:
-        details.batchdeck_id = record.id
+    now = time.time()
+    lost = lost_note(record, now) if record is not None else ""
+    details = await job_control.details_of(deck.backend(cluster), jobid, record, now)
     if args.json:
         data = details.to_dict()
         if lost and record is not None:
             data.update(lost=lost, recheck_at=record.recheck_at)
         _print_json(data)
         return 0
-    d = details
-    memory = "-" if d.memory is None else format_memory(int(d.memory))
-    start_label = "estimated start" if d.start_is_estimate else "started"
-    rows = [
-        ("job", f"{d.cluster}:{d.jobid}" + (f" (batchdeck {d.batchdeck_id})" if d.batchdeck_id else "")),
-        ("name", d.name), ("user", d.user or "-"),
-        ("state", f"{d.state.value} ({d.raw_state})" if d.raw_state else d.state.value),
-        ("reason", d.reason or "-"), ("queue", d.queue or "-"), ("account", d.account or "-"),
-        ("nodes", f"{d.nodes if d.nodes is not None else '-'} {d.node_list}".strip()),
-        ("cores", str(d.cores or "-")), ("memory", memory), ("gpus", str(d.gpus or "-")),
-        ("submitted", _when(d.submit_time)), (start_label, _when(d.start_time)), ("ended", _when(d.end_time)),
-        ("elapsed", format_walltime(d.elapsed)), ("time limit", format_walltime(d.time_limit)),
-        ("time left", format_walltime(d.time_left)),
-        ("depends on", d.dependency + (" — can never be satisfied" if d.dependency_never_satisfied else "") or "-"),
-        ("workdir", d.workdir or "-"), ("command", d.command or "-"),
-        ("stdout", d.stdout or "-"), ("stderr", d.stderr or "-"),
-    ]  # fmt: skip
-    if d.array_id:
-        rows.insert(1, ("array", f"{d.array_id} tasks {d.array_task}"))
-    if d.outcome is not None:
-        rows.append(("outcome", d.outcome.value))
-    if d.exitcode is not None or d.signal is not None:
-        rows.append(("exit", f"{d.exitcode if d.exitcode is not None else '-'}" + (f" signal {d.signal}" if d.signal else "")))
-    if lost:
-        rows.append(("lost", lost.removeprefix("lost: ")))
+    rows = job_control.details_rows(details, now, lost)
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

@@ -17,6 +17,7 @@ from ..backends.engine.journal import Journal
 from ..backends.errors import BatchdeckError
 from ..backends.model import (
     HistoryRecord,
+    JobDetails,
     JobRecord,
     JobSpec,
     Outcome,
@@ -228,6 +229,15 @@ def demo_app(root: Path = DEMO_ROOT, theme: str | None = None, arrays: bool = Fa
         download_base=root / "downloads",
     )
     app.last_refresh = FIXED_NOW
+    # the details of the notebook job batchdeck did not submit, as if just asked (one scontrol)
+    key = "other:hpc:48213"
+    app.session.details_cache.put(key, app.session._fingerprint(key), JobDetails(
+        cluster="hpc", jobid="48213", name="jupyter-notebook", user="ada", state=RunState.RUNNING,
+        raw_state="RUNNING", queue="interactive", account="proj-ml", nodes=1, node_list="gpu07", cores=4,
+        memory=16384, gpus=1, submit_time=FIXED_NOW - 5460, start_time=FIXED_NOW - 5400, elapsed=5400,
+        time_limit=8 * 3600, workdir="/home/ada/notebooks", command="/home/ada/bin/jupyter-lab.sbatch",
+        stdout="/home/ada/notebooks/jupyter-48213.log", stderr="/home/ada/notebooks/jupyter-48213.log",
+    ))  # fmt: skip
     if theme:
         app.theme = theme
     return app

@@ -6,8 +6,9 @@ from collections.abc import Callable, Sequence
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.coordinate import Coordinate
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
 from .fitted_table import FittedTable
 from .rows import COLUMNS, DISPLAY_ORDER, ESSENTIAL_COLUMNS, Row
@@ -25,12 +26,9 @@ OUTCOME_FLOOR = 16
 NAME_FLOOR = 14
 #: where each display column's value sits in a Row
 _CELL_INDEX = {key: index for index, (key, _label) in enumerate(COLUMNS)}
-_ORDER = tuple(_CELL_INDEX[key] for key in DISPLAY_ORDER)
-_OUTCOME = DISPLAY_ORDER.index("exit")
-_NAME = DISPLAY_ORDER.index("name")
 
 
-def fit_widths(natural: Sequence[int], room: int) -> list[int]:
+def fit_widths(natural: Sequence[int], room: int, order: Sequence[str] = DISPLAY_ORDER) -> list[int]:
     """The display columns' widths (padding included) for ``room`` cells.
 
     Everything at its natural width when it fits. Otherwise the two free-text columns give
@@ -38,12 +36,16 @@ def fit_widths(natural: Sequence[int], room: int) -> list[int]:
     floors, so the table needs no horizontal scrollbar while the other columns fit. When
     even that is too wide (a narrower terminal), the essential columns (id, name, state,
     outcome) share the visible width, a long name giving way (down to MIN_NAME) until the
-    outcome has OUTCOME_GOAL cells, and the rest are reached by scrolling.
+    outcome has OUTCOME_GOAL cells, and the rest are reached by scrolling. ``order`` is the
+    columns shown (DISPLAY_ORDER's, some maybe hidden); with the name or outcome hidden
+    nothing gives way and the table scrolls.
     """
     widths = list(natural)
-    if room <= 0 or sum(widths) <= room:
+    if room <= 0 or sum(widths) <= room or "exit" not in order or "name" not in order:
         return widths
-    for index, floor in ((_OUTCOME, OUTCOME_GOAL), (_NAME, NAME_GOAL), (_OUTCOME, OUTCOME_FLOOR), (_NAME, NAME_FLOOR)):
+    outcome_at, name_at = order.index("exit"), order.index("name")
+    essential = sum(1 for key in order if key in DISPLAY_ORDER[:ESSENTIAL_COLUMNS])
+    for index, floor in ((outcome_at, OUTCOME_GOAL), (name_at, NAME_GOAL), (outcome_at, OUTCOME_FLOOR), (name_at, NAME_FLOOR)):
         excess = sum(widths) - room
         if excess <= 0:
             return widths
@@ -51,12 +53,12 @@ def fit_widths(natural: Sequence[int], room: int) -> list[int]:
     if sum(widths) <= room:
         return widths
     widths = list(natural)
-    before = sum(widths[:ESSENTIAL_COLUMNS]) - widths[_OUTCOME]
-    want = min(widths[_OUTCOME], OUTCOME_GOAL)
+    before = sum(widths[:essential]) - widths[outcome_at]
+    want = min(widths[outcome_at], OUTCOME_GOAL)
     if room - before < want:
-        widths[_NAME] = max(MIN_NAME, widths[_NAME] - (want - (room - before)))
-        before = sum(widths[:ESSENTIAL_COLUMNS]) - widths[_OUTCOME]
-    widths[_OUTCOME] = min(widths[_OUTCOME], max(MIN_OUTCOME, room - before))
+        widths[name_at] = max(MIN_NAME, widths[name_at] - (want - (room - before)))
+        before = sum(widths[:essential]) - widths[outcome_at]
+    widths[outcome_at] = min(widths[outcome_at], max(MIN_OUTCOME, room - before))
     return widths
 
 
@@ -76,17 +78,44 @@ class JobsTable(FittedTable[str | Text]):
         self._shown: dict[str, Row] = {}
         self._pending: dict[str, Row] | None = None
         self._restore: str | None = None
+        #: the columns shown, in DISPLAY_ORDER's order, and where each one's value sits in a Row
+        self.shown_columns: tuple[str, ...] = DISPLAY_ORDER
+        self._order = tuple(_CELL_INDEX[key] for key in self.shown_columns)
+        self._adding_columns = False
         self.border_title = "Jobs"
 
     def on_mount(self) -> None:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
         labels = dict(COLUMNS)
-        for key in DISPLAY_ORDER:
-            self.add_column(labels[key], key=key)
+        self._adding_columns = True
+        try:
+            for key in self.shown_columns:
+                self.add_column(labels[key], key=key)
+        finally:
+            self._adding_columns = False
+
+    def set_columns(self, visible: Sequence[str]) -> None:
+        """Show these columns (kept in DISPLAY_ORDER's order); the rows are drawn again."""
+        wanted = tuple(key for key in DISPLAY_ORDER if key in visible) or DISPLAY_ORDER
+        if wanted == self.shown_columns:
+            return
+        rows = self._pending or self._shown
+        self._restore = self._restore or self.selected_key
+        self.shown_columns = wanted
+        self._order = tuple(_CELL_INDEX[key] for key in wanted)
+        self._shown, self._pending = {}, None
+        self.clear(columns=True)
+        self._fitted = None
+        if self.is_mounted:
+            self._add_columns()
+        self.sync(rows)
 
     def fit(self, natural: Sequence[int], room: int) -> list[int]:
-        if len(natural) != len(DISPLAY_ORDER):
+        if self._adding_columns or len(natural) != len(self.shown_columns):
             return list(natural)  # still adding the columns
-        return fit_widths(natural, room)
+        return fit_widths(natural, room, self.shown_columns)
 
     @property
     def shown(self) -> dict[str, Row]:
@@ -136,38 +165,28 @@ class JobsTable(FittedTable[str | Text]):
                 before = old[key]
                 if before == cells:
                     continue
-                for index, (column, _label) in enumerate(COLUMNS):
-                    if before[index] != cells[index]:
-                        self._set_cell(key, column, cells[index])
-                        changes += 1
+                changes += self._update_cells(key, before, cells)
             shown = dict(rows)
         else:
             removed = [key for key in old if key not in rows]
             kept = [key for key in old if key in rows]
-            if kept != [key for key in rows if key in old]:
-                # The order of surviving rows changed (e.g. a new filter): rebuild.
-                self.clear()
-                old, removed, kept = {}, [], []
             for key in removed:
                 self.remove_row(key)
                 changes += 1
             for key in kept:
                 before, cells = old[key], rows[key]
                 if before != cells:
-                    for index, (column, _label) in enumerate(COLUMNS):
-                        if before[index] != cells[index]:
-                            self._set_cell(key, column, cells[index])
-                            changes += 1
+                    changes += self._update_cells(key, before, cells)
             added = [key for key in rows if key not in old]
             now = added[:FILL_CHUNK]
             self.add_rows_keyed({key: rows[key] for key in now})
             changes += len(now)
             present = set(kept).union(now)
             order = [key for key in rows if key in present]
-            # New rows were appended; a new batchdeck job belongs before the
-            # other jobs, so re-sort only when the order is off.
+            # New rows were appended, and a new sort or filter moves the kept ones:
+            # put them in order in place (no row is measured again), only when it is off.
             if [row.key.value for row in self.ordered_rows] != order:
-                self._reorder(order, rows)
+                self._reorder(order)
             shown = {key: rows[key] for key in order}
             if len(added) > len(now):
                 self._pending = rows
@@ -192,6 +211,14 @@ class JobsTable(FittedTable[str | Text]):
         if self._pending is not None:
             self.sync(self._pending)
 
+    def _update_cells(self, key: str, before: Row, cells: Row) -> int:
+        changes = 0
+        for index, (column, _label) in enumerate(COLUMNS):
+            if before[index] != cells[index] and column in self.shown_columns:
+                self._set_cell(key, column, cells[index])
+                changes += 1
+        return changes
+
     def _set_cell(self, key: str, column: str, value: str | Text) -> None:
         """Update one cell without clipping it and without re-measuring its column.
 
@@ -206,23 +233,11 @@ class JobsTable(FittedTable[str | Text]):
 
     def add_rows_keyed(self, rows: dict[str, Row]) -> None:
         for key, cells in rows.items():
-            self.add_row(*(cells[index] for index in _ORDER), key=key)
+            self.add_row(*(cells[index] for index in self._order), key=key)
 
-    def _reorder(self, order: list[str], rows: dict[str, Row]) -> None:
-        # the sort sees cells, not keys: each row is found again by its (by, id, cluster) cells
-        # (an array's task rows, "└ 3", are told apart by them only within one array)
-        position: dict[tuple[str, str, str], int] = {}
-        for index, key in enumerate(order):
-            cells = rows[key]
-            position.setdefault((str(cells[0]), str(cells[1]), str(cells[3])), index)
-        if len(position) < len(order):
-            # two expanded arrays of one cluster: the cells cannot tell their tasks apart
-            self.clear()
-            self.add_rows_keyed({key: rows[key] for key in order})
-            return
-
-        def where(values: tuple[str | Text, ...]) -> int:
-            src, job, cluster = (str(v) for v in values)
-            return position.get((src, job, cluster), len(position))
-
-        self.sort("src", "id", "cluster", key=where)
+    def _reorder(self, order: list[str]) -> None:
+        """Rows in this order of keys, as DataTable.sort places them (its row locations),
+        without a sort key read from cells: the columns that tell rows apart may be hidden."""
+        self._row_locations = TwoWayDict({RowKey(key): index for index, key in enumerate(order)})
+        self._update_count += 1
+        self.refresh()

@@ -24,7 +24,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..backends.engine import job_control
 from ..backends.engine.deck import CLEAN_AGE, lost_note, may_still_run
+from ..backends.engine.logfile import LogSource
 from ..backends.engine.resubmit import resubmit_values
 from ..backends.engine.session import ChangeSet, Session
 from ..backends.errors import BatchdeckError
@@ -32,7 +34,9 @@ from ..backends.model import HistoryRecord, JobRecord, RunState, SchedulerJob
 from ..backends.text import first_line, terminal_safe
 from ..backends.units import format_memory, format_walltime, format_when, parse_age
 from ..themes import DEFAULT_STATE_COLOURS
+from .columns_screen import ColumnsScreen
 from .confirm_screen import ConfirmScreen
+from .details_screen import DetailsScreen
 from .download_screen import DownloadScreen
 from .fitted_table import FittedTable
 from .help_screen import HelpScreen
@@ -41,6 +45,8 @@ from .jobs_table import JobsTable
 from .keys import bindings, key_text
 from .peek_view import PeekView
 from .rows import (
+    COLUMNS,
+    DISPLAY_ORDER,
     OTHER_PREFIX,
     JobFilter,
     RowCache,
@@ -52,11 +58,20 @@ from .rows import (
     counts_text,
     fold_text,
     full_command,
+    next_sort,
     queue_row,
+    sort_rows,
     split_task_key,
     visible_rows,
 )
+from .signal_screen import SignalScreen
 from .submit_screen import SubmitRequest, SubmitScreen
+from .time_limit_screen import TimeLimitScreen
+
+#: the actions that act only on a job batchdeck did not submit: offered on such a row alone
+OTHER_JOB_ACTIONS = frozenset({"signal_job", "hold_job", "release_job", "time_limit"})
+#: how a control action's success reads
+_DONE = {"cancel": "cancel requested", "hold": "held", "release": "released", "time_limit": "new time limit set"}
 
 ALL = "*all*"
 
@@ -195,9 +210,12 @@ class MainScreen(Screen[None]):
         live: bool = True,
         peek_interval: float = 0.5,
         download_base: Path | None = None,
+        on_view_change: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.session = session
+        # told when the sort or the columns change, so the app remembers them with the theme
+        self.on_view_change = on_view_change
         self.live = live
         self._row_cache: RowCache = {}
         # row keys of the array jobs unfolded into their tasks (a view choice)
@@ -287,6 +305,9 @@ class MainScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Behind a dialog these keys cannot reach this screen; the footer must not offer them either.
+        if action in OTHER_JOB_ACTIONS:
+            key = self.session.selection.job
+            return self.is_active and key is not None and key.startswith(OTHER_PREFIX)
         return self.is_active
 
     # ------------------------------------------------------------------ the session's news
@@ -304,6 +325,8 @@ class MainScreen(Screen[None]):
             self.refresh_jobs()
         elif "job" in selection:
             self.show_detail()
+        if "job" in selection:
+            self.refresh_bindings()  # the footer offers the other-job actions on such a row only
         if changes.refreshed:
             self._update_subtitle()
         if changes.jobs or changes.removed or changes.clusters or selection - {"job"}:
@@ -406,10 +429,16 @@ class MainScreen(Screen[None]):
             session.jobs.values(), session.status, flt, session.clock(), self.state_colours, self._row_cache,
             frozenset(self.expanded), self._parents, self._array_rows,
         )  # fmt: skip
+        if session.sort is not None and session.sort[0] in dict(COLUMNS):
+            rows = sort_rows(rows, *session.sort)
+        table.set_columns(session.columns or DISPLAY_ORDER)
         table.sync(rows)
         jobs_title = f"Jobs ({len(rows)}"
         if selection.text:
             jobs_title += f", filter '{selection.text}'"
+        if session.sort is not None:
+            column, descending = session.sort
+            jobs_title += f", by {dict(COLUMNS).get(column, column)} {'↓' if descending else '↑'}"
         table.border_title = jobs_title + ")"
         self.show_detail()
 
@@ -420,7 +449,13 @@ class MainScreen(Screen[None]):
             peek.show_detail(Text("no job selected", style="dim"))
         elif key.startswith(OTHER_PREFIX):
             info = self.session.other_job(key)
-            peek.show_detail(other_detail(info) if info else Text(""))
+            hint = " · ".join(
+                f"{key_text(self.app, action, '/')} {word}"
+                for action, word in (("details", "details"), ("peek", "peek"), ("cancel", "cancel"),
+                                     ("signal", "signal"), ("hold", "hold"), ("release", "release"),
+                                     ("time_limit", "time limit"))
+            )  # fmt: skip
+            peek.show_detail(other_detail(info, hint) if info else Text(""))
         elif split_task_key(key)[0] in self.session.jobs:
             expand_key = key_text(self.app, "command").split(" / ")[0]
             job = self.session.jobs[split_task_key(key)[0]]
@@ -476,7 +511,10 @@ class MainScreen(Screen[None]):
             return None
         if key.startswith(OTHER_PREFIX):
             if not quiet:
-                self.notify("that job was not started by batchdeck: only its state is shown", severity="warning")
+                self.notify(
+                    "that job was not started by batchdeck: details, peek, cancel, signal, hold, release "
+                    "and a new time limit work on it", severity="warning",
+                )
             return None
         # a task's row acts on its array job (cancel, download); peek reads the task's own files
         return self.session.jobs.get(split_task_key(key)[0])
@@ -512,6 +550,14 @@ class MainScreen(Screen[None]):
         self.notify(f"submitted {job.id} ({job.name}) to {job.cluster}")
 
     def action_cancel_job(self) -> None:
+        key = self.session.selection.job
+        if key is not None and key.startswith(OTHER_PREFIX):
+            what = self._other_name(key)
+            self.app.push_screen(
+                ConfirmScreen(f"Cancel {what}? batchdeck did not submit it.", yes="Cancel job", no="Keep"),
+                partial(self._confirmed, partial(self._control, action="cancel"), key),
+            )
+            return
         job = self.selected_job()
         if job is None:
             return
@@ -612,6 +658,10 @@ class MainScreen(Screen[None]):
         self.notify(f"forgot {removed} finished job(s) older than {CLEAN_AGE}{where}")
 
     def action_peek(self) -> None:
+        key = self.session.selection.job
+        if key is not None and key.startswith(OTHER_PREFIX):
+            self.run_worker(self._peek_other(key, stderr=False), group="peek-other", exclusive=True, exit_on_error=False)
+            return
         job = self.selected_job()
         if job is None:
             return
@@ -647,12 +697,134 @@ class MainScreen(Screen[None]):
             return bool(job.spec.array)
         return key in self._array_rows
 
+    async def _peek_other(self, key: str, stderr: bool) -> None:
+        """The path the scheduler names for the job's output, from its details (one command, or
+        none while the details held are good), then the same live tail as a batchdeck job's."""
+        try:
+            source: LogSource = await self.session.output_source(key, stderr)
+        except BatchdeckError as exc:
+            self._refused("peek at", key, exc)
+            return
+        peek = self.query_one(PeekView)
+        peek.open(key, stderr, source=source, title=self._other_name(key))
+        peek.log_widget.focus()
+
     def action_toggle_stream(self) -> None:
         peek = self.query_one(PeekView)
         if peek.tail is None:
             self.notify("peek a job first (p)", severity="warning")
             return
+        if peek.tail.job_id.startswith(OTHER_PREFIX):
+            stderr = not peek.tail.stderr
+            self.run_worker(self._peek_other(peek.tail.job_id, stderr), group="peek-other", exclusive=True, exit_on_error=False)
+            return
         peek.toggle_stream()
+
+    # ------------------------------------------------------------------ any of the user's jobs
+
+    def _other_name(self, key: str) -> str:
+        """``cluster:jobid (name)`` of a row's job batchdeck did not submit."""
+        cluster, _, jobid = key[len(OTHER_PREFIX) :].partition(":")
+        info = self.session.other_job(key)
+        return f"{cluster}:{jobid}" + (f" ({info.name})" if info is not None and info.name else "")
+
+    def _refused(self, what: str, key: str, exc: BatchdeckError) -> None:
+        # the scheduler's own words, its one meaningful line
+        name = self._other_name(key) if key.startswith(OTHER_PREFIX) else key
+        self.notify(
+            f"cannot {what} {terminal_safe(name)}: {terminal_safe(first_line(exc)[0])}", severity="error", timeout=10
+        )
+
+    def action_details(self) -> None:
+        key = self.session.selection.job
+        if key is None:
+            self.notify("no job selected", severity="warning")
+            return
+        title = self._other_name(key) if key.startswith(OTHER_PREFIX) else key
+        screen = DetailsScreen(f"Details of {title}")
+        self.app.push_screen(screen)
+        self.run_worker(self._fetch_details(key, screen), group="details", exclusive=True, exit_on_error=False)
+
+    async def _fetch_details(self, key: str, screen: DetailsScreen) -> None:
+        now = self.session.clock()
+        record = self.session.jobs.get(key)
+        try:
+            details = await self.session.details(key)
+        except BatchdeckError as exc:
+            screen.show_error(first_line(exc)[0])
+            return
+        screen.show_rows(job_control.details_rows(details, now, lost_note(record, now) if record else ""))
+
+    def _other_key(self) -> str | None:
+        key = self.session.selection.job
+        if key is None or not key.startswith(OTHER_PREFIX):
+            self.notify("this acts on a job batchdeck did not submit (an 'other' row)", severity="warning")
+            return None
+        return key
+
+    async def _control(self, key: str, action: str, value: str | None = None) -> None:
+        what = action.replace("_", " ") if action != "time_limit" else "set the time limit of"
+        try:
+            answer = await self.session.control(key, action, value)
+        except BatchdeckError as exc:
+            self._refused(what, key, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug must show on screen, not vanish in a worker
+            self._refused(what, key, BatchdeckError(f"{type(exc).__name__}: {exc}"))
+            return
+        done = f"sent SIG{value}" if action == "signal" else _DONE[action]
+        said = f": {terminal_safe(answer)}" if answer else ""
+        self.notify(f"{terminal_safe(self._other_name(key))} {done}{said}")
+
+    def action_signal_job(self) -> None:
+        key = self._other_key()
+        if key is not None:
+            self.app.push_screen(SignalScreen(self._other_name(key)), partial(self._signal_chosen, key))
+
+    def _signal_chosen(self, key: str, signal: str | None) -> None:
+        if signal:
+            self.run_worker(self._control(key, "signal", signal), exit_on_error=False)
+
+    def action_hold_job(self) -> None:
+        key = self._other_key()
+        if key is not None:
+            self.run_worker(self._control(key, "hold"), exit_on_error=False)
+
+    def action_release_job(self) -> None:
+        key = self._other_key()
+        if key is not None:
+            self.run_worker(self._control(key, "release"), exit_on_error=False)
+
+    def action_time_limit(self) -> None:
+        key = self._other_key()
+        if key is None:
+            return
+        held = self.session.cached_details(key)
+        current = format_walltime(held.time_limit) if held is not None and held.time_limit else ""
+        self.app.push_screen(TimeLimitScreen(self._other_name(key), current), partial(self._limit_chosen, key))
+
+    def _limit_chosen(self, key: str, seconds: int | None) -> None:
+        if seconds:
+            self.run_worker(self._control(key, "time_limit", str(seconds)), exit_on_error=False)
+
+    # ------------------------------------------------------------------ sorting and columns
+
+    def action_sort(self) -> None:
+        self.session.set_sort(next_sort(self.session.sort, self.query_one(JobsTable).shown_columns))
+        if self.on_view_change is not None:
+            self.on_view_change()
+
+    def action_choose_columns(self) -> None:
+        shown = self.query_one(JobsTable).shown_columns
+        labels = dict(COLUMNS)
+        self.app.push_screen(ColumnsScreen([(key, labels[key]) for key in DISPLAY_ORDER], shown, self._columns_chosen))
+
+    def _columns_chosen(self, columns: tuple[str, ...]) -> None:
+        self.session.set_columns(None if columns == DISPLAY_ORDER else columns)
+        if self.session.sort is not None and self.session.sort[0] not in columns:
+            self.session.set_sort(None)  # a hidden column sorts nothing the user can see
+        if self.on_view_change is not None:
+            self.on_view_change()
 
     def action_toggle_command(self) -> None:
         # A view choice, not the session's: it holds for every job until toggled back.
@@ -763,14 +935,16 @@ def job_detail(job: JobRecord, now: float, whole_command: bool = False, expand_k
     return text
 
 
-def other_detail(info: SchedulerJob) -> Text:
+def other_detail(info: SchedulerJob, hint: str = "") -> Text:
     text = Text()
     text.append(terminal_safe(info.jobid), style="bold")
     text.append(
         f"  {terminal_safe(info.name)}  {info.state.value} ({terminal_safe(info.raw_state)})  "
         f"user {terminal_safe(info.user or '?')}"
     )
-    text.append("\nnot started by batchdeck: shown for context only", style="dim italic")
+    text.append("\nnot started by batchdeck", style="dim italic")
+    if hint:
+        text.append(f": {hint}", style="dim italic")
     if info.reason:
         text.append(f"\n{terminal_safe(info.reason)}", style="italic")
     return text

@@ -26,7 +26,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from ..backends.engine.deck import Deck
-from ..backends.engine.logfile import CHUNK, Change, DeckLogSource, LogFile, visible
+from ..backends.engine.logfile import CHUNK, Change, DeckLogSource, LogFile, LogSource, visible
 from ..backends.errors import BatchdeckError
 from ..backends.text import terminal_safe
 from .keys import bindings, key_text
@@ -327,14 +327,23 @@ class PeekView(Vertical):
     def show_detail(self, text: Text | str) -> None:
         self.query_one("#detail", Static).update(text)
 
-    def open(self, job_id: str, stderr: bool = False, task: str | None = None) -> None:
-        """Start showing a job's (or an array task's) stdout or stderr from its end, following it."""
+    def open(
+        self,
+        job_id: str,
+        stderr: bool = False,
+        task: str | None = None,
+        *,
+        source: LogSource | None = None,
+        title: str = "",
+    ) -> None:
+        """Start showing a job's (or an array task's) stdout or stderr from its end, following it;
+        ``source``: where the bytes come from when not the job's sandbox (a job batchdeck did not submit)."""
         self.peek_task = task
-        self.tail = LogFile(DeckLogSource(self.deck, job_id, stderr, task), job_id, stderr)
+        self.tail = LogFile(source or DeckLogSource(self.deck, job_id, stderr, task), job_id, stderr)
         self.log_widget.attach(self.tail)
         self._error = self._note = ""
-        shown = job_id if task is None else f"{job_id} task {task}"
-        self.border_title = f"Peek {shown} · {'stderr' if stderr else 'stdout'}"
+        shown = title or (job_id if task is None else f"{job_id} task {task}")
+        self.border_title = f"Peek {terminal_safe(shown)} · {'stderr' if stderr else 'stdout'}"
         self.add_class("-peeking")
         self._status()
         if self._timer is None:

@@ -358,6 +358,62 @@ def visible_rows(
     return rows
 
 
+# ---------------------------------------------------------------------- sorting the Jobs table
+
+_DIGITS = re.compile(r"(\d+)")
+_CLOCK = re.compile(r"^(?:(\d+)-)?(\d+):(\d\d):(\d\d)$")
+
+
+def sort_value(column: str, cell: str | Text) -> tuple[object, ...]:
+    """What a cell sorts by: an elapsed time by its seconds, anything else by its words with the
+    numbers in them as numbers (job ids ``9`` < ``10``, ``48120_3`` < ``48120_12``); empty last."""
+    text = str(cell)
+    if column == "state":
+        text = text.partition(" ")[2] or text  # the state's word, not its symbol
+    if not text:
+        return (1,)
+    if column == "elapsed":
+        match = _CLOCK.match(text)
+        if match:
+            days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+            return (0, 0, ((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+    parts = _DIGITS.split(text.casefold())
+    return (0, 1, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p))
+
+
+def sort_rows(rows: dict[str, Row], column: str, descending: bool) -> dict[str, Row]:
+    """``rows`` ordered by a column (its COLUMNS key), a stable sort: plain Python over the cells,
+    so 10,000 rows take milliseconds and no widget is asked. Empty cells stay last either way."""
+    index = _COLUMN_INDEX[column]
+    # An unfolded array's task rows are not sorted among the rest: they stay under their array.
+    tasks: dict[str, list[str]] = {}
+    top: list[str] = []
+    for key in rows:
+        parent, task = split_task_key(key)
+        if task is not None and parent in rows:
+            tasks.setdefault(parent, []).append(key)
+        else:
+            top.append(key)
+    keys = {key: sort_value(column, rows[key][index]) for key in top}
+    filled = [key for key in top if keys[key] != (1,)]
+    empty = [key for key in top if keys[key] == (1,)]
+    filled.sort(key=keys.__getitem__, reverse=descending)
+    return {key: rows[key] for parent in [*filled, *empty] for key in [parent, *tasks.get(parent, [])]}
+
+
+def next_sort(current: tuple[str, bool] | None, columns: tuple[str, ...]) -> tuple[str, bool] | None:
+    """The sort key's next step: each visible column ascending, then descending, then the
+    table's own order (batchdeck's jobs, then the others) again."""
+    steps: list[tuple[str, bool] | None] = [None]
+    for column in columns:
+        steps += [(column, False), (column, True)]
+    position = steps.index(current) if current in steps else 0
+    return steps[(position + 1) % len(steps)]
+
+
+_COLUMN_INDEX = {key: index for index, (key, _label) in enumerate(COLUMNS)}
+
+
 def cluster_counts(jobs: Iterable[JobRecord]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for job in jobs:

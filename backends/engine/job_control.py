@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 import shlex
 
-from ..errors import InvalidJobSpec
+from ..errors import BatchdeckError, InvalidJobSpec
 from ..model import JobDetails, JobRecord
 from ..schedulers.base import BatchSystem, one_line
+from ..units import format_memory, format_walltime, format_when
+from .deck import lost_note
 
 ACTIONS = ("cancel", "signal", "hold", "release", "time_limit")
 SIGNALS = ("TERM", "INT", "HUP", "USR1", "USR2", "KILL", "STOP", "CONT")
@@ -78,6 +80,54 @@ def details_from_record(job: JobRecord) -> JobDetails:
         stdout=f"{sandbox}/{job.spec.stdout}" if sandbox else "", stderr=f"{sandbox}/{job.spec.stderr}" if sandbox else "",
         exitcode=job.exitcode, signal=job.signal, outcome=job.outcome, batchdeck_id=job.id,
     )  # fmt: skip
+
+
+async def details_of(backend: BatchSystem, jobid: str, record: JobRecord | None, now: float) -> JobDetails:
+    """What ``batchdeck show`` and the app's details show of a job: the scheduler's record (one
+    command), or batchdeck's own record for a backend that keeps none (local processes), a job not
+    yet given a scheduler id, or a lost job the scheduler forgot."""
+    if record is not None and (backend.details_from_journal or not jobid):
+        details = details_from_record(record)
+    else:
+        try:
+            details = await job_details(backend, jobid)
+        except BatchdeckError:
+            if record is None or not lost_note(record, now):
+                raise
+            details = details_from_record(record)  # the scheduler forgot it: that is what lost means
+    if record is not None:
+        details.batchdeck_id = record.id
+    return details
+
+
+def details_rows(d: JobDetails, now: float, lost: str = "") -> list[tuple[str, str]]:
+    """``(label, value)`` lines of a job's details, as ``batchdeck show`` prints them and the app shows them."""
+    memory = "-" if d.memory is None else format_memory(int(d.memory))
+    start_label = "estimated start" if d.start_is_estimate else "started"
+    rows = [
+        ("job", f"{d.cluster}:{d.jobid}" + (f" (batchdeck {d.batchdeck_id})" if d.batchdeck_id else "")),
+        ("name", d.name), ("user", d.user or "-"),
+        ("state", f"{d.state.value} ({d.raw_state})" if d.raw_state else d.state.value),
+        ("reason", d.reason or "-"), ("queue", d.queue or "-"), ("account", d.account or "-"),
+        ("nodes", f"{d.nodes if d.nodes is not None else '-'} {d.node_list}".strip()),
+        ("cores", str(d.cores or "-")), ("memory", memory), ("gpus", str(d.gpus or "-")),
+        ("submitted", format_when(d.submit_time, now)), (start_label, format_when(d.start_time, now)),
+        ("ended", format_when(d.end_time, now)),
+        ("elapsed", format_walltime(d.elapsed)), ("time limit", format_walltime(d.time_limit)),
+        ("time left", format_walltime(d.time_left)),
+        ("depends on", d.dependency + (" — can never be satisfied" if d.dependency_never_satisfied else "") or "-"),
+        ("workdir", d.workdir or "-"), ("command", d.command or "-"),
+        ("stdout", d.stdout or "-"), ("stderr", d.stderr or "-"),
+    ]  # fmt: skip
+    if d.array_id:
+        rows.insert(1, ("array", f"{d.array_id} tasks {d.array_task}"))
+    if d.outcome is not None:
+        rows.append(("outcome", d.outcome.value))
+    if d.exitcode is not None or d.signal is not None:
+        rows.append(("exit", f"{d.exitcode if d.exitcode is not None else '-'}" + (f" signal {d.signal}" if d.signal else "")))
+    if lost:
+        rows.append(("lost", lost.removeprefix("lost: ")))
+    return rows
 
 
 async def batch_script(backend: BatchSystem, jobid: str) -> str:

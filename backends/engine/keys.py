@@ -48,13 +48,25 @@ SCOPES: dict[str, str] = {
     "theme": "the theme picker",
     "help": "the help screen",
     "history": "the history view",
+    "details": "the job details dialog",
+    "signal": "the signal chooser",
+    "time_limit": "the new time limit dialog",
+    "columns": "the Jobs columns dialog",
 }
 
 ACTIONS: dict[str, KeyAction] = {
     # The main screen; the command palette lists these too (by label).
     "submit": KeyAction("s", "main", "submit", "Submit", "submit a job (the form checks values against the cluster's limits)"),
-    "cancel": KeyAction("c", "main", "cancel_job", "Cancel", "cancel the selected job (asks first)"),
-    "peek": KeyAction("p", "main", "peek", "Peek", "peek: live tail of the job's stdout (enter too)"),
+    "cancel": KeyAction("c", "main", "cancel_job", "Cancel", "cancel the selected job, any of yours (asks first)"),
+    "peek": KeyAction("p", "main", "peek", "Peek", "peek: live tail of the job's stdout, any of yours (enter too)"),
+    "details": KeyAction("i", "main", "details", "Details", "details of the selected job, any of yours: what the scheduler says"),
+    # on a job batchdeck did not submit (shown in the footer only on such a row)
+    "signal": KeyAction("k", "main", "signal_job", "Signal", "send a signal to a job batchdeck did not submit (a chooser)"),
+    "hold": KeyAction("H", "main", "hold_job", "Hold", "hold a pending job batchdeck did not submit"),
+    "release": KeyAction("U", "main", "release_job", "Release", "release a held job batchdeck did not submit"),
+    "time_limit": KeyAction("T", "main", "time_limit", "Time limit", "give a job batchdeck did not submit a new time limit"),
+    "sort": KeyAction("S", "main", "sort", "Sort", "sort the Jobs table: the next column and direction (remembered)", show=False),
+    "columns": KeyAction("C", "main", "choose_columns", "Columns", "choose the Jobs table's columns (remembered)", show=False),
     "download": KeyAction("d", "main", "download", "Download", "download the job's results"),
     "free": KeyAction("f", "main", "free", "Free", "free the job's remote sandbox (TERMINATED jobs only)"),
     "forget": KeyAction("backspace", "main", "forget", "Forget", "forget the selected finished job (asks first; its sandbox stays until freed)", show=False),
@@ -103,6 +115,10 @@ ACTIONS: dict[str, KeyAction] = {
     "history_reload": KeyAction("r", "history", "reload", "Reload", "history: ask the clusters' accounting again"),
     "history_resubmit": KeyAction("R", "history", "resubmit", "Resubmit", "history: submit the selected job again (the form opens with its values)"),
     "history_close": KeyAction("escape,q", "history", "close", "Close", "close the history"),
+    "details_close": KeyAction("escape,q", "details", "close", "Close", "close the job's details"),
+    "signal_cancel": KeyAction("escape", "signal", "cancel", "Cancel", "send no signal"),
+    "time_limit_cancel": KeyAction("escape", "time_limit", "cancel", "Cancel", "keep the time limit"),
+    "columns_close": KeyAction("escape", "columns", "close", "Close", "close the columns dialog"),
 }
 
 MODIFIERS = ("alt", "ctrl", "hyper", "meta", "shift", "super")
@@ -163,9 +179,13 @@ SCOPE_RESERVED: dict[str, tuple[frozenset[str], str]] = {
     "theme": (_LISTS - {"left", "right", "ctrl+home", "ctrl+end"}, "moves in the list of themes"),
     "help": (_SCROLL | {"home", "end"}, "scrolls the help"),
     "history": (_LISTS, "moves in the list of jobs"),
+    "details": (_SCROLL | {"home", "end"}, "scrolls the details"),
+    "signal": (_LISTS - {"left", "right", "ctrl+home", "ctrl+end"}, "moves in the list of signals"),
+    "time_limit": (_INPUT, "edits the time limit"),
+    "columns": (_LISTS - {"left", "right", "ctrl+home", "ctrl+end"} | {"space"}, "moves in or ticks the columns"),
 }
 #: scopes with a text field: a key that types a character would be typed there, never reach the binding
-TYPING_SCOPES = frozenset({"peek_prompt", "filter", "form", "download"})
+TYPING_SCOPES = frozenset({"peek_prompt", "filter", "form", "download", "time_limit"})
 
 
 def normalize_key(text: str) -> str:

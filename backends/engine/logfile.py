@@ -76,6 +76,31 @@ class DeckLogSource:
         return await self.deck.peek_line_offset(self.job_id, self.stderr, line, task=self.task)
 
 
+class PathLogSource:
+    """The output file of a job batchdeck did not submit, at the path its scheduler names."""
+
+    def __init__(self, backend: _PathReader, path: str) -> None:
+        self.backend = backend
+        self.path = path
+
+    async def read(self, offset: int, size: int) -> tuple[bytes, int]:
+        return await self.backend.read_path(self.path, offset, size)
+
+    async def find(self, pattern: str, offset: int, backward: bool) -> int | None:
+        return await self.backend.find_in_path(self.path, pattern, offset, backward)
+
+    async def line_offset(self, line: int) -> int:
+        return await self.backend.path_line_offset(self.path, line)
+
+
+class _PathReader(Protocol):
+    async def read_path(self, path: str, offset: int = 0, size: int | None = None) -> tuple[bytes, int]: ...
+
+    async def find_in_path(self, path: str, pattern: str, offset: int, backward: bool = False) -> int | None: ...
+
+    async def path_line_offset(self, path: str, line: int) -> int: ...
+
+
 class _PeekingDeck(Protocol):
     async def peek(
         self, job_id: str, stderr: bool = False, offset: int = 0, size: int | None = None, task: str | None = None

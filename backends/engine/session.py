@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BatchdeckError, ConfigError, JobNotFound
-from ..model import JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
+from ..model import JobDetails, JobRecord, JobSpec, QueueInfo, RunState, SchedulerJob
 from ..schedulers.base import tag_of
 from ..schedulers.registry import backend_class
+from . import job_control
 from .deck import ACTIVE_STATES, ClusterStatus, Deck, may_still_run
+from .details_cache import DetailsCache
+from .logfile import PathLogSource
 
 #: the states a job ends in (TERMINATING: finished, results not fetched yet)
 FINISHED = frozenset({RunState.TERMINATING, RunState.TERMINATED})
@@ -182,6 +185,12 @@ class Session:
         self._synced: dict[str, int] = {}
         # ... nor put back a job another process forgot meanwhile (sync number of the forget)
         self._removed_at: dict[str, int] = {}
+        self.details_cache = DetailsCache()
+        #: how the Jobs table is ordered: (column, descending), None for its own order; and the
+        #: columns it shows (None: every one). The view's choices, kept here so they are plain
+        #: data the app persists and the table only draws.
+        self.sort: tuple[str, bool] | None = None
+        self.columns: tuple[str, ...] | None = None
 
     # ------------------------------------------------------------------ listeners
 
@@ -325,6 +334,16 @@ class Session:
 
     def set_filter(self, text: str) -> None:
         self._select(text=text.strip())
+
+    def set_sort(self, sort: tuple[str, bool] | None) -> None:
+        if sort != self.sort:
+            self.sort = sort
+            self._emit(ChangeSet(selection=frozenset({"sort"})))
+
+    def set_columns(self, columns: tuple[str, ...] | None) -> None:
+        if columns != self.columns:
+            self.columns = columns
+            self._emit(ChangeSet(selection=frozenset({"columns"})))
 
     def clear_selection(self) -> None:
         """Show every job again (keeps the selected job)."""
@@ -712,3 +731,67 @@ class Session:
 
     def can_cancel(self, job: JobRecord) -> bool:
         return job.state.is_active or job.state == RunState.NEW
+
+    # ------------------------------------------------------------------ any of the user's jobs
+
+    def job_target(self, key: str) -> tuple[str, str, JobRecord | None]:
+        """A row's (cluster, scheduler job id, batchdeck's record or None); BatchdeckError when the
+        row's job is gone (it left the queue listing, or was forgotten)."""
+        if key.startswith(OTHER_PREFIX):
+            cluster, _, jobid = key[len(OTHER_PREFIX) :].partition(":")
+            if cluster not in self.deck.config.clusters:
+                raise BatchdeckError(f"no cluster {cluster!r} is configured")
+            return cluster, jobid, None
+        job = self.jobs.get(key)
+        if job is None:
+            raise BatchdeckError(f"job {key} is gone")
+        return job.cluster, job.jobid or "", job
+
+    def _fingerprint(self, key: str) -> tuple[object, ...]:
+        """What a row says of its job: details held for it stay good while this stays the same."""
+        info = self.other_job(key)
+        if info is not None:
+            return ("other", info.state, info.raw_state, info.reason, info.queue, info.elapsed is None)
+        job = self.jobs.get(key)
+        if job is not None:
+            return ("bd", job.state, job.raw_state, job.reason, job.jobid, job.stale)
+        return ("gone",)
+
+    def cached_details(self, key: str) -> JobDetails | None:
+        return self.details_cache.get(key, self._fingerprint(key))
+
+    async def details(self, key: str) -> JobDetails:
+        """The details of a row's job (``batchdeck show``'s): one command on its cluster, unless
+        those held for it are still good. Raises BatchdeckError in the scheduler's words."""
+        fingerprint = self._fingerprint(key)
+        held = self.details_cache.get(key, fingerprint)
+        if held is not None:
+            return held
+        cluster, jobid, record = self.job_target(key)
+        details = await job_control.details_of(self.deck.backend(cluster), jobid, record, self.clock())
+        self.details_cache.put(key, fingerprint, details)
+        return details
+
+    async def control(self, key: str, action: str, value: str | None = None) -> str:
+        """Cancel, signal, hold, release or set a new time limit of a job batchdeck did not submit
+        (batchdeck's own jobs cancel through ``cancel``, which records the intent). Returns what
+        the scheduler answered; its refusal raises in its own words. The cluster is asked again."""
+        if not key.startswith(OTHER_PREFIX):
+            raise BatchdeckError("only a job batchdeck did not submit is controlled this way")
+        cluster, jobid, _record = self.job_target(key)
+        answer = await job_control.control(self.deck.backend(cluster), action, jobid, value)
+        self.details_cache.forget(key)
+        if self.live:
+            self.spawn(self.poll(cluster))
+        return answer
+
+    async def output_source(self, key: str, stderr: bool = False) -> PathLogSource:
+        """Where a job batchdeck did not submit writes its stdout (or stderr), from its details."""
+        cluster, jobid, _record = self.job_target(key)
+        details = await self.details(key)
+        path = details.stderr if stderr else details.stdout
+        if not path:
+            which = "stderr" if stderr else "stdout"
+            ended = "" if details.state.is_active else " (for a finished job the accounting keeps no output path)"
+            raise BatchdeckError(f"{cluster}:{jobid}: the scheduler does not say where its {which} goes{ended}")
+        return PathLogSource(self.deck.backend(cluster), path)

@@ -1197,19 +1197,45 @@ class BatchSystem(abc.ABC):
 
     async def _peek_command(self, job: JobRecord, remote_filename: str, script: str, *args: object) -> str:
         path = self._peek_path(job, remote_filename)
-        await self.connect()
         assert job.sandbox is not None
-        argv = ["sh", "-c", _SH_PEEK_OPEN + script, "sh", path, job.sandbox, *[str(a) for a in args]]
+        return await self._path_command(path, job.sandbox, remote_filename, script, *args)
+
+    async def _path_command(self, path: str, inside: str, label: str, script: str, *args: object) -> str:
+        argv = ["sh", "-c", _SH_PEEK_OPEN + script, "sh", path, inside, *[str(a) for a in args]]
         result = await self._run(argv, check=False)  # the one command path: the cluster's timeout
         if result.exit_status == 3:
             raise RemoteFileNotFound(f"{path} does not exist")
         if result.exit_status == 6:
             raise UnsafePath(
-                f"refusing to read {path}: it is a link to {result.stderr.strip()}, outside the sandbox {job.sandbox}"
+                f"refusing to read {path}: it is a link to {result.stderr.strip()}, outside the sandbox {inside}"
             )
         if not result.ok:
-            raise self.command_error(result, f"peek {remote_filename}")
+            raise self.command_error(result, f"peek {label}")
         return result.stdout.strip()
+
+    # A job batchdeck did not submit writes where its scheduler says (``JobDetails.stdout``): an
+    # absolute path the user's own job chose, read as the user, with no sandbox to stay inside.
+
+    async def read_path(self, path: str, offset: int = 0, size: int | None = None) -> tuple[bytes, int]:
+        """Bytes of the output file of a job batchdeck did not submit, and its size (peek's reads)."""
+        await self.connect()
+        return await self.transport.read_range(path, offset, size)
+
+    async def find_in_path(self, path: str, pattern: str, offset: int, backward: bool = False) -> int | None:
+        """``peek_find`` on such a file."""
+        if not pattern or "\n" in pattern or "\0" in pattern:
+            raise BatchdeckError("a search pattern must be one non-empty line")
+        script = _SH_PEEK_FIND_BACKWARD if backward else _SH_PEEK_FIND
+        out = await self._path_command(path, "/", path, script, max(0, offset), pattern)
+        return int(out) if out else None
+
+    async def path_line_offset(self, path: str, line: int) -> int:
+        """``peek_line_offset`` on such a file."""
+        out = await self._path_command(path, "/", path, _SH_PEEK_LINE_OFFSET, max(0, line))
+        try:
+            return int(out)
+        except ValueError:
+            raise BatchdeckError(f"cannot count the lines of {path}: unexpected answer {out[:60]!r}") from None
 
     def result_files(self, job: JobRecord) -> list[str] | None:
         """Sandbox-relative names to download; None means every file of the sandbox."""
