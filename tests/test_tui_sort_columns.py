@@ -34,6 +34,13 @@ def test_sort_rows_keeps_empty_cells_last_both_ways() -> None:
     assert list(sort_rows(rows, "name", False)) == ["b", "c", "a"]
 
 
+def test_an_unfolded_array_s_task_rows_stay_under_it_when_sorted() -> None:
+    rows = {k: ("bd", k, name, "c", "q", "", "", "") for k, name in
+            (("arr", "mid"), ("arr/1", "zz-task"), ("arr/2", "aa-task"), ("x", "alpha"), ("y", "zeta"))}  # fmt: skip
+    assert list(sort_rows(rows, "name", False)) == ["x", "arr", "arr/1", "arr/2", "y"]
+    assert list(sort_rows(rows, "name", True)) == ["y", "arr", "arr/1", "arr/2", "x"]
+
+
 def test_next_sort_cycles_every_column_both_ways_then_none() -> None:
     columns = ("id", "name")
     seen = [None]
