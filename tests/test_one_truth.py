@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -303,6 +304,11 @@ async def test_a_refused_cancel_takes_its_intent_back(slurm_cluster: None, tmp_p
 # ---- item 8: half-submitted jobs -----------------------------------------------------------------
 
 
+def fresh_id(prefix: str) -> str:
+    """A batchdeck-shaped id (8 characters) no earlier run used."""
+    return prefix + uuid.uuid4().hex[: 8 - len(prefix)]
+
+
 def submitting(journal: Journal, job_id: str, age: float = 0.0, cluster: str = "c") -> JobRecord:
     """A journal row as a submit killed after recording it leaves it: NEW, "submitting"."""
     job = JobRecord(id=job_id, cluster=cluster, spec=JobSpec(command=["true"], name="half"), created=time.time() - age)
@@ -360,15 +366,17 @@ def sbatch(tag: str, root: Path, command: str) -> str:
 async def test_slurm_submits_the_scheduler_did_see_are_found_by_their_tag_in_queue_and_accounting(
     slurm_cluster: None, tmp_path: Path
 ) -> None:
+    # fresh tags each run: accounting keeps the jobs of earlier runs under their tags
+    queued_id, done_id = fresh_id("q"), fresh_id("a")
     root = tmp_path / "sandboxes"
     root.mkdir()
     gate = tmp_path / "gate"
     deck = Deck(config("slurm", root), Journal(tmp_path / "journal.sqlite"))
-    queued = sbatch("halfque1", root, f"while [ ! -e {gate} ]; do sleep 0.2; done")
-    done = sbatch("halfacc1", root, "true")
+    queued = sbatch(queued_id, root, f"while [ ! -e {gate} ]; do sleep 0.2; done")
+    done = sbatch(done_id, root, "true")
     try:
-        submitting(deck.journal, "halfque1")
-        submitting(deck.journal, "halfacc1")
+        submitting(deck.journal, queued_id)
+        submitting(deck.journal, done_id)
 
         def left_queue() -> bool:
             out = subprocess.run(["squeue", "-h", "-j", done, "-o", "%i"], capture_output=True, text=True).stdout
@@ -383,22 +391,22 @@ async def test_slurm_submits_the_scheduler_did_see_are_found_by_their_tag_in_que
         # the first command that touches a job resolves both: the queued one from squeue, the
         # finished one from accounting
         with pytest.raises(BatchdeckError, match="only TERMINATED jobs can be freed"):
-            await deck.free("halfque1")
-        first = deck.job("halfque1")
+            await deck.free(queued_id)
+        first = deck.job(queued_id)
         assert first.jobid == queued and first.state in (RunState.SUBMITTED, RunState.RUNNING)
 
         async def finished() -> bool:
             await deck.poll("c")
-            return deck.job("halfacc1").state == RunState.TERMINATING
+            return deck.job(done_id).state == RunState.TERMINATING
 
         await eventually(finished, timeout=60, what="the accounted job to be resolved")
-        second = deck.job("halfacc1")
+        second = deck.job(done_id)
         assert (second.jobid, second.outcome, second.exitcode) == (done, Outcome.OK, 0)
-        await deck.cancel("halfque1")
+        await deck.cancel(queued_id)
 
         async def cancelled_now() -> bool:
             await deck.poll("c")
-            return cancelled(deck.job("halfque1"))
+            return cancelled(deck.job(queued_id))
 
         await eventually(cancelled_now, timeout=60, what="the found job to end cancelled")
     finally:
@@ -592,23 +600,28 @@ def outside_submit(kind: str, tag: str, root: Path, command: str) -> str:
 
 def accounted_ok(kind: str, jobid: str) -> bool:
     if kind == "slurm":
-        out = subprocess.run(["sacct", "-n", "-X", "-j", jobid, "-o", "State"], capture_output=True, text=True).stdout
-        return "COMPLETED" in out
+        # slurmdbd names a job "allocation" until its full record arrives: until then accounting
+        # cannot tell the job's tag (batchdeck finds it by that name one poll later)
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", jobid, "-o", "State,JobName"],
+                             capture_output=True, text=True).stdout  # fmt: skip
+        return "COMPLETED|bd-" in out
     return subprocess.run(["qacct", "-j", jobid], capture_output=True, text=True).returncode == 0
 
 
 async def test_half_submitted_jobs_resolve_from_queue_accounting_and_their_exit_status_file(
     real_kind: str, tmp_path: Path
 ) -> None:
+    # fresh tags each run: accounting keeps the jobs of earlier runs under their tags
+    queued_id, done_id, file_id = fresh_id("q"), fresh_id("a"), fresh_id("f")
     cli = Cli(real_kind, tmp_path)
     gate = cli.root / "gate"
     deck = Deck(config(real_kind, cli.root), Journal(cli.data / "journal.sqlite"))
     maker = Deck(config(real_kind, cli.root), Journal(tmp_path / "maker.sqlite"))
     # as a submit records its job before asking the scheduler (a kill between the two leaves these)
-    for tag in ("halfque2", "halfacc2", "halfexi2"):
+    for tag in (queued_id, done_id, file_id):
         submitting(deck.journal, tag)
-    queued = outside_submit(real_kind, "halfque2", cli.root, f"while [ ! -e {gate} ]; do sleep 0.2; done")
-    done = outside_submit(real_kind, "halfacc2", cli.root, "true")
+    queued = outside_submit(real_kind, queued_id, cli.root, f"while [ ! -e {gate} ]; do sleep 0.2; done")
+    done = outside_submit(real_kind, done_id, cli.root, "true")
     try:
         # a real batchdeck job leaves its exit-status file; a copy of its sandbox under another tag
         # is a job that ran while neither the queue nor accounting has heard of its tag. (Run from
@@ -620,27 +633,27 @@ async def test_half_submitted_jobs_resolve_from_queue_accounting_and_their_exit_
             return maker.job(ran.id).state == RunState.TERMINATING
 
         await eventually(finished, timeout=120, what="the batchdeck job to finish")
-        shutil.copytree(ran.sandbox or "", cli.root / "halfexi2")
+        shutil.copytree(ran.sandbox or "", cli.root / file_id)
         await eventually(lambda: accounted_ok(real_kind, done), timeout=120, what="accounting to know the finished job")
         # one `batchdeck list` (another process) resolves all three
         proc = subprocess.run([*BATCHDECK, "list", "--json"], env=cli.env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         rows = {row["id"]: row for row in json.loads(proc.stdout)}
-        assert rows["halfque2"]["jobid"] == queued and rows["halfque2"]["state"] in ("SUBMITTED", "RUNNING")
-        accounted = rows["halfacc2"]
+        assert rows[queued_id]["jobid"] == queued and rows[queued_id]["state"] in ("SUBMITTED", "RUNNING")
+        accounted = rows[done_id]
         assert (accounted["jobid"], accounted["state"], accounted["outcome"]) == (done, "TERMINATING", "ok"), accounted
-        from_file = rows["halfexi2"]
+        from_file = rows[file_id]
         assert (from_file["state"], from_file["outcome"], from_file["exitcode"]) == ("TERMINATING", "failed", 3), from_file
-        assert from_file["sandbox"] == str(cli.root / "halfexi2")
+        assert from_file["sandbox"] == str(cli.root / file_id)
         # a found job is a full record: free works on the finished ones, cancel ends the queued one
-        await deck.get_results("halfexi2", tmp_path / "results")
-        await deck.free("halfexi2")
-        assert not (cli.root / "halfexi2").exists()
-        await deck.cancel("halfque2")
+        await deck.get_results(file_id, tmp_path / "results")
+        await deck.free(file_id)
+        assert not (cli.root / file_id).exists()
+        await deck.cancel(queued_id)
 
         async def cancelled_now() -> bool:
             await deck.poll("c")
-            return cancelled(deck.job("halfque2"))
+            return cancelled(deck.job(queued_id))
 
         await eventually(cancelled_now, timeout=120, what="the found job to end cancelled")
     finally:
