@@ -288,6 +288,13 @@ def test_a_script_file_s_directives_fill_what_the_form_leaves_empty(tmp_path: Pa
         assert typed.spec is not None and (typed.spec.cores, typed.spec.name, typed.spec.walltime) == (1, "mine", 120)
         assert "cores 2" not in typed.notes
 
+        # a typed array wins over the script's own too (every field a directive may set)
+        script.write_text(SBATCH_SCRIPT.replace("#SBATCH -J swept", "#SBATCH --array=1-4 -J swept"))
+        arrays = check_form({"script": str(script), "array": "1-2", "memory": "1G"}, "s", deck)
+        assert arrays.spec is not None and arrays.spec.array == "1-2" and arrays.spec.memory_per_core == 1024
+        assert check_form({"script": str(script)}, "s", deck).spec.array == "1-4"  # type: ignore[union-attr]
+        script.write_text(SBATCH_SCRIPT)
+
         small = check_form({"script": str(script)}, "small", deck)
         assert small.spec is None and "cores" in small.errors, small.errors
 

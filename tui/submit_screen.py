@@ -21,8 +21,15 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ..backends.engine.deck import Deck
-from ..backends.engine.job_specs import SpecText, build_spec, check_for_cluster, cluster_limits, split_list
-from ..backends.engine.script_directives import spec_with_script_directives
+from ..backends.engine.job_specs import (
+    FORM_FIELDS,
+    SpecText,
+    build_spec,
+    check_for_cluster,
+    cluster_limits,
+    split_list,
+)
+from ..backends.engine.script_directives import SETTABLE, spec_with_script_directives
 from ..backends.engine.templates import JobTemplate
 from ..backends.errors import BatchdeckError
 from ..backends.model import JobSpec, QueueInfo
@@ -87,11 +94,6 @@ class FormCheck:
     notes: list[str] = field(default_factory=list)
 
 
-#: JobSpec fields a script's directive may set -> the form field that overrides it when filled
-DIRECTIVE_FIELDS = {"name": "name", "cores": "cores", "walltime": "walltime", "memory_per_core": "memory",
-                    "queue": "queue"}  # fmt: skip
-
-
 def directive_values(before: JobSpec, after: JobSpec) -> list[str]:
     """``cores 2``, ``walltime 0:02:00`` …: what the script's directives changed."""
     shown: dict[str, Callable[[Any], str]] = {"name": str, "cores": str, "walltime": format_walltime, "memory_per_core": format_memory,
@@ -153,7 +155,7 @@ def check_form(
     if draft.script is not None and "script" not in errors:
         # As `submit --script`: the script's #SBATCH/#$/#PBS/#BSUB lines set what the form
         # leaves empty, and the limits are checked on the job as it will be submitted.
-        explicit = {key for key, ident in DIRECTIVE_FIELDS.items() if values.get(ident, "").strip()}
+        explicit = {key for key in SETTABLE if values.get(FORM_FIELDS.get(key, key), "").strip()}
         try:
             merged, notes = spec_with_script_directives(draft, deck.scheduler(cluster), explicit)
         except BatchdeckError as exc:

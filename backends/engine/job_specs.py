@@ -24,7 +24,8 @@ from .deck import Deck
 #: the form's names for the fields a message must name (the CLI passes its options)
 FORM_LABELS: Mapping[str, str] = {"command": "a command", "script": "a script file"}
 #: JobSpec attribute -> the field (SpecText's, the form's) it comes from, where the two differ
-FORM_FIELDS: Mapping[str, str] = {"extra_args": "extra"}
+#: a JobSpec field -> the form field that holds it, where the two names differ
+FORM_FIELDS: Mapping[str, str] = {"extra_args": "extra", "memory_per_core": "memory"}
 
 
 class JobSpecError(InvalidJobSpec):
